@@ -1,0 +1,157 @@
+"""Experiment configs as frozen dataclasses, presets registered by name, and type-checked `key=value` overrides."""
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+
+from engine.errors import UserError
+from engine.registry import Registry
+
+OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
+LATENT_DISTRIBUTIONS = ("normal", "uniform")
+UPDATE_ORDERS = ("simultaneous", "alternating")
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines an experiment (what is trained, on what, how). Saved as JSON in the run directory.
+
+    How it is run (strategy, XLA, steps per loop) is `RunOptions`, kept apart so a run can resume elsewhere.
+    """
+
+    preset: str
+    model: str  # key in engine.models.MODELS
+    dataset: str = "fashion_mnist"  # key in engine.data.registry.DATASETS
+    image_shape: tuple[int, int, int] = (28, 28, 1)
+    num_classes: int = 0  # > 0: the generator takes (z, label)
+    latent_dim: int = 100
+    latent_distribution: str = "normal"  # "normal": N(0, 1); "uniform": U[0, 1)
+    output_activation: str = "tanh"  # sets the image range: tanh -> [-1, 1], sigmoid -> [0, 1]
+    loss: str = "bce"  # key in engine.losses.LOSSES
+    update_order: str = "simultaneous"  # one forward pass, two tapes (TF DCGAN tutorial); or D-then-G steps
+    optimizer: str = "adam"
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 128  # global batch, split across replicas
+    epochs: int = 3  # the default run: ~10 min on 2 CPU cores (README)
+    steps: int = 0  # > 0 overrides epochs
+    seed: int = 0
+    checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch end and at the end
+    keep_checkpoints: int = 3
+    log_every: int = 50  # steps between metrics-log / TensorBoard records
+    sample_count: int = 64  # images in each epoch's sample grid (one fixed latent batch)
+
+    def __post_init__(self):
+        problems = []
+        if self.output_activation not in OUTPUT_RANGES:
+            problems.append(f"output_activation={self.output_activation!r} (valid: {', '.join(OUTPUT_RANGES)})")
+        if self.latent_distribution not in LATENT_DISTRIBUTIONS:
+            problems.append(f"latent_distribution={self.latent_distribution!r} (valid: {', '.join(LATENT_DISTRIBUTIONS)})")
+        if self.update_order not in UPDATE_ORDERS:
+            problems.append(f"update_order={self.update_order!r} (valid: {', '.join(UPDATE_ORDERS)})")
+        for name in ("batch_size", "latent_dim", "keep_checkpoints", "checkpoint_every", "log_every", "sample_count"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name}={getattr(self, name)} (must be > 0)")
+        for name in ("epochs", "steps", "num_classes"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}={getattr(self, name)} (must be >= 0)")
+        if self.epochs == 0 and self.steps == 0:
+            problems.append("epochs=0 and steps=0 (set one of them)")
+        if problems:
+            raise UserError("invalid config: " + "; ".join(problems))
+
+    @property
+    def output_range(self) -> tuple[float, float]:
+        return OUTPUT_RANGES[self.output_activation]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run executes; does not change what is learned (up to floating-point order)."""
+
+    strategy: str = "default"  # default | one_device | mirrored | multi_worker
+    cpu_replicas: int = 2  # logical CPU devices for `mirrored` on a machine without GPUs
+    jit_compile: bool = False  # XLA for the per-replica step (slower on CPU here, README "Speed"); falls back where it cannot run
+    steps_per_loop: int = 1  # steps per Python call: >1 runs a device-side while loop inside one tf.function
+    data_dir: str | None = None
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise UserError(f"unknown strategy {self.strategy!r}; valid: {', '.join(STRATEGIES)}")
+        if self.cpu_replicas < 1:
+            raise UserError(f"invalid options: cpu_replicas={self.cpu_replicas} (must be >= 1)")
+        if self.steps_per_loop < 1:
+            raise UserError(f"invalid options: steps_per_loop={self.steps_per_loop} (must be >= 1)")
+
+
+PRESETS = Registry("preset")
+
+
+def get_preset(name: str) -> Config:
+    """Returns the Config of preset `name`; an unknown name raises UserError listing the presets."""
+    return PRESETS.get_or_fail(name)()
+
+
+def _parse_value(key: str, text: str, typ):
+    """Parses `text` as `typ` (a field type annotation); raises UserError naming the key on a mismatch."""
+    origin = typing.get_origin(typ)
+    if origin is typing.Union or origin is getattr(__import__("types"), "UnionType", None):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if text.lower() in ("none", "null", ""):
+            return None
+        return _parse_value(key, text, args[0])
+    if origin is tuple:
+        parts = [p for p in text.replace("x", ",").split(",") if p]
+        item = typing.get_args(typ)[0]
+        return tuple(_parse_value(key, p, item) for p in parts)
+    if typ is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise UserError(f"override {key}={text!r}: expected true or false")
+    try:
+        return typ(text)
+    except ValueError:
+        raise UserError(f"override {key}={text!r}: expected {typ.__name__}") from None
+
+
+def apply_overrides(cfg: Config, pairs: list[str]) -> Config:
+    """Returns `cfg` with `key=value` overrides applied, each parsed to the field's type.
+
+    Raises:
+      UserError: malformed pair, unknown key (the message lists the valid keys), or a value of the wrong type.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    hints = typing.get_type_hints(type(cfg))
+    changes = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UserError(f"override {pair!r} is not key=value (e.g. --set batch_size=64)")
+        key, text = pair.split("=", 1)
+        key = key.strip()
+        if key not in fields or key == "preset":
+            valid = ", ".join(k for k in fields if k != "preset")
+            raise UserError(f"unknown config key {key!r}; valid keys: {valid}")
+        changes[key] = _parse_value(key, text.strip(), hints[key])
+    return dataclasses.replace(cfg, **changes)
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls, data: dict):
+    """Rebuilds a Config/RunOptions from its JSON dict (lists back to tuples); unknown keys raise UserError."""
+    hints = typing.get_type_hints(cls)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise UserError(f"{cls.__name__} in run directory has unknown keys {sorted(unknown)}: written by another version?")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+# Presets live in engine/presets.py; importing it here registers them wherever Config is used.
+from engine import presets as _presets  # noqa: E402,F401

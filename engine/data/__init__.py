@@ -1,0 +1,26 @@
+"""Datasets: a registry of loaders returning uint8 images in memory, and the tf.data pipeline over them."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A dataset split held in memory.
+
+    Attributes:
+      images: uint8 array [N, H, W, C].
+      labels: int32 array [N] with values in [0, num_classes), or None for unlabeled data.
+      class_names: one name per class (empty for unlabeled data).
+      source: where the data was read from, for logs.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    class_names: tuple[str, ...]
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)

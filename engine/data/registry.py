@@ -1,0 +1,17 @@
+"""The dataset registry: name -> loader `load(split="train", data_dir=None) -> ImageData`.
+
+Loaders register themselves on import (see `engine.data.mnist`).
+"""
+
+from engine.registry import Registry
+
+DATASETS = Registry("dataset")
+
+
+def load_dataset(name: str, split: str = "train", data_dir: str | None = None):
+    """Loads split `split` of dataset `name` (an engine.data.ImageData); unknown names list the valid ones."""
+    return DATASETS.get_or_fail(name)(split=split, data_dir=data_dir)
+
+
+# Importing a source module registers its datasets.
+from engine.data import mnist as _mnist  # noqa: E402,F401

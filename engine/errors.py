@@ -1,0 +1,24 @@
+"""The one exception type that CLIs turn into a single-line message and a non-zero exit."""
+
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+    """A problem with the user's input or environment: the message names it and says how to fix it.
+
+    CLIs catch it and print `error: <message>` on one line, without a traceback.
+    """
+
+
+def run_cli(main: Callable[[], int | None]) -> None:
+    """Runs `main`, turning a UserError into one line on stderr and exit status 2."""
+    try:
+        code = main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

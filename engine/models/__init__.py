@@ -1,0 +1,38 @@
+"""Model families: one file each, registered by name, all with the same small API.
+
+A family provides `build_generator(cfg) -> keras.Model` and `build_discriminator(cfg) -> keras.Model`.
+Generators are functional models of built-in layers (so `.keras` files load without custom objects):
+input `z` [batch, latent_dim] (plus `label` int32 [batch] when cfg.num_classes > 0), output an image in
+cfg.output_range. Discriminators map an image (plus label, for projection-style families) to logits [batch, 1]
+(and class logits [batch, num_classes] for auxiliary-classifier families).
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from engine.registry import Registry
+
+
+@dataclass(frozen=True)
+class Family:
+    build_generator: Callable
+    build_discriminator: Callable
+
+
+MODELS = Registry("model family")
+
+
+def register(name: str, build_generator: Callable, build_discriminator: Callable) -> None:
+    MODELS.register(name)(Family(build_generator, build_discriminator))
+
+
+def build_generator(cfg):
+    return MODELS.get_or_fail(cfg.model).build_generator(cfg)
+
+
+def build_discriminator(cfg):
+    return MODELS.get_or_fail(cfg.model).build_discriminator(cfg)
+
+
+# Importing a family module registers it.
+from engine.models import dcgan_fashion as _dcgan_fashion  # noqa: E402,F401

@@ -1,0 +1,167 @@
+"""The run directory: what a training run writes, and how exporters and `--resume` read it back.
+
+Layout of a run directory:
+  config.json        {"config": Config, "options": RunOptions, "engine_version"}
+  checkpoints/       tf.train.CheckpointManager (G, D, both optimizers, step); the last few are kept
+  samples/           epoch_NNN.png, one grid per epoch from one fixed latent batch
+  metrics.jsonl      one JSON record per log interval
+  tensorboard/       TensorBoard summaries
+  generator.keras    the final generator
+Runs without `--out-dir` go to runs/<timestamp>-<preset>/, and runs/latest points at the newest.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import engine
+from engine.config import Config, RunOptions, from_dict, to_dict
+from engine.errors import UserError
+
+RUNS_ROOT = Path("runs")
+CONFIG_FILE = "config.json"
+CHECKPOINTS = "checkpoints"
+
+
+def new_run_dir(out_dir: str | None, preset: str, *, resume: bool, runs_root: Path = RUNS_ROOT) -> Path:
+    """Chooses and creates the run directory, refusing to overwrite an existing run.
+
+    Args:
+      out_dir: `--out-dir`, used as the run directory itself; None: a new runs/<timestamp>-<preset>/, or with
+        `resume` the run runs/latest points at.
+      resume: continue the run in the directory instead of starting one.
+    Raises:
+      UserError: resuming a directory with no run in it, or starting a run in a non-empty directory.
+    """
+    if resume:
+        run_dir = resolve(out_dir, runs_root=runs_root)
+        if not (run_dir / CONFIG_FILE).exists():
+            raise UserError(f"--resume: {run_dir} holds no run ({CONFIG_FILE} missing); drop --resume to start one")
+        return run_dir
+    if out_dir is not None:
+        run_dir = Path(out_dir)
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise UserError(f"--out-dir {run_dir} is not empty; pass --resume to continue that run, or choose "
+                            "another directory (nothing was changed)")
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = runs_root / f"{stamp}-{preset}"
+        n = 1
+        while run_dir.exists():
+            n += 1
+            run_dir = runs_root / f"{stamp}-{preset}-{n}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is None:
+        _point_latest(runs_root, run_dir)
+    return run_dir
+
+
+def _point_latest(runs_root: Path, run_dir: Path) -> None:
+    link = runs_root / "latest"
+    tmp = runs_root / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, link)  # atomic: runs/latest always points at a complete name
+
+
+def resolve(run_dir: str | os.PathLike | None, *, runs_root: Path = RUNS_ROOT) -> Path:
+    """`run_dir`, or runs/latest when None; raises UserError if it does not exist."""
+    path = Path(run_dir) if run_dir is not None else runs_root / "latest"
+    if not path.exists():
+        hint = "train one first with `python -m engine.train`" if run_dir is None else "check the path"
+        raise UserError(f"run directory {path} does not exist; {hint}")
+    return path.resolve()
+
+
+def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=()) -> None:
+    data = {"config": to_dict(cfg), "options": to_dict(opts), "class_names": list(class_names),
+            "engine_version": engine.__version__}
+    tmp = run_dir / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, run_dir / CONFIG_FILE)
+
+
+def read_config(run_dir: Path) -> tuple[Config, RunOptions]:
+    cfg, opts, _ = read_run(run_dir)
+    return cfg, opts
+
+
+def read_run(run_dir: Path) -> tuple[Config, RunOptions, tuple[str, ...]]:
+    """(config, options, dataset class names) of a run directory."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise UserError(f"{run_dir} is not a run directory ({CONFIG_FILE} missing)")
+    try:
+        data = json.loads(path.read_text())
+        return (from_dict(Config, data["config"]), from_dict(RunOptions, data["options"]),
+                tuple(data.get("class_names", ())))
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is unreadable ({e}); it was not written by this engine or is damaged") from None
+
+
+def latest_checkpoint(run_dir: Path) -> str:
+    """Prefix of the newest complete checkpoint; raises UserError if the run has none."""
+    import tensorflow as tf
+
+    prefix = tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINTS))
+    if prefix is None:
+        raise UserError(f"run {run_dir} has no checkpoint yet; train it (or let it reach its first checkpoint) first")
+    return prefix
+
+
+def checkpoint_sha256(prefix: str) -> str:
+    """sha256 over a checkpoint's index and data files, in name order: identifies the exported weights."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(prefix).parent.glob(Path(prefix).name + ".*")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def generator_metadata(cfg: Config, *, step: int, checkpoint_sha: str, class_names=()) -> dict:
+    """The export.metadata dict describing a generator trained with `cfg`."""
+    return {
+        "latent_dim": cfg.latent_dim,
+        "latent_distribution": cfg.latent_distribution,
+        "latent_range": [0.0, 1.0] if cfg.latent_distribution == "uniform" else None,
+        "num_classes": cfg.num_classes,
+        "class_names": list(class_names)[: cfg.num_classes],
+        "output_range": list(cfg.output_range),
+        "layout": "NHWC",
+        "image_shape": list(cfg.image_shape),
+        "preset": cfg.preset,
+        "step": int(step),
+        "checkpoint_sha256": checkpoint_sha,
+        "engine_version": engine.__version__,
+    }
+
+
+def load_generator(run_dir: str | os.PathLike | None):
+    """Rebuilds a run's generator from its config and restores the newest checkpoint's weights.
+
+    Returns:
+      (generator keras.Model, metadata dict as in export.metadata, checkpoint prefix)
+    Raises:
+      UserError: no run, no checkpoint, or a checkpoint that cannot be read or does not fit the config.
+    """
+    import tensorflow as tf
+
+    from engine import models
+
+    run_dir = resolve(run_dir)
+    cfg, _, class_names = read_run(run_dir)
+    prefix = latest_checkpoint(run_dir)
+    generator = models.build_generator(cfg)
+    step = tf.Variable(0, dtype=tf.int64)
+    try:
+        status = tf.train.Checkpoint(generator=generator, step=step).restore(prefix)
+        status.expect_partial().assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UserError(f"checkpoint {prefix} cannot be restored into preset {cfg.preset}'s generator ({first}); "
+                        "it is damaged or from another config") from None
+    meta = generator_metadata(cfg, step=int(step.numpy()), checkpoint_sha=checkpoint_sha256(prefix),
+                              class_names=class_names)
+    return generator, meta, prefix
+

@@ -1,0 +1,115 @@
+"""Train a GAN: `python -m engine.train [--preset NAME] [--strategy S] [--epochs N | --steps N] ...`.
+
+Parses and validates, creates the strategy first (logical CPU devices are fixed when TensorFlow starts), then
+calls engine.loop.train. `--dry-run` builds the models and prints what would run.
+"""
+
+import argparse
+import dataclasses
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the console
+
+from engine.config import PRESETS, STRATEGIES, Config, RunOptions, apply_overrides, get_preset  # noqa: E402
+from engine.errors import UserError, run_cli  # noqa: E402
+
+DEFAULT_PRESET = "dcgan_fashion"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", help=f"experiment preset (default {DEFAULT_PRESET}; one of: {', '.join(sorted(PRESETS))})")
+    p.add_argument("--dataset", help="train on another dataset of the same image shape")
+    p.add_argument("--data-dir", help="directory holding the dataset files (searched first)")
+    p.add_argument("--strategy", default="default", choices=STRATEGIES)
+    p.add_argument("--cpu-replicas", type=int, default=2, help="logical CPU replicas for mirrored without GPUs")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False,
+                   help="compile the step with XLA (off by default: slower on CPU here, see README 'Speed')")
+    p.add_argument("--steps-per-loop", type=int, default=10, help="steps per Python call (device-side loop)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--epochs", type=int)
+    group.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size (split across replicas)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set g_lr=1e-4 (repeatable)")
+    p.add_argument("--out-dir", help="write the run here (default: runs/<timestamp>-<preset>, runs/latest -> it)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out-dir (default runs/latest)")
+    p.add_argument("--dry-run", action="store_true", help="build everything, print parameter counts and the plan, exit")
+    return p.parse_args(argv)
+
+
+def build_config(args, base: Config | None = None) -> Config:
+    """The preset (or `base`, the stored config of a resumed run) with the command line's changes applied."""
+    cfg = base or get_preset(args.preset or DEFAULT_PRESET)
+    if args.steps is not None and args.steps <= 0:
+        raise UserError(f"--steps {args.steps}: must be > 0")
+    if args.batch_size is not None and args.batch_size <= 0:
+        raise UserError(f"--batch-size {args.batch_size}: must be > 0")
+    flags = {"dataset": args.dataset, "epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size,
+             "seed": args.seed}
+    changes = {k: v for k, v in flags.items() if v is not None}
+    if args.epochs is not None:
+        changes["steps"] = 0
+    return apply_overrides(dataclasses.replace(cfg, **changes), args.overrides)
+
+
+def resume_config(args, run_dir) -> Config:
+    """The stored config of the run being resumed; the command line may change only its length."""
+    from engine import rundir
+
+    stored, _ = rundir.read_config(run_dir)
+    if args.preset and args.preset != stored.preset:
+        raise UserError(f"--resume {run_dir}: the run is preset {stored.preset!r}, not {args.preset!r}; "
+                        "drop --preset or start a new run")
+    wanted = build_config(args, base=stored)
+    changed = [f.name for f in dataclasses.fields(Config)
+               if f.name not in ("epochs", "steps") and getattr(stored, f.name) != getattr(wanted, f.name)]
+    if changed:
+        diffs = ", ".join(f"{k}: run has {getattr(stored, k)!r}, asked {getattr(wanted, k)!r}" for k in changed)
+        raise UserError(f"--resume {run_dir}: the run differs from what was asked ({diffs}); "
+                        "resume without those options, or start a new run")
+    return wanted
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    opts = RunOptions(strategy=args.strategy, cpu_replicas=args.cpu_replicas, jit_compile=args.jit,
+                      steps_per_loop=args.steps_per_loop, data_dir=args.data_dir)
+    from engine import rundir
+
+    if args.resume:
+        run_dir = rundir.new_run_dir(args.out_dir, args.preset or DEFAULT_PRESET, resume=True)
+        cfg = resume_config(args, run_dir)
+    else:
+        cfg = build_config(args)
+    from engine.distribute import make_strategy  # the first TensorFlow import: flags were checked without it
+
+    strategy = make_strategy(opts.strategy, opts.cpu_replicas)
+    if args.dry_run:
+        return dry_run(cfg, opts, strategy)
+    if not args.resume:
+        run_dir = rundir.new_run_dir(args.out_dir, cfg.preset, resume=False)
+    from engine.loop import train
+
+    train(cfg, opts, run_dir, strategy, resume=args.resume)
+    return 0
+
+
+def dry_run(cfg: Config, opts: RunOptions, strategy) -> int:
+    from engine.distribute import resolve_jit
+    from engine.gan import GAN
+
+    with strategy.scope():
+        gan = GAN(cfg)
+    jit = resolve_jit(opts, strategy)
+    print(f"preset {cfg.preset} (model {cfg.model}, dataset {cfg.dataset}, image {cfg.image_shape})")
+    print(f"generator parameters: {gan.generator.count_params():,}")
+    print(f"discriminator parameters: {gan.discriminator.count_params():,}")
+    print(f"strategy {opts.strategy}: {strategy.num_replicas_in_sync} replica(s), xla {'on' if jit else 'off'}, "
+          f"global batch {cfg.batch_size}, {cfg.steps or cfg.epochs} {'steps' if cfg.steps else 'epochs'}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,63 @@
+"""What every exported generator carries about itself, so an embedding app needs no other knowledge.
+
+Stored as ONNX `metadata_props` (each value JSON-encoded) and as a JSON sidecar `<file>.json` beside TFLite and
+SavedModel exports. No TensorFlow import here: the runtime reads it.
+
+Keys (all present in every export):
+  latent_dim           int, size of input `z`
+  latent_distribution  "normal" (standard normal) or "uniform"
+  latent_range         [lo, hi] for "uniform", null for "normal"
+  num_classes          int, 0 for unconditional generators (then there is no `label` input)
+  class_names          list of str, one per class (empty when unconditional)
+  output_range         [lo, hi] of `image` values, e.g. [-1, 1] for tanh, [0, 1] for sigmoid
+  layout               "NHWC" (or "NCHW" for channels-first exports)
+  image_shape          [H, W, C]
+  preset               name of the training preset
+  step                 training step of the exported weights
+  checkpoint_sha256    sha256 of the checkpoint data the weights came from
+  engine_version       version of this package that exported it
+Inputs: `z` float32 [batch, latent_dim]; `label` int32 [batch] when num_classes > 0. Output: `image` float32.
+"""
+
+import json
+from pathlib import Path
+
+KEYS = (
+    "latent_dim", "latent_distribution", "latent_range", "num_classes", "class_names", "output_range", "layout",
+    "image_shape", "preset", "step", "checkpoint_sha256", "engine_version",
+)
+
+
+def check(meta: dict) -> dict:
+    """Returns `meta` if it has exactly the documented keys, else raises ValueError naming the difference."""
+    missing = [k for k in KEYS if k not in meta]
+    extra = [k for k in meta if k not in KEYS]
+    if missing or extra:
+        raise ValueError(f"generator metadata: missing keys {missing}, unknown keys {extra}")
+    return meta
+
+
+def to_props(meta: dict) -> dict[str, str]:
+    """Encodes metadata as the string->string map ONNX `metadata_props` holds."""
+    return {k: json.dumps(v) for k, v in check(meta).items()}
+
+
+def from_props(props: dict[str, str]) -> dict:
+    """Decodes ONNX `metadata_props`; keys outside KEYS are ignored."""
+    return {k: json.loads(v) for k, v in props.items() if k in KEYS}
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """The JSON sidecar beside a TFLite file or SavedModel directory: `<path>.json`."""
+    p = Path(model_path)
+    return p.with_name(p.name + ".json")
+
+
+def write_sidecar(model_path: str | Path, meta: dict) -> Path:
+    path = sidecar_path(model_path)
+    path.write_text(json.dumps(check(meta), indent=2) + "\n")
+    return path
+
+
+def read_sidecar(model_path: str | Path) -> dict:
+    return json.loads(sidecar_path(model_path).read_text())

@@ -1,0 +1,56 @@
+"""Generator -> TF SavedModel whose `serving_default` takes `z` (and `label`) and returns {"image": ...}.
+
+Usage: python -m export.savedmodel [--run-dir DIR] [--out PATH] [--force]
+"""
+
+from pathlib import Path
+
+from export import metadata
+from export.common import input_signature, load_for_export, main, publish, parity_line, serving_fn, staging_dir
+from export.verify import check_parity
+
+DEFAULT_NAME = "saved_model"
+
+
+def save_archive(generator, meta: dict, path) -> None:
+    """Writes the SavedModel with Keras's ExportArchive (Keras's own path; TFLite converts it exactly)."""
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint("serving_default", serving_fn(generator, meta), input_signature=input_signature(meta))
+    archive.write_out(str(path), verbose=False)
+
+
+def write_savedmodel(generator, meta: dict, path, *, log=None) -> Path:
+    """Writes a verified SavedModel directory at `path` and its metadata sidecar `<path>.json`.
+
+    Returns:
+      The path. Raises UserError (nothing written) if the reloaded model disagrees with Keras.
+    """
+    import tensorflow as tf
+
+    path = Path(path)
+    with staging_dir(path) as tmp:
+        staged = Path(tmp) / "saved_model"
+        save_archive(generator, meta, staged)
+        signature = tf.saved_model.load(str(staged)).signatures["serving_default"]
+        run = lambda inputs: signature(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
+        parity = check_parity(generator, run, meta, what="SavedModel")
+        publish(staged, path)
+    metadata.write_sidecar(path, meta)
+    if log:
+        log(parity_line("SavedModel", path, parity))
+    return path
+
+
+def export_savedmodel(run_dir=None, out=None, *, force: bool = False, verbose: bool = False) -> Path:
+    """Exports a run's newest checkpoint (default runs/latest) to `out` (default <run>/export/saved_model)."""
+    generator, meta, prefix, out = load_for_export(run_dir, out, DEFAULT_NAME, force)
+    if verbose:
+        print(f"exporting {Path(prefix).name} (step {meta['step']}) of {Path(prefix).parent.parent}")
+    return write_savedmodel(generator, meta, out, log=print if verbose else None)
+
+
+if __name__ == "__main__":
+    main("savedmodel", export_savedmodel, DEFAULT_NAME)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: a venv in .venv with this package installed, and Debian's Fashion-MNIST where apt exists.
+# Usage: bash scripts/setup.sh [--dev]     (--dev also installs the test tools)
+# Idempotent: re-running it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extra=""
+[ "${1:-}" = "--dev" ] && extra="[dev]"
+
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      python=$candidate; break
+    fi
+  done
+fi
+[ -n "$python" ] || { echo "setup: needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+
+# The data: Debian/Ubuntu ship the real Fashion-MNIST IDX files as a package (offline-friendly).
+if ! [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  if command -v apt-get >/dev/null; then
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: installing dataset-fashion-mnist with apt-get"
+    $sudo apt-get update -qq || echo "setup: apt-get update failed; trying the install anyway" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist \
+      || echo "setup: could not install dataset-fashion-mnist; the engine will try Keras's download instead" >&2
+  else
+    echo "setup: no apt-get here; put Fashion-MNIST's four IDX .gz files in ~/.keras/datasets/fashion-mnist" \
+         "or let the engine download them" >&2
+  fi
+fi
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".${extra}"
+echo "setup: ready ($(.venv/bin/python -c 'import tensorflow as tf, keras; print(f"tensorflow {tf.__version__}, keras {keras.__version__}")' 2>/dev/null))"

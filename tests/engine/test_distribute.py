@@ -1,0 +1,53 @@
+"""Strategies by name, TF_CONFIG checks, and when XLA is (not) used."""
+
+import json
+
+import pytest
+import tensorflow as tf
+
+from engine.config import RunOptions
+from engine.distribute import jit_unsupported_reason, make_strategy, parse_tf_config, resolve_jit
+from engine.errors import UserError
+
+GOOD = {"cluster": {"worker": ["localhost:12345", "localhost:12346"]}, "task": {"type": "worker", "index": 1}}
+
+
+def test_tf_config_is_parsed(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps(GOOD))
+    assert parse_tf_config()["task"]["index"] == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "needs TF_CONFIG"),
+    ("{not json", "TF_CONFIG is not valid JSON"),
+    (json.dumps({"cluster": {}}), 'needs "cluster" and "task"'),
+    (json.dumps({**GOOD, "task": {"type": "worker", "index": 2}}), "does not name a member of cluster"),
+    (json.dumps({**GOOD, "task": {"type": "chief", "index": 0}}), "does not name a member of cluster"),
+])
+def test_malformed_tf_config_is_one_clear_line(monkeypatch, text, message):
+    if text is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", text)
+    with pytest.raises(UserError, match=message):
+        make_strategy("multi_worker")
+
+
+def test_unknown_strategy_lists_the_valid_ones():
+    with pytest.raises(UserError, match="valid: default, one_device, mirrored, multi_worker"):
+        make_strategy("tpu")
+
+
+def test_mirrored_uses_the_logical_cpus():
+    strategy = make_strategy("mirrored", 2)
+    assert strategy.num_replicas_in_sync == 2
+
+
+def test_xla_falls_back_only_where_it_cannot_run(capsys):
+    mirrored = make_strategy("mirrored", 2)
+    assert "logical CPU devices" in jit_unsupported_reason(mirrored)
+    assert resolve_jit(RunOptions(jit_compile=True), mirrored) is False
+    assert "--jit ignored" in capsys.readouterr().err
+    assert jit_unsupported_reason(tf.distribute.get_strategy()) is None
+    assert resolve_jit(RunOptions(jit_compile=True), tf.distribute.get_strategy()) is True
+    assert resolve_jit(RunOptions(jit_compile=False), tf.distribute.get_strategy()) is False

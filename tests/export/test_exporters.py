@@ -1,0 +1,92 @@
+"""Each export format matches the Keras generator, carries its metadata, and refuses to overwrite."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from engine import rundir
+from engine.errors import UserError
+from export import metadata
+from export.onnx import export_onnx
+from export.savedmodel import export_savedmodel
+from export.tflite import export_tflite
+from export.verify import check_parity
+
+EXPORTERS = {"onnx": (export_onnx, "g.onnx"), "tflite": (export_tflite, "g.tflite"),
+             "savedmodel": (export_savedmodel, "saved")}
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exported")
+    return {fmt: fn(trained_run, out / name) for fmt, (fn, name) in EXPORTERS.items()}
+
+
+def test_exported_files_match_keras(exported, trained_run):
+    """Re-checks parity independently of the exporter's own check, at an odd batch size."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+    import onnxruntime as ort
+
+    generator, meta, _ = rundir.load_generator(trained_run)
+    session = ort.InferenceSession(str(exported["onnx"]), providers=["CPUExecutionProvider"])
+    runner = Interpreter(model_path=str(exported["tflite"])).get_signature_runner("serving_default")
+    signature = tf.saved_model.load(str(exported["savedmodel"])).signatures["serving_default"]
+    runs = {
+        "onnx": lambda x: session.run(["image"], x)[0],
+        "tflite": lambda x: runner(**x)["image"],
+        "savedmodel": lambda x: signature(z=tf.constant(x["z"]))["image"].numpy(),
+    }
+    for fmt, run in runs.items():
+        report = check_parity(generator, run, meta, what=fmt, batches=(7,), seed=1)
+        assert report["batch_7"]["max_abs_error"] <= 1e-4
+
+
+def test_metadata_travels_with_each_file(exported, trained_run):
+    _, meta, prefix = rundir.load_generator(trained_run)
+    assert meta["step"] == 4 and meta["latent_dim"] == 100 and meta["output_range"] == [-1.0, 1.0]
+    props = {p.key: p.value for p in onnx.load(str(exported["onnx"])).metadata_props}
+    assert metadata.from_props(props) == meta
+    assert metadata.read_sidecar(exported["tflite"]) == meta
+    assert metadata.read_sidecar(exported["savedmodel"]) == meta
+    assert meta["checkpoint_sha256"] == rundir.checkpoint_sha256(prefix)
+
+
+def test_onnx_io_names(exported):
+    graph = onnx.load(str(exported["onnx"])).graph
+    assert [i.name for i in graph.input] == ["z"] and [o.name for o in graph.output] == ["image"]
+
+
+@pytest.mark.parametrize("fmt", list(EXPORTERS))
+def test_refuses_to_overwrite_without_force(fmt, exported, trained_run):
+    fn, _ = EXPORTERS[fmt]
+    stamp = exported[fmt].stat().st_mtime_ns
+    with pytest.raises(UserError, match="exists; pass --force"):
+        fn(trained_run, exported[fmt])
+    assert exported[fmt].stat().st_mtime_ns == stamp
+
+
+def test_parity_failure_names_the_numbers_and_writes_nothing(trained_run):
+    generator, meta, _ = rundir.load_generator(trained_run)
+    off_by = lambda x: np.asarray(generator(x["z"], training=False)) + 1e-3
+    with pytest.raises(UserError, match=r"max abs error 0\.001 .* exceeds the budget 0\.0001"):
+        check_parity(generator, off_by, meta, what="test")
+
+
+def test_run_without_checkpoint_cannot_be_exported(tmp_path, trained_run):
+    (tmp_path / "config.json").write_text((trained_run / "config.json").read_text())
+    with pytest.raises(UserError, match="has no checkpoint yet"):
+        export_onnx(tmp_path, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, trained_run):
+    import shutil
+
+    shutil.copytree(trained_run, tmp_path / "run")
+    for data in (tmp_path / "run" / "checkpoints").glob("*.data-*"):
+        data.write_bytes(b"\0" * 64)
+    with pytest.raises(UserError, match="cannot be restored"):
+        export_onnx(tmp_path / "run", tmp_path / "x.onnx")
