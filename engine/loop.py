@@ -100,7 +100,7 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: boo
 
     The strategy must have been created (engine.distribute.make_strategy) before any other TensorFlow work.
     """
-    data = load_dataset(cfg.dataset, "train", opts.data_dir)
+    data = load_dataset(cfg.dataset, "train", opts.data_dir, cfg.image_shape)
     check_compatible(data, cfg)
     plan = Plan.make(cfg, len(data.images), strategy.num_replicas_in_sync)
     jit = resolve_jit(opts, strategy)

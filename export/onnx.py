@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import UserError
 from export import metadata
 from export.common import input_signature, load_for_export, main, publish, parity_line, staging_dir
 from export.verify import check_parity
@@ -42,7 +43,11 @@ def convert(generator, meta: dict, opset: int = 17):
 def ort_runner(model_bytes: bytes):
     import onnxruntime as ort
 
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
+        raise UserError(f"ONNX: onnxruntime cannot load the converted generator "
+                        f"({str(e).strip().splitlines()[0][:300]}); nothing was written") from None
     return lambda inputs: np.asarray(session.run(["image"], inputs)[0])
 
 

@@ -58,13 +58,13 @@ FASHION_MNIST = IdxDataset(
 
 
 @DATASETS.register("mnist")
-def load_mnist(split: str = "train", data_dir: str | None = None) -> ImageData:
+def load_mnist(split: str = "train", data_dir: str | None = None, image_shape=None) -> ImageData:
     """Loads an MNIST split: images [N, 28, 28, 1] uint8, labels int32 0..9. See `load` for Args/Raises."""
     return load(MNIST, split, data_dir)
 
 
 @DATASETS.register("fashion_mnist")
-def load_fashion_mnist(split: str = "train", data_dir: str | None = None) -> ImageData:
+def load_fashion_mnist(split: str = "train", data_dir: str | None = None, image_shape=None) -> ImageData:
     """Loads a Fashion-MNIST split: images [N, 28, 28, 1] uint8, labels int32 0..9. See `load` for Args/Raises."""
     return load(FASHION_MNIST, split, data_dir)
 

@@ -1,4 +1,7 @@
-"""The dataset registry: name -> loader `load(split="train", data_dir=None) -> ImageData`.
+"""The dataset registry: name -> loader `load(split="train", data_dir=None, image_shape=None) -> ImageData`.
+
+`image_shape` is the preset's (H, W, C): loaders of fixed-size data ignore it (the engine checks compatibility),
+loaders that can resize (image_folder) produce exactly it.
 
 Loaders register themselves on import (see `engine.data.mnist`).
 """
@@ -8,9 +11,9 @@ from engine.registry import Registry
 DATASETS = Registry("dataset")
 
 
-def load_dataset(name: str, split: str = "train", data_dir: str | None = None):
+def load_dataset(name: str, split: str = "train", data_dir: str | None = None, image_shape=None):
     """Loads split `split` of dataset `name` (an engine.data.ImageData); unknown names list the valid ones."""
-    return DATASETS.get_or_fail(name)(split=split, data_dir=data_dir)
+    return DATASETS.get_or_fail(name)(split=split, data_dir=data_dir, image_shape=image_shape)
 
 
 # Importing a source module registers its datasets.

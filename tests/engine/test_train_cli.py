@@ -64,3 +64,26 @@ def test_resume_refuses_a_different_preset_or_batch(tmp_path, trained_run):
     result = cli("engine.train", "--resume", "--out-dir", str(trained_run), "--batch-size", "64", cwd=tmp_path)
     assert result.returncode == 2
     assert "batch_size: run has 32, asked 64" in result.stderr
+
+
+def test_multi_worker_trains_from_tf_config(tmp_path, data_dir):
+    """One worker on a free loopback port: the multi_worker path builds, trains and checkpoints."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tf_config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}})
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.train", "--strategy", "multi_worker", "--steps", "2", "--batch-size", "32",
+         "--data-dir", str(data_dir), "--out-dir", str(tmp_path / "run")],
+        cwd=tmp_path, env={**ENV, "TF_CONFIG": tf_config}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "checkpoints" / "ckpt-2.index").exists()
+
+
+def test_malformed_tf_config_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "engine.train", "--strategy", "multi_worker", "--dry-run"],
+                            cwd=tmp_path, env={**ENV, "TF_CONFIG": "{oops"}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "TF_CONFIG is not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr

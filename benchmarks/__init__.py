@@ -1,0 +1,1 @@
+"""Benchmark scripts; each prints a table and saves it under benchmarks/results/."""

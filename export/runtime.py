@@ -1,0 +1,280 @@
+"""Runs an exported generator from numpy: `.onnx` with onnxruntime, `.tflite` with LiteRT. Never imports TensorFlow.
+
+    from export.runtime import Generator
+    g = Generator.load("generator.onnx")        # or "generator.tflite" (metadata from generator.tflite.json)
+    images = g.sample(16, seed=0)               # float32 [16, H, W, C] in g.output_range
+    save_png(g.grid(16, seed=0), "samples.png") # save_png from export.grid
+
+To embed it in another app, copy this file with export/metadata.py and export/grid.py (as a package `export`); it
+needs numpy, plus onnxruntime for .onnx, ai-edge-litert for .tflite and Pillow to write PNGs. Only .onnx and .tflite
+files are loaded: they are data for an interpreter. A SavedModel is a TensorFlow program (it can run any op, file I/O
+included), so this module refuses it; load one with TensorFlow, and only from a source you trust.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from export import metadata
+from export.grid import make_grid, to_uint8
+
+SUFFIXES = (".onnx", ".tflite")
+
+
+class GeneratorFileError(ValueError):
+    """The file cannot be used as a generator: missing, of another kind, or without valid metadata."""
+
+
+class GeneratorInputError(ValueError):
+    """Inputs that do not match the generator's signature; the message states the expected one."""
+
+
+class Generator:
+    """An exported generator: `z` float32 [batch, latent_dim] (+ integer `labels` [batch]) -> float32 images.
+
+    Attributes: `meta` (the export.metadata dict), `latent_dim`, `num_classes` (0: unconditional), `output_range`
+    (lo, hi), `image_shape` (H, W, C), `path`, `backend` (e.g. "onnxruntime[CPUExecutionProvider]" or "litert").
+    A .tflite Generator holds one LiteRT interpreter and is not thread-safe: use one per thread.
+    """
+
+    def __init__(self, run, meta: dict, *, path: Path, backend: str):
+        self._run = run
+        self.meta = meta
+        self.path = path
+        self.backend = backend
+        self.latent_dim = meta["latent_dim"]
+        self.num_classes = meta["num_classes"]
+        self.output_range = tuple(meta["output_range"])
+        self.image_shape = tuple(meta["image_shape"])
+
+    @classmethod
+    def load(cls, path, *, providers: list[str] | None = None, threads: int | None = None) -> "Generator":
+        """Opens a .onnx or .tflite file written by export.onnx / export.tflite.
+
+        Args:
+          path: the .onnx file (metadata in its metadata_props) or .tflite file (metadata in `<file>.json`).
+          providers: onnxruntime execution providers, in order of preference; default CUDA when onnxruntime offers
+            it, then CPU. Only for .onnx.
+          threads: intra-op threads (onnxruntime) or interpreter threads (LiteRT); default: the library's choice.
+        Returns:
+          A Generator.
+        Raises:
+          GeneratorFileError: the path is missing, is not .onnx/.tflite (a SavedModel directory included), or its
+            metadata is missing, invalid, or disagrees with the model's inputs.
+          ValueError: `providers` given for a .tflite file.
+        """
+        path = Path(path)
+        if path.is_dir() or path.suffix not in SUFFIXES:
+            kind = "a directory (a SavedModel?)" if path.is_dir() else f"a '{path.suffix}' file"
+            raise GeneratorFileError(
+                f"{path} is {kind}; the runtime loads only .onnx and .tflite files. A SavedModel is TensorFlow code: "
+                "load it with tf.saved_model.load, and only from a source you trust")
+        if not path.is_file():
+            raise GeneratorFileError(f"{path}: no such file")
+        if path.suffix == ".onnx":
+            return cls._load_onnx(path, providers, threads)
+        if providers is not None:
+            raise ValueError("providers= applies to .onnx files only; LiteRT runs .tflite files on the CPU")
+        return cls._load_tflite(path, threads)
+
+    @classmethod
+    def _load_onnx(cls, path: Path, providers, threads) -> "Generator":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        if providers is None:
+            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                         if p in ort.get_available_providers()]
+        session = ort.InferenceSession(str(path), options, providers=providers)
+        try:
+            meta = metadata.from_props(session.get_modelmeta().custom_metadata_map)
+        except json.JSONDecodeError as e:
+            raise GeneratorFileError(f"{path}: metadata_props hold invalid JSON ({e})") from None
+        meta = _checked_meta(meta, path)
+        _check_io(path, meta, {i.name: i.shape for i in session.get_inputs()}, [o.name for o in session.get_outputs()])
+        run = lambda feeds: session.run(["image"], feeds)[0]
+        return cls(run, meta, path=path, backend=f"onnxruntime[{', '.join(session.get_providers())}]")
+
+    @classmethod
+    def _load_tflite(cls, path: Path, threads) -> "Generator":
+        from ai_edge_litert.interpreter import Interpreter
+
+        sidecar = metadata.sidecar_path(path)
+        if not sidecar.is_file():
+            raise GeneratorFileError(f"{path}: its metadata file {sidecar.name} is missing (export.tflite writes it "
+                                     "beside the .tflite file; copy both)")
+        try:
+            meta = json.loads(sidecar.read_text())
+        except json.JSONDecodeError as e:
+            raise GeneratorFileError(f"{sidecar}: not valid JSON ({e})") from None
+        meta = _checked_meta(meta, sidecar)
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        except ValueError as e:  # LiteRT's message for a non-TFLite file does not name the file
+            raise GeneratorFileError(f"{path}: LiteRT cannot load it ({e})") from None
+        signatures = interpreter.get_signature_list()
+        if "serving_default" not in signatures:
+            raise GeneratorFileError(f"{path}: no 'serving_default' signature (has {sorted(signatures)})")
+        runner = interpreter.get_signature_runner("serving_default")
+        inputs = {name: list(d["shape_signature"]) for name, d in runner.get_input_details().items()}
+        _check_io(path, meta, inputs, list(runner.get_output_details()))
+        run = lambda feeds: runner(**feeds)["image"]
+        return cls(run, meta, path=path, backend="litert")
+
+    @property
+    def signature(self) -> str:
+        """The expected call, e.g. "z float32 [batch, 100], labels integer [batch] in [0, 10)"."""
+        z = f"z float32 [batch, {self.latent_dim}]"
+        return f"{z}, labels integer [batch] in [0, {self.num_classes})" if self.num_classes else z
+
+    def __repr__(self) -> str:
+        lo, hi = self.output_range
+        return (f"Generator({self.path.name}, {self.backend}: {self.signature} -> image float32 "
+                f"[batch, {', '.join(map(str, self.image_shape))}] in [{lo:g}, {hi:g}])")
+
+    def __call__(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Generates images.
+
+        Args:
+          z: float32 [batch, latent_dim], batch >= 1. Other dtypes are refused, not cast.
+          labels: integer [batch] in [0, num_classes) for a conditional generator (cast to int32); None otherwise.
+        Returns:
+          float32 [batch, H, W, C] in `output_range`.
+        Raises:
+          GeneratorInputError: z or labels do not match the signature; checked before the backend runs.
+        """
+        feeds = {"z": self._check_z(z)}
+        if self.num_classes:
+            feeds["label"] = self._check_labels(labels, len(feeds["z"]))
+        elif labels is not None:
+            raise GeneratorInputError(f"this generator is unconditional: call it with {self.signature} and no labels")
+        return np.asarray(self._run(feeds))
+
+    def _check_z(self, z) -> np.ndarray:
+        z = np.asarray(z)  # never casts: a float64 array stays float64 and is refused below
+        if z.dtype != np.float32 or z.ndim != 2 or z.shape[1] != self.latent_dim or z.shape[0] < 1:
+            hint = " (batch must be >= 1)" if z.ndim == 2 and z.shape[0] == 0 else ""
+            raise GeneratorInputError(f"z must be float32 [batch, {self.latent_dim}], got {_describe(z)}{hint}")
+        return np.ascontiguousarray(z)
+
+    def _check_labels(self, labels, batch: int) -> np.ndarray:
+        want = f"labels must be integer [{batch}] (one per row of z) in [0, {self.num_classes})"
+        if labels is None:
+            raise GeneratorInputError(f"{want} for this conditional generator, got None")
+        labels = np.asarray(labels)
+        if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (batch,):
+            raise GeneratorInputError(f"{want}, got {_describe(labels)}")
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise GeneratorInputError(f"{want}, got values from {labels.min()} to {labels.max()}")
+        return labels.astype(np.int32)  # safe: every value is in [0, num_classes)
+
+    def latents(self, n: int, *, seed: int | None = None) -> np.ndarray:
+        """Draws float32 z [n, latent_dim] from the metadata's latent distribution with numpy default_rng(seed)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise GeneratorInputError(f"n must be an integer >= 1, got {n!r}")
+        rng = np.random.default_rng(seed)
+        shape = (int(n), self.latent_dim)
+        if self.meta["latent_distribution"] == "uniform":
+            lo, hi = self.meta["latent_range"]
+            return rng.uniform(lo, hi, shape).astype(np.float32)
+        return rng.standard_normal(shape).astype(np.float32)
+
+    def sample(self, n: int, *, seed: int | None = None, labels=None) -> np.ndarray:
+        """Generates n images from fresh latents.
+
+        Args:
+          n: number of images.
+          seed: seed for the latents (same seed, same images).
+          labels: conditional generators only: integer [n], or one int for all n; None cycles 0..num_classes-1.
+        Returns:
+          float32 [n, H, W, C] in `output_range`.
+        Raises:
+          GeneratorInputError: as for `__call__`, or n < 1.
+        """
+        z = self.latents(n, seed=seed)
+        if self.num_classes and labels is None:
+            labels = np.arange(n) % self.num_classes
+        elif labels is not None and np.ndim(labels) == 0:
+            labels = np.full(n, labels)
+        return self(z, labels)
+
+    def sample_uint8(self, n: int, *, seed: int | None = None, labels=None) -> np.ndarray:
+        """`sample` mapped to uint8 [n, H, W, C] (output_range -> 0..255)."""
+        return to_uint8(self.sample(n, seed=seed, labels=labels), self.output_range)
+
+    def grid(self, n: int, *, seed: int | None = None, labels=None, cols: int | None = None,
+             pad: int = 2) -> np.ndarray:
+        """n samples tiled into one uint8 [H', W', C] image (see export.grid.make_grid).
+
+        cols defaults to num_classes for a conditional generator sampled with cycled labels (one class per column),
+        else ceil(sqrt(n)).
+        """
+        if self.meta["layout"] != "NHWC":
+            raise ValueError(f"grid needs NHWC images; {self.path.name} is {self.meta['layout']}")
+        if cols is None and self.num_classes and labels is None:
+            cols = min(self.num_classes, n)
+        return make_grid(self.sample_uint8(n, seed=seed, labels=labels), cols=cols, pad=pad)
+
+
+def _describe(a: np.ndarray) -> str:
+    return f"{a.dtype} [{', '.join(map(str, a.shape))}]"
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_range(v) -> bool:
+    return (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v) and v[0] < v[1])
+
+
+def _checked_meta(meta, source: Path) -> dict:
+    """`meta` if it has every key of export.metadata with usable values, else GeneratorFileError naming `source`."""
+    if not isinstance(meta, dict):
+        raise GeneratorFileError(f"{source}: metadata must be a JSON object, got {type(meta).__name__}")
+    try:
+        metadata.check(meta)
+    except ValueError as e:
+        raise GeneratorFileError(f"{source}: no valid generator metadata ({e}); re-export the generator") from None
+    bad = []
+    if not (_is_int(meta["latent_dim"]) and meta["latent_dim"] >= 1):
+        bad.append(f"latent_dim={meta['latent_dim']!r}")
+    if not (_is_int(meta["num_classes"]) and meta["num_classes"] >= 0):
+        bad.append(f"num_classes={meta['num_classes']!r}")
+    if meta["latent_distribution"] not in ("normal", "uniform"):
+        bad.append(f"latent_distribution={meta['latent_distribution']!r}")
+    elif meta["latent_distribution"] == "uniform" and not _is_range(meta["latent_range"]):
+        bad.append(f"latent_range={meta['latent_range']!r}")
+    if not _is_range(meta["output_range"]):
+        bad.append(f"output_range={meta['output_range']!r}")
+    shape = meta["image_shape"]
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(d) and d >= 1 for d in shape)):
+        bad.append(f"image_shape={shape!r}")
+    if bad:
+        raise GeneratorFileError(f"{source}: invalid generator metadata: {', '.join(bad)}")
+    return meta
+
+
+def _check_io(path: Path, meta: dict, inputs: dict[str, list], outputs: list[str]) -> None:
+    """Refuses a model whose inputs/outputs disagree with its metadata (e.g. a sidecar copied from another model)."""
+    want = ["label", "z"] if meta["num_classes"] else ["z"]
+    if sorted(inputs) != want:
+        raise GeneratorFileError(f"{path}: inputs {sorted(inputs)} do not match its metadata "
+                                 f"(num_classes={meta['num_classes']} means inputs {want})")
+    if "image" not in outputs:
+        raise GeneratorFileError(f"{path}: no output named 'image' (outputs: {outputs})")
+    # onnxruntime gives a symbolic batch as a str or None, LiteRT as -1; only a fixed width can be compared.
+    z_dims = [_as_int(d) for d in inputs["z"]]
+    if len(z_dims) != 2 or z_dims[1] not in (None, meta["latent_dim"]):
+        shown = ", ".join("?" if d is None else str(d) for d in z_dims)
+        raise GeneratorFileError(f"{path}: input z is [{shown}] but its metadata says [batch, {meta['latent_dim']}]")
+
+
+def _as_int(dim):
+    """A fixed dimension as int, or None for a symbolic/dynamic one."""
+    if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and dim >= 0:
+        return int(dim)
+    return None
