@@ -28,8 +28,17 @@ class Config:
     latent_dim: int = 100
     latent_distribution: str = "normal"  # "normal": N(0, 1); "uniform": U[0, 1)
     output_activation: str = "tanh"  # sets the image range: tanh -> [-1, 1], sigmoid -> [0, 1]
-    loss: str = "bce"  # key in engine.losses.LOSSES
+    loss: str = "bce"  # key in engine.losses.LOSSES: bce (non-saturating), hinge, lsgan, wgan_gp
     update_order: str = "simultaneous"  # one forward pass, two tapes (TF DCGAN tutorial); or D-then-G steps
+    real_label: float = 1.0  # D's target for real images (label smoothing: e.g. 0.9); bce and lsgan only
+    fake_label: float = 0.0  # D's target for generated images
+    n_critic: int = 1  # D updates per G update (alternating order only)
+    gp_weight: float = 10.0  # gradient-penalty weight for loss=wgan_gp
+    spectral_norm: bool = False  # wrap D's Conv2D/Dense layers in keras.layers.SpectralNormalization
+    ema_decay: float = 0.0  # > 0: keep an EMA of G's weights; it is what gets sampled and exported
+    l2: float = 0.0  # L2 weight penalty on each network's weights
+    balance_g: float = 0.0  # > 0: skip G's update when g_loss * balance_g < d_loss (simultaneous order only)
+    balance_d: float = 0.0  # > 0: skip D's update when d_loss * balance_d < g_loss
     optimizer: str = "adam"
     g_lr: float = 2e-4
     d_lr: float = 2e-4
@@ -58,6 +67,14 @@ class Config:
         for name in ("epochs", "steps", "num_classes"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} (must be >= 0)")
+        if self.n_critic < 1:
+            problems.append(f"n_critic={self.n_critic} (must be >= 1)")
+        if self.n_critic > 1 and self.update_order != "alternating":
+            problems.append("n_critic > 1 needs update_order=alternating")
+        if (self.balance_g or self.balance_d) and self.update_order != "simultaneous":
+            problems.append("balance_g/balance_d need update_order=simultaneous (both losses from one forward pass)")
+        if not 0.0 <= self.ema_decay < 1.0:
+            problems.append(f"ema_decay={self.ema_decay} (must be in [0, 1))")
         if self.epochs == 0 and self.steps == 0:
             problems.append("epochs=0 and steps=0 (set one of them)")
         if problems:

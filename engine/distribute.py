@@ -48,12 +48,22 @@ def parse_tf_config() -> dict:
     return conf
 
 
+_MADE: dict[tuple[str, int], tf.distribute.Strategy] = {}
+
+
 def make_strategy(name: str, cpu_replicas: int = 2) -> tf.distribute.Strategy:
     """Creates strategy `name`. Call before any other TensorFlow work (logical CPU devices are fixed at start).
 
     `mirrored` mirrors over all GPUs, or, on a machine without GPUs, over `cpu_replicas` logical CPU devices so
-    the same code path runs everywhere.
+    the same code path runs everywhere. A process gets one strategy per (name, cpu_replicas): two MirroredStrategy
+    objects in one process hand out clashing collective-op keys ("Shape mismatch in the collective instance").
     """
+    if (name, cpu_replicas) not in _MADE:
+        _MADE[(name, cpu_replicas)] = _make_strategy(name, cpu_replicas)
+    return _MADE[(name, cpu_replicas)]
+
+
+def _make_strategy(name: str, cpu_replicas: int) -> tf.distribute.Strategy:
     if name not in STRATEGIES:
         raise UserError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
     gpus = tf.config.list_physical_devices("GPU")

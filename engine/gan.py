@@ -1,10 +1,18 @@
-"""The GAN: one keras.Model owning G, D, both optimizers and the step counter; its step reads like the paper."""
+"""The GAN: one keras.Model owning G, D, both optimizers, an optional EMA of G and the step counter.
+
+`distributed_step` is the paper's step, in cross-replica context: it runs the per-replica phases (gradients, then
+updates) with `strategy.run`, so decisions that need the global losses (the balance rule) are taken once for all
+replicas, between the two phases. Nothing here uses numpy or has Python side effects (see engine.steps).
+"""
 
 import keras
 import tensorflow as tf
 
 from engine import models
+from engine.errors import UserError
 from engine.losses import LOSSES
+
+SUM = tf.distribute.ReduceOp.SUM
 
 
 def make_optimizer(cfg, lr: float):
@@ -12,32 +20,59 @@ def make_optimizer(cfg, lr: float):
         return keras.optimizers.Adam(lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
     if cfg.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(lr)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r} (valid: adam, rmsprop)")
+    raise UserError(f"unknown optimizer {cfg.optimizer!r} (valid: adam, rmsprop)")
+
+
+def spectral_normalized(discriminator: keras.Model) -> keras.Model:
+    """A copy of `discriminator` with every Conv2D and Dense wrapped in keras.layers.SpectralNormalization."""
+
+    def wrap(layer):
+        fresh = layer.__class__.from_config(layer.get_config())
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            return keras.layers.SpectralNormalization(fresh, name=f"sn_{layer.name}")
+        return fresh
+
+    return keras.models.clone_model(discriminator, clone_function=wrap)
 
 
 class GAN(keras.Model):
-    """Generator, discriminator, their optimizers and one explicit step counter.
-
-    `replica_step(real, global_batch_size)` is the per-replica update, meant to run under `strategy.run` inside a
-    `tf.function` (see engine.steps); it uses no numpy and has no Python side effects.
-    """
+    """Generator, discriminator, their optimizers, an optional EMA generator and one explicit step counter."""
 
     def __init__(self, cfg, **kwargs):
         super().__init__(name="gan", **kwargs)
         self.cfg = cfg
-        self.generator = models.build_generator(cfg)
-        self.discriminator = models.build_discriminator(cfg)
+        family = models.MODELS.get_or_fail(cfg.model)
+        self.conditioning = family.conditioning
+        if self.conditioning != "none" and not cfg.num_classes:
+            raise UserError(f"model {cfg.model} is class-conditional: set num_classes (e.g. --set num_classes=10)")
+        self.adversarial = LOSSES.get_or_fail(cfg.loss)
+        if (cfg.real_label, cfg.fake_label) != (1.0, 0.0) and not self.adversarial.uses_targets:
+            raise UserError(f"label smoothing (real_label/fake_label) has no meaning for loss={cfg.loss}; "
+                            "use bce or lsgan, or leave the labels at 1 and 0")
+        self.generator = family.build_generator(cfg)
+        discriminator = family.build_discriminator(cfg)
+        self.discriminator = spectral_normalized(discriminator) if cfg.spectral_norm else discriminator
+        self.generator_ema = None
+        if cfg.ema_decay:
+            self.generator_ema = keras.models.clone_model(self.generator)
+            self.generator_ema.set_weights(self.generator.get_weights())
         self.g_optimizer = make_optimizer(cfg, cfg.g_lr)
         self.d_optimizer = make_optimizer(cfg, cfg.d_lr)
-        self.adversarial = LOSSES.get_or_fail(cfg.loss)
         # Two optimizers keep two `iterations` counters; this one is the run's step.
         self.step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         # Build optimizer slots now so a checkpoint restores them eagerly rather than on first apply.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
-    def call(self, z, training=False):
-        return self.generator(z, training=training)
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator to sample and export: the EMA one when EMA is on."""
+        return self.generator_ema or self.generator
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    # ---- building blocks, called inside the per-replica phases ----
 
     def sample_latent(self, batch, seed):
         """Latent batch from the configured distribution; `seed` is a stateless [2] int seed."""
@@ -46,56 +81,166 @@ class GAN(keras.Model):
             return tf.random.stateless_uniform(shape, seed)
         return tf.random.stateless_normal(shape, seed)
 
-    def _latent_seed(self, salt):
+    def _seed(self, salt):
         # Derived from (config seed, step, replica, salt): deterministic, and nothing to checkpoint.
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         return tf.stack([tf.cast(self.cfg.seed, tf.int64),
-                         self.step_counter * 1024 + tf.cast(replica, tf.int64) * 4 + salt])
+                         self.step_counter * 1024 + tf.cast(replica, tf.int64) * 64 + salt])
 
-    def replica_step(self, batch, global_batch_size):
-        """One GAN update on this replica's slice of the batch.
+    def generate(self, batch, salt, training=True):
+        """Fakes for this replica's batch: (images, their labels); labels are drawn uniformly when conditional."""
+        n = tf.shape(batch["image"])[0]
+        z = self.sample_latent(n, self._seed(salt))
+        if self.conditioning == "none":
+            return self.generator(z, training=training), None
+        labels = tf.random.stateless_uniform([n], self._seed(salt + 32), maxval=self.cfg.num_classes, dtype=tf.int32)
+        return self.generator([z, labels], training=training), labels
+
+    def discriminate(self, images, labels):
+        """(validity logits [b, 1], class logits [b, classes] or None)."""
+        if self.conditioning == "acgan":
+            logits, class_logits = self.discriminator(images, training=True)
+            return logits, class_logits
+        if self.conditioning == "input":
+            return self.discriminator([images, labels], training=True), None
+        return self.discriminator(images, training=True), None
+
+    def _mean(self, per_example, global_batch_size):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+
+    def _l2(self, network):
+        if not self.cfg.l2:
+            return 0.0
+        # Gradients are summed over replicas, so each replica adds its share of the penalty.
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        squares = [tf.reduce_sum(tf.square(w)) for w in network.trainable_variables if len(w.shape) > 1]
+        return self.cfg.l2 * tf.add_n(squares) / tf.cast(replicas, tf.float32)
+
+    def _class_loss(self, class_logits, labels, global_batch_size):
+        per = tf.keras.losses.sparse_categorical_crossentropy(labels, class_logits, from_logits=True)
+        return self._mean(per, global_batch_size)
+
+    def _gradient_penalty(self, real, fake, labels, global_batch_size):
+        # WGAN-GP: (||grad D(x_hat)|| - 1)^2 at x_hat on lines between real and fake; alpha ~ U[0, 1].
+        alpha = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1], self._seed(63))
+        x_hat = alpha * real + (1.0 - alpha) * fake
+        with tf.GradientTape() as tape:
+            tape.watch(x_hat)
+            logits, _ = self.discriminate(x_hat, labels)
+        grads = tape.gradient(logits, x_hat)
+        norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
+        return self.cfg.gp_weight * self._mean(tf.square(norms - 1.0), global_batch_size)
+
+    def d_loss(self, batch, fake, fake_labels, global_batch_size):
+        real, labels = batch["image"], batch["label"]
+        real_logits, real_classes = self.discriminate(real, labels)
+        fake_logits, fake_classes = self.discriminate(fake, fake_labels)
+        loss = self._mean(self.adversarial.d(real_logits, fake_logits, self.cfg.real_label, self.cfg.fake_label),
+                          global_batch_size)
+        if real_classes is not None:  # ACGAN: D also names the class of real and of generated images
+            loss += self._class_loss(real_classes, labels, global_batch_size)
+            loss += self._class_loss(fake_classes, fake_labels, global_batch_size)
+        if self.adversarial.gradient_penalty:
+            loss += self._gradient_penalty(real, fake, labels if self.conditioning == "input" else None,
+                                           global_batch_size)
+        return loss + self._l2(self.discriminator)
+
+    def g_loss(self, fake, fake_labels, global_batch_size):
+        fake_logits, fake_classes = self.discriminate(fake, fake_labels)
+        loss = self._mean(self.adversarial.g(fake_logits), global_batch_size)
+        if fake_classes is not None:
+            loss += self._class_loss(fake_classes, fake_labels, global_batch_size)
+        return loss + self._l2(self.generator)
+
+    # ---- per-replica phases: run with strategy.run ----
+
+    def both_gradients(self, batch, global_batch_size):
+        """Simultaneous order (TF DCGAN tutorial): one forward pass, two tapes, gradients for both networks."""
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake, fake_labels = self.generate(batch, salt=0)
+            d_loss = self.d_loss(batch, fake, fake_labels, global_batch_size)
+            g_loss = self.g_loss(fake, fake_labels, global_batch_size)
+        return (d_loss, g_loss, d_tape.gradient(d_loss, self.discriminator.trainable_variables),
+                g_tape.gradient(g_loss, self.generator.trainable_variables))
+
+    def d_gradients(self, batch, global_batch_size, salt):
+        fake, fake_labels = self.generate(batch, salt=salt)
+        with tf.GradientTape() as tape:
+            d_loss = self.d_loss(batch, tf.stop_gradient(fake), fake_labels, global_batch_size)
+        return d_loss, tape.gradient(d_loss, self.discriminator.trainable_variables)
+
+    def g_gradients(self, batch, global_batch_size):
+        with tf.GradientTape() as tape:
+            fake, fake_labels = self.generate(batch, salt=31)
+            g_loss = self.g_loss(fake, fake_labels, global_batch_size)
+        return g_loss, tape.gradient(g_loss, self.generator.trainable_variables)
+
+    def apply_d(self, grads):
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+
+    def apply_g(self, grads):
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+
+    # ---- the step, in cross-replica context ----
+
+    def distributed_step(self, strategy, batch, global_batch_size, compiled=lambda fn: fn):
+        """One GAN step over all replicas; returns the global mean losses (and skip flags with the balance rule).
 
         Args:
-          batch: {"image": real images [per_replica_batch, H, W, C] in the output range, "label": int32}.
-          global_batch_size: batch size summed over replicas; losses are averaged over it so that the
-            optimizers' all-reduce (a sum) yields the gradient of the global mean loss.
-        Returns:
-          dict of this replica's share of the mean losses (sum them over replicas for the global value).
+          strategy: the strategy `batch` was distributed by.
+          batch: per-replica {"image", "label"} values.
+          global_batch_size: images per step summed over replicas (losses are averaged over it).
+          compiled: maps a per-replica phase to the function to run (XLA-compiled ones, in engine.steps).
         """
-        real = batch["image"]
-        batch = tf.shape(real)[0]
+        cfg = self.cfg
 
-        def mean(per_example):
-            return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+        def run(fn, *args):
+            return strategy.run(compiled(fn), args=args)
 
-        if self.cfg.update_order == "simultaneous":
-            # TF DCGAN tutorial: one forward pass, two tapes, both networks updated from the same fakes.
-            z = self.sample_latent(batch, self._latent_seed(0))
-            with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-                fake = self.generator(z, training=True)
-                real_logits = self.discriminator(real, training=True)
-                fake_logits = self.discriminator(fake, training=True)
-                d_loss = mean(self.adversarial.d(real_logits, fake_logits))
-                g_loss = mean(self.adversarial.g(fake_logits))
-            self._apply(d_tape, d_loss, self.discriminator, self.d_optimizer)
-            self._apply(g_tape, g_loss, self.generator, self.g_optimizer)
+        def total(value):
+            return strategy.reduce(SUM, value, axis=None)
+
+        out = {}
+        if cfg.update_order == "simultaneous":
+            d_loss, g_loss, d_grads, g_grads = run(self.both_gradients, batch, global_batch_size)
+            out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
+            if cfg.balance_d or cfg.balance_g:
+                # The balance rule (decided on global losses, so every replica takes the same branch).
+                apply_d = not cfg.balance_d or tf.logical_not(out["d_loss"] * cfg.balance_d < out["g_loss"])
+                apply_g = not cfg.balance_g or tf.logical_not(out["g_loss"] * cfg.balance_g < out["d_loss"])
+                out["d_skipped"] = 1.0 - self._maybe(apply_d, lambda: run(self.apply_d, d_grads))
+                out["g_skipped"] = 1.0 - self._maybe(apply_g, lambda: run(self.apply_g, g_grads))
+            else:
+                run(self.apply_d, d_grads)
+                run(self.apply_g, g_grads)
         else:
-            # Alternating: a D step on fresh fakes, then a G step against the updated D.
-            z = self.sample_latent(batch, self._latent_seed(1))
-            fake = self.generator(z, training=True)
-            with tf.GradientTape() as d_tape:
-                real_logits = self.discriminator(real, training=True)
-                fake_logits = self.discriminator(fake, training=True)
-                d_loss = mean(self.adversarial.d(real_logits, fake_logits))
-            self._apply(d_tape, d_loss, self.discriminator, self.d_optimizer)
-            z = self.sample_latent(batch, self._latent_seed(2))
-            with tf.GradientTape() as g_tape:
-                fake_logits = self.discriminator(self.generator(z, training=True), training=True)
-                g_loss = mean(self.adversarial.g(fake_logits))
-            self._apply(g_tape, g_loss, self.generator, self.g_optimizer)
-        return {"d_loss": d_loss, "g_loss": g_loss}
+            # Alternating: n_critic D updates on fresh fakes, then a G update against the updated D.
+            for i in range(cfg.n_critic):
+                d_loss, d_grads = run(self.d_gradients, batch, global_batch_size, i + 1)
+                run(self.apply_d, d_grads)
+            g_loss, g_grads = run(self.g_gradients, batch, global_batch_size)
+            run(self.apply_g, g_grads)
+            out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
+        self.update_ema()
+        self.step_counter.assign_add(1)
+        return out
 
     @staticmethod
-    def _apply(tape, loss, network, optimizer):
-        variables = network.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    def _maybe(condition, update) -> tf.Tensor:
+        """Runs `update` when `condition` holds; returns 1.0 if it ran, else 0.0."""
+        if condition is True:
+            update()
+            return tf.constant(1.0)
+
+        def do():
+            update()
+            return tf.constant(1.0)
+
+        return tf.cond(condition, do, lambda: tf.constant(0.0))
+
+    def update_ema(self):
+        if self.generator_ema is None:
+            return
+        decay = self.cfg.ema_decay
+        for ema, weight in zip(self.generator_ema.weights, self.generator.weights):
+            ema.assign(decay * ema + (1.0 - decay) * weight)

@@ -41,8 +41,11 @@ class Plan:
 
 
 def make_checkpoint(gan: GAN) -> tf.train.Checkpoint:
-    return tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
-                               g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer, step=gan.step_counter)
+    parts = dict(generator=gan.generator, discriminator=gan.discriminator, g_optimizer=gan.g_optimizer,
+                 d_optimizer=gan.d_optimizer, step=gan.step_counter)
+    if gan.generator_ema is not None:
+        parts["generator_ema"] = gan.generator_ema
+    return tf.train.Checkpoint(**parts)
 
 
 def restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoint) -> str:
@@ -90,7 +93,7 @@ def fixed_latents(cfg: Config) -> list:
 
 
 def save_samples(gan: GAN, latents, path: Path) -> None:
-    images = np.asarray(gan.generator(latents, training=False))
+    images = np.asarray(gan.sampler(latents, training=False))
     cols = int(np.ceil(len(images) / gan.cfg.num_classes)) if gan.cfg.num_classes else None
     save_png(make_grid(to_uint8(images, gan.cfg.output_range), cols=cols), path)
 
@@ -165,7 +168,7 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: boo
         log.close()
     if step % plan.steps_per_epoch:
         save_samples(gan, latents, run_dir / "samples" / f"step_{step:06d}.png")
-    gan.generator.save(run_dir / "generator.keras")
+    gan.sampler.save(run_dir / "generator.keras")
     summary = {"run_dir": str(run_dir), "step": step, **losses}
     print(f"done: step {step}, " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items())
           + f"; samples in {run_dir / 'samples'}, generator in {run_dir / 'generator.keras'}")

@@ -1,7 +1,8 @@
 """Adversarial losses as per-example functions of discriminator logits, registered by name.
 
-Each loss gives `d(real_logits, fake_logits)` and `g(fake_logits)`, both [batch] vectors, so the step can average
-them over the global batch with `tf.nn.compute_average_loss` (correct under any number of replicas).
+Each loss gives `d(real_logits, fake_logits, real_target, fake_target)` and `g(fake_logits)`, [batch] vectors, so the
+step can average them over the global batch with `tf.nn.compute_average_loss` (correct under any number of replicas).
+Targets (label smoothing) apply to the losses that have targets (bce, lsgan); `gradient_penalty` marks WGAN-GP.
 """
 
 from dataclasses import dataclass
@@ -16,22 +17,38 @@ LOSSES = Registry("loss")
 
 @dataclass(frozen=True)
 class AdversarialLoss:
-    d: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-    g: Callable[[tf.Tensor], tf.Tensor]
+    d: Callable
+    g: Callable
+    uses_targets: bool = False
+    gradient_penalty: bool = False
 
 
 def _flat(logits):
     return tf.reshape(tf.cast(logits, tf.float32), [-1])
 
 
-def _bce_d(real, fake):
-    # -log sigmoid(r) - log(1 - sigmoid(f)), written with softplus for stability.
-    return tf.nn.softplus(-_flat(real)) + tf.nn.softplus(_flat(fake))
+def _bce(logits, target):
+    # Cross-entropy of sigmoid(logits) against `target`, written with softplus for stability.
+    x = _flat(logits)
+    return target * tf.nn.softplus(-x) + (1.0 - target) * tf.nn.softplus(x)
 
 
-def _bce_g(fake):
-    # Non-saturating generator loss: -log sigmoid(f).
-    return tf.nn.softplus(-_flat(fake))
-
-
-LOSSES.register("bce")(AdversarialLoss(d=_bce_d, g=_bce_g))
+LOSSES.register("bce")(AdversarialLoss(
+    d=lambda real, fake, real_t, fake_t: _bce(real, real_t) + _bce(fake, fake_t),
+    g=lambda fake: _bce(fake, 1.0),  # non-saturating: -log sigmoid(f)
+    uses_targets=True,
+))
+LOSSES.register("hinge")(AdversarialLoss(
+    d=lambda real, fake, real_t, fake_t: tf.nn.relu(1.0 - _flat(real)) + tf.nn.relu(1.0 + _flat(fake)),
+    g=lambda fake: -_flat(fake),
+))
+LOSSES.register("lsgan")(AdversarialLoss(
+    d=lambda real, fake, real_t, fake_t: 0.5 * (tf.square(_flat(real) - real_t) + tf.square(_flat(fake) - fake_t)),
+    g=lambda fake: 0.5 * tf.square(_flat(fake) - 1.0),
+    uses_targets=True,
+))
+LOSSES.register("wgan_gp")(AdversarialLoss(
+    d=lambda real, fake, real_t, fake_t: _flat(fake) - _flat(real),
+    g=lambda fake: -_flat(fake),
+    gradient_penalty=True,
+))

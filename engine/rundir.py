@@ -138,7 +138,8 @@ def generator_metadata(cfg: Config, *, step: int, checkpoint_sha: str, class_nam
 
 
 def load_generator(run_dir: str | os.PathLike | None):
-    """Rebuilds a run's generator from its config and restores the newest checkpoint's weights.
+    """Rebuilds a run's generator from its config and restores the newest checkpoint's weights (the EMA weights
+    when the run kept an EMA of G).
 
     Returns:
       (generator keras.Model, metadata dict as in export.metadata, checkpoint prefix)
@@ -155,7 +156,9 @@ def load_generator(run_dir: str | os.PathLike | None):
     generator = models.build_generator(cfg)
     step = tf.Variable(0, dtype=tf.int64)
     try:
-        status = tf.train.Checkpoint(generator=generator, step=step).restore(prefix)
+        # With EMA on, the EMA weights are the generator that gets sampled and exported.
+        key = "generator_ema" if cfg.ema_decay else "generator"
+        status = tf.train.Checkpoint(**{key: generator, "step": step}).restore(prefix)
         status.expect_partial().assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__

@@ -1,4 +1,4 @@
-"""The traced training function: N steps per Python call, each a `strategy.run` of the GAN's replica step.
+"""The traced training function: N steps per Python call, each the GAN's `distributed_step`.
 
 Nothing here touches numpy or has Python side effects; the eager loop (engine.loop) owns everything else.
 """
@@ -18,13 +18,18 @@ def make_train_fn(gan, strategy: tf.distribute.Strategy, *, global_batch_size: i
     Returns:
       A tf.function; pass `n` as an int32 tensor so changing it does not retrace.
     """
-    replica_step = tf.function(gan.replica_step, jit_compile=True) if jit_compile else gan.replica_step
+    cache = {}
+
+    def compiled(phase):
+        # One XLA-compiled function per per-replica phase, reused by every traced step.
+        if not jit_compile:
+            return phase
+        if phase.__name__ not in cache:
+            cache[phase.__name__] = tf.function(phase, jit_compile=True)
+        return cache[phase.__name__]
 
     def one_step(iterator):
-        per_replica = strategy.run(replica_step, args=(next(iterator), global_batch_size))
-        gan.step_counter.assign_add(1)
-        # Each replica returned its share of the global mean, so the sum is the global mean.
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+        return gan.distributed_step(strategy, next(iterator), global_batch_size, compiled)
 
     @tf.function
     def train_steps(iterator, n):

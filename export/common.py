@@ -20,6 +20,29 @@ def input_signature(meta: dict) -> list:
     return spec
 
 
+def exportable(generator):
+    """`generator` with each nearest-neighbour UpSampling2D replaced by the equivalent Resizing layer.
+
+    Keras 3 builds UpSampling2D from `repeat`, which loses the static height, and the TFLite converter then cannot
+    lower the next Conv2D ("'tf.Conv2D' op is neither a custom op nor a flex op"). Both layers are weightless and
+    give the same pixels; every export is still checked against the original generator.
+    """
+    import keras
+
+    def swap(layer):
+        if isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "nearest":
+            _, h, w, _ = layer.input.shape
+            sy, sx = layer.size
+            return keras.layers.Resizing(h * sy, w * sx, interpolation="nearest", name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    if not any(isinstance(layer, keras.layers.UpSampling2D) for layer in generator.layers):
+        return generator
+    clone = keras.models.clone_model(generator, clone_function=swap)
+    clone.set_weights(generator.get_weights())
+    return clone
+
+
 def serving_fn(generator, meta: dict) -> Callable:
     """`fn(z[, label]) -> {"image": ...}` calling the generator in inference mode (BatchNorm moving stats)."""
     if meta["num_classes"]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from engine.errors import UserError
 from export import metadata
-from export.common import input_signature, load_for_export, main, publish, parity_line, staging_dir
+from export.common import exportable, input_signature, load_for_export, main, publish, parity_line, staging_dir
 from export.verify import check_parity
 
 DEFAULT_NAME = "generator.onnx"
@@ -33,7 +33,7 @@ def convert(generator, meta: dict, opset: int = 17):
 
     if opset not in OPSETS:
         raise ValueError(f"opset {opset} is not supported (valid: {', '.join(map(str, OPSETS))})")
-    model, _ = tf2onnx.convert.from_keras(generator, input_signature=input_signature(meta), opset=opset)
+    model, _ = tf2onnx.convert.from_keras(exportable(generator), input_signature=input_signature(meta), opset=opset)
     _rename_output(model, "image")
     for key, value in metadata.to_props(meta).items():
         model.metadata_props.add(key=key, value=value)

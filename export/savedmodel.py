@@ -6,7 +6,7 @@ Usage: python -m export.savedmodel [--run-dir DIR] [--out PATH] [--force]
 from pathlib import Path
 
 from export import metadata
-from export.common import input_signature, load_for_export, main, publish, parity_line, serving_fn, staging_dir
+from export.common import exportable, input_signature, load_for_export, main, publish, parity_line, serving_fn, staging_dir
 from export.verify import check_parity
 
 DEFAULT_NAME = "saved_model"
@@ -16,6 +16,7 @@ def save_archive(generator, meta: dict, path) -> None:
     """Writes the SavedModel with Keras's ExportArchive (Keras's own path; TFLite converts it exactly)."""
     import keras
 
+    generator = exportable(generator)
     archive = keras.export.ExportArchive()
     archive.track(generator)
     archive.add_endpoint("serving_default", serving_fn(generator, meta), input_signature=input_signature(meta))

@@ -17,4 +17,4 @@ def load_dataset(name: str, split: str = "train", data_dir: str | None = None, i
 
 
 # Importing a source module registers its datasets.
-from engine.data import mnist as _mnist  # noqa: E402,F401
+from engine.data import az_csv, emnist, image_folder, mnist  # noqa: E402,F401

@@ -15,15 +15,21 @@ from engine.registry import Registry
 
 @dataclass(frozen=True)
 class Family:
+    """A model family. `conditioning`: "none"; "acgan" (G takes [z, label], D returns [logit, class_logits]);
+    "input" (G takes [z, label], D takes [image, label])."""
+
     build_generator: Callable
     build_discriminator: Callable
+    conditioning: str = "none"
 
 
 MODELS = Registry("model family")
 
 
-def register(name: str, build_generator: Callable, build_discriminator: Callable) -> None:
-    MODELS.register(name)(Family(build_generator, build_discriminator))
+def register(name: str, build_generator: Callable, build_discriminator: Callable, conditioning: str = "none") -> None:
+    if conditioning not in ("none", "acgan", "input"):
+        raise ValueError(f"unknown conditioning {conditioning!r}")
+    MODELS.register(name)(Family(build_generator, build_discriminator, conditioning))
 
 
 def build_generator(cfg):
@@ -35,4 +41,6 @@ def build_discriminator(cfg):
 
 
 # Importing a family module registers it.
-from engine.models import dcgan_fashion as _dcgan_fashion  # noqa: E402,F401
+from engine.models import (  # noqa: E402,F401
+    acgan_mnist, alphabet, balanced_dcgan_mnist, cdcgan_fashion, dcgan_faces, dcgan_fashion, dcgan_mnist,
+)

@@ -90,3 +90,56 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, trained_run):
         data.write_bytes(b"\0" * 64)
     with pytest.raises(UserError, match="cannot be restored"):
         export_onnx(tmp_path / "run", tmp_path / "x.onnx")
+
+
+@pytest.fixture(scope="module")
+def acgan_run(tmp_path_factory, data_dir):
+    """acgan_mnist trained 2 steps on the Fashion-MNIST-shaped test data (10 classes), with an EMA of G."""
+    import tensorflow as tf
+
+    from conftest import tiny_config
+    from engine.config import RunOptions
+    from engine.loop import train
+
+    cfg = tiny_config(preset="acgan_mnist", model="acgan_mnist", num_classes=10, update_order="alternating",
+                      steps=2, ema_decay=0.5)
+    run_dir = tmp_path_factory.mktemp("acgan")
+    train(cfg, RunOptions(data_dir=str(data_dir)), run_dir, tf.distribute.get_strategy())
+    return run_dir
+
+
+def test_conditional_generator_exports_with_a_label_input(acgan_run, tmp_path):
+    from export.runtime import Generator
+
+    onnx_path = export_onnx(acgan_run, tmp_path / "g.onnx")
+    tflite_path = export_tflite(acgan_run, tmp_path / "g.tflite")
+    saved = export_savedmodel(acgan_run, tmp_path / "saved")
+    graph = onnx.load(str(onnx_path)).graph
+    assert [i.name for i in graph.input] == ["z", "label"]
+    generator, meta, _ = rundir.load_generator(acgan_run)
+    assert meta["num_classes"] == 10 and meta["class_names"][0] == "T-shirt/top"
+    z = np.random.default_rng(0).standard_normal((10, 100)).astype(np.float32)
+    labels = np.arange(10, dtype=np.int32)
+    want = np.asarray(generator([z, labels], training=False))
+    for path in (onnx_path, tflite_path):
+        np.testing.assert_allclose(Generator.load(path)(z, labels), want, atol=1e-4)
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    np.testing.assert_allclose(signature(z=tf.constant(z), label=tf.constant(labels))["image"].numpy(), want, atol=1e-4)
+
+
+def test_ema_weights_are_what_gets_exported(acgan_run):
+    import tensorflow as tf
+
+    generator, _, prefix = rundir.load_generator(acgan_run)
+    reader = tf.train.load_checkpoint(prefix)
+
+    def arrays(root):
+        return [reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+                if k.startswith(root + "/") and "OPTIMIZER" not in k and k.endswith("VARIABLE_VALUE")]
+
+    ema, raw = arrays("generator_ema"), arrays("generator")
+    kernels = [w.numpy() for w in generator.trainable_variables if len(w.shape) > 1]
+    assert ema and all(any(np.array_equal(k, e) for e in ema) for k in kernels)
+    assert not all(any(np.array_equal(k, r) for r in raw) for k in kernels)  # EMA differs from raw G after 2 steps
