@@ -181,6 +181,24 @@ class GAN(keras.Model):
     def apply_g(self, grads):
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
 
+    # Fused phases (gradients and update in one replica function) for steps with no decision between them.
+
+    def simultaneous_update(self, batch, global_batch_size):
+        d_loss, g_loss, d_grads, g_grads = self.both_gradients(batch, global_batch_size)
+        self.apply_d(d_grads)
+        self.apply_g(g_grads)
+        return d_loss, g_loss
+
+    def d_update(self, batch, global_batch_size, salt):
+        d_loss, d_grads = self.d_gradients(batch, global_batch_size, salt)
+        self.apply_d(d_grads)
+        return d_loss
+
+    def g_update(self, batch, global_batch_size):
+        g_loss, g_grads = self.g_gradients(batch, global_batch_size)
+        self.apply_g(g_grads)
+        return g_loss
+
     # ---- the step, in cross-replica context ----
 
     def distributed_step(self, strategy, batch, global_batch_size, compiled=lambda fn: fn):
@@ -201,25 +219,23 @@ class GAN(keras.Model):
             return strategy.reduce(SUM, value, axis=None)
 
         out = {}
-        if cfg.update_order == "simultaneous":
+        if cfg.update_order == "simultaneous" and (cfg.balance_d or cfg.balance_g):
+            # The balance rule needs the global losses between the gradients and the updates: two phases, and a
+            # decision every replica shares (an update inside tf.cond in replica context cannot all-reduce).
             d_loss, g_loss, d_grads, g_grads = run(self.both_gradients, batch, global_batch_size)
             out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
-            if cfg.balance_d or cfg.balance_g:
-                # The balance rule (decided on global losses, so every replica takes the same branch).
-                apply_d = not cfg.balance_d or tf.logical_not(out["d_loss"] * cfg.balance_d < out["g_loss"])
-                apply_g = not cfg.balance_g or tf.logical_not(out["g_loss"] * cfg.balance_g < out["d_loss"])
-                out["d_skipped"] = 1.0 - self._maybe(apply_d, lambda: run(self.apply_d, d_grads))
-                out["g_skipped"] = 1.0 - self._maybe(apply_g, lambda: run(self.apply_g, g_grads))
-            else:
-                run(self.apply_d, d_grads)
-                run(self.apply_g, g_grads)
+            apply_d = not cfg.balance_d or tf.logical_not(out["d_loss"] * cfg.balance_d < out["g_loss"])
+            apply_g = not cfg.balance_g or tf.logical_not(out["g_loss"] * cfg.balance_g < out["d_loss"])
+            out["d_skipped"] = 1.0 - self._maybe(apply_d, lambda: run(self.apply_d, d_grads))
+            out["g_skipped"] = 1.0 - self._maybe(apply_g, lambda: run(self.apply_g, g_grads))
+        elif cfg.update_order == "simultaneous":
+            d_loss, g_loss = run(self.simultaneous_update, batch, global_batch_size)
+            out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
         else:
             # Alternating: n_critic D updates on fresh fakes, then a G update against the updated D.
             for i in range(cfg.n_critic):
-                d_loss, d_grads = run(self.d_gradients, batch, global_batch_size, i + 1)
-                run(self.apply_d, d_grads)
-            g_loss, g_grads = run(self.g_gradients, batch, global_batch_size)
-            run(self.apply_g, g_grads)
+                d_loss = run(self.d_update, batch, global_batch_size, i + 1)
+            g_loss = run(self.g_update, batch, global_batch_size)
             out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
         self.update_ema()
         self.step_counter.assign_add(1)

@@ -82,13 +82,14 @@ class RunLog:
 
 def fixed_latents(cfg: Config) -> list:
     """One latent batch (and labels, one class per row) reused for every sample grid of a run."""
+    cols = int(np.ceil(cfg.sample_count / cfg.num_classes)) if cfg.num_classes else 0
+    n = cols * cfg.num_classes if cfg.num_classes else cfg.sample_count  # whole rows: one per class
     rng = np.random.default_rng(cfg.seed)
-    shape = (cfg.sample_count, cfg.latent_dim)
+    shape = (n, cfg.latent_dim)
     z = rng.uniform(0, 1, shape) if cfg.latent_distribution == "uniform" else rng.standard_normal(shape)
     z = z.astype(np.float32)
     if cfg.num_classes:
-        cols = int(np.ceil(cfg.sample_count / cfg.num_classes))
-        return [z, (np.arange(cfg.sample_count) // cols % cfg.num_classes).astype(np.int32)]
+        return [z, (np.arange(n) // cols).astype(np.int32)]
     return z
 
 

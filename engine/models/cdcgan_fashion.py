@@ -9,23 +9,16 @@ import keras
 from keras import layers
 
 from engine.models import register
+from engine.models.dcgan_fashion import discriminator_body, generator_body
 
 LABEL_EMBEDDING = 50
 
 
 def build_generator(cfg) -> keras.Model:
-    h, w, c = cfg.image_shape
     z = keras.Input((cfg.latent_dim,), name="z")
     label = keras.Input((), dtype="int32", name="label")
     x = layers.Concatenate()([z, layers.Embedding(cfg.num_classes, LABEL_EMBEDDING)(label)])
-    x = layers.Dense((h // 4) * (w // 4) * 128)(x)
-    x = layers.Reshape((h // 4, w // 4, 128))(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", activation="selu")(x)
-    x = layers.BatchNormalization()(x)
-    image = layers.Conv2DTranspose(c, 5, strides=2, padding="same", activation=cfg.output_activation,
-                                   dtype="float32", name="image")(x)
-    return keras.Model([z, label], image, name="generator")
+    return keras.Model([z, label], generator_body(x, cfg), name="generator")
 
 
 def build_discriminator(cfg) -> keras.Model:
@@ -34,15 +27,7 @@ def build_discriminator(cfg) -> keras.Model:
     label = keras.Input((), dtype="int32", name="label")
     plane = layers.Reshape((h, w, 1))(layers.Embedding(cfg.num_classes, h * w)(label))
     x = layers.Concatenate()([image, plane])
-    x = layers.Conv2D(64, 5, strides=2, padding="same")(x)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(0.3)(x)
-    x = layers.Conv2D(128, 5, strides=2, padding="same")(x)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(0.3)(x)
-    x = layers.Flatten()(x)
-    logit = layers.Dense(1, dtype="float32", name="logit")(x)
-    return keras.Model([image, label], logit, name="discriminator")
+    return keras.Model([image, label], discriminator_body(x), name="discriminator")
 
 
 register("cdcgan_fashion", build_generator, build_discriminator, conditioning="input")

@@ -141,6 +141,8 @@ def test_conditional_generators_take_labels_and_grids_have_one_class_per_row():
         a = gan.generator([z[:2], np.array([0, 0], np.int32)], training=False)
         b = gan.generator([z[:2], np.array([5, 5], np.int32)], training=False)
         assert not np.allclose(a, b)
+    z, labels = fixed_latents(small("acgan_mnist", sample_count=64))
+    assert len(z) == 70 and np.bincount(labels).tolist() == [7] * 10  # rounded up to whole rows
 
 
 @pytest.mark.parametrize("changes, message", [
