@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.data import ImageData
-from engine.data.idx import read_idx
+from engine.data.idx import find_idx_file, first_dir_with, missing_files, read_idx
 from engine.data.registry import DATASETS
 from engine.errors import UserError
 
@@ -50,7 +50,7 @@ def load(split: str = "train", data_dir: str | None = None, image_shape=None) ->
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r} for {NAME}; valid: {', '.join(SPLITS)}")
     directory = find_dir(split, data_dir)
-    images_path, labels_path = (_existing(directory, f) for f in SPLITS[split])
+    images_path, labels_path = (find_idx_file(directory, f) for f in SPLITS[split])
     remedy = f"replace it with the file from the 'gzip' archive at {URL}"
     images = read_idx(images_path, remedy=remedy)
     labels = read_idx(labels_path, remedy=remedy)
@@ -93,14 +93,14 @@ def find_dir(split: str, data_dir: str | os.PathLike | None = None) -> Path:
     """
     needed = SPLITS[split]
     candidates = candidate_dirs(data_dir)
-    for d in candidates:
-        if all(_existing(d, f) for f in needed):
-            return d
+    found = first_dir_with(candidates, needed)
+    if found is not None:
+        return found
     if data_dir is not None:
         d = candidates[0]
         if not d.is_dir():
             raise UserError(f"--data-dir {d} does not exist; check the path, or {GET_FILES} into a directory")
-        missing = ", ".join(f for f in needed if not _existing(d, f))
+        missing = ", ".join(missing_files(d, needed))
         raise UserError(
             f"--data-dir {d} lacks the {NAME} {split} files ({missing}); {GET_FILES} there, "
             f"or leave --data-dir out to search the default places"
@@ -112,7 +112,3 @@ def find_dir(split: str, data_dir: str | os.PathLike | None = None) -> Path:
         f"directories or pass --data-dir"
     )
 
-
-def _existing(directory: Path, filename: str) -> Path | None:
-    """The file as shipped (`.gz`) or gunzipped, whichever exists; read_idx handles both."""
-    return next((p for p in (directory / filename, directory / filename[:-3]) if p.is_file()), None)

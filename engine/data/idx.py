@@ -136,3 +136,18 @@ def _parse_header(path: Path, raw: bytes, remedy: str) -> tuple[int, tuple[int, 
         )
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     return header_len, dims
+
+
+def find_idx_file(directory: Path, filename: str) -> Path | None:
+    """`filename` in `directory` as shipped (`.gz`) or gunzipped, whichever exists; read_idx reads both."""
+    directory = Path(directory)
+    return next((p for p in (directory / filename, directory / filename.removesuffix(".gz")) if p.is_file()), None)
+
+
+def first_dir_with(candidates, filenames) -> Path | None:
+    """The first of `candidates` holding every one of `filenames` (see find_idx_file), or None."""
+    return next((d for d in candidates if all(find_idx_file(d, f) for f in filenames)), None)
+
+
+def missing_files(directory: Path, filenames) -> list[str]:
+    return [f for f in filenames if not find_idx_file(directory, f)]

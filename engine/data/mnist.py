@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.data import ImageData
-from engine.data.idx import read_idx
+from engine.data.idx import find_idx_file, first_dir_with, missing_files, read_idx
 from engine.data.registry import DATASETS
 from engine.errors import UserError
 
@@ -87,7 +87,7 @@ def load(dataset: IdxDataset, split: str = "train", data_dir: str | os.PathLike 
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r} for {dataset.name}; valid: {', '.join(SPLITS)}")
     directory = find_dir(dataset, split, data_dir)
-    images_path, labels_path = (_existing(directory, f) for f in SPLITS[split])
+    images_path, labels_path = (find_idx_file(directory, f) for f in SPLITS[split])
     remedy = _remedy(dataset, directory)
     images = read_idx(images_path, remedy=remedy)
     labels = read_idx(labels_path, remedy=remedy)
@@ -154,14 +154,14 @@ def find_dir(dataset: IdxDataset, split: str, data_dir: str | os.PathLike | None
     """
     needed = SPLITS[split]
     candidates = candidate_dirs(dataset.name, data_dir)
-    for d in candidates:
-        if all(_existing(d, f) for f in needed):
-            return d
+    found = first_dir_with(candidates, needed)
+    if found is not None:
+        return found
     if data_dir is not None:
         d = candidates[0]
         if not d.is_dir():
             raise UserError(f"--data-dir {d} does not exist; check the path, or {_how_to_get(dataset)}")
-        missing = ", ".join(f for f in needed if not _existing(d, f))
+        missing = ", ".join(missing_files(d, needed))
         raise UserError(
             f"--data-dir {d} lacks the {dataset.name} {split} files ({missing}); put the four IDX .gz files "
             f"({', '.join(ALL_FILES)}) there, or leave --data-dir out to search the default places"
@@ -177,7 +177,7 @@ def find_dir(dataset: IdxDataset, split: str, data_dir: str | os.PathLike | None
             f"{dataset.name} {split} files ({', '.join(needed)}) not found in {looked}{env}, and the download "
             f"from {dataset.origin} failed ({reason}); {_how_to_get(dataset)}"
         ) from None
-    if not all(_existing(directory, f) for f in needed):
+    if not all(find_idx_file(directory, f) for f in needed):
         raise UserError(f"downloaded {dataset.name} into {directory} but {', '.join(needed)} are not there")
     return directory
 
@@ -191,14 +191,6 @@ def _how_to_get(dataset: IdxDataset) -> str:
         f"{apt}put the four IDX .gz files ({', '.join(ALL_FILES)}) in a directory and pass --data-dir DIR "
         f"or set GAN_DATA_DIR=DIR"
     )
-
-
-def _existing(directory: Path, filename: str) -> Path | None:
-    """The file as shipped (`.gz`) or gunzipped by the user, whichever exists; read_idx handles both."""
-    for p in (directory / filename, directory / filename.removesuffix(".gz")):
-        if p.is_file():
-            return p
-    return None
 
 
 def _remedy(dataset: IdxDataset, directory: Path) -> str:
