@@ -1,11 +1,14 @@
-"""Latency of an exported generator in onnxruntime (CPU; CUDA where offered), LiteRT and TF SavedModel.
+"""Latency of every export variant in onnxruntime (CPU EP on 1 and all threads; CUDA and TensorRT EPs where offered),
+LiteRT (1 and all threads) and TF SavedModel, against a FLOP floor.
 
 Usage:
   python -m benchmarks.inference [--run-dir DIR] [--runs 30] [--batches 1,16,256] [--out benchmarks/results]
-                                 [--onnx PATH] [--tflite PATH] [--savedmodel PATH]
-Exports the run's newest checkpoint (default runs/latest) to a temporary directory in each format not given as a file,
-then times every backend on the same fixed inputs (numpy in, numpy out): 3 warm-up calls, then --runs timed calls;
-median and p90 latency and images/s (batch / median). onnxruntime and LiteRT run through export.runtime (what an app
+                                 [--float32-only] [--onnx PATH] [--tflite PATH] [--savedmodel PATH]
+Exports the run's generator (default runs/latest) in every variant of benchmarks.variants and as a SavedModel to a
+temporary directory (or takes the files given), then times every backend on the same fixed inputs (numpy in, numpy
+out): 3 warm-up calls, then --runs timed calls; median and p90 latency and images/s (batch / median). The FLOP floor
+is the generator's FLOPs per image (benchmarks.flops) x batch over onnxruntime's own measured MatMul peak for the same
+thread count, measured in the same run. onnxruntime and LiteRT run through export.runtime (what an app
 embedding the generator calls); the SavedModel through its `serving_default` signature. Writes inference.md and
 inference.json under --out.
 """
@@ -61,14 +64,17 @@ def measure(backends: dict[str, Callable | str], inputs: dict[int, dict], runs: 
 
 
 def format_table(rows: list[dict]) -> str:
-    """A markdown table, one line per row of `measure`."""
-    lines = ["| backend | batch | median ms | p90 ms | images/s |", "|---|---:|---:|---:|---:|"]
+    """A markdown table, one line per row of `measure` (with `add_floor`'s columns when present)."""
+    lines = ["| backend | batch | median ms | p90 ms | images/s | FLOP floor ms | x floor |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "unavailable" in r:
-            lines.append(f"| {r['backend']} | {r['batch']} | {r['unavailable']} | | |")
-        else:
-            lines.append(f"| {r['backend']} | {r['batch']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
-                         f"{r['images_per_s']:,.0f} |")
+            lines.append(f"| {r['backend']} | {r['batch']} | {r['unavailable']} | | | | |")
+            continue
+        floor = r.get("floor_ms")
+        floor_cells = f"{floor:.3f} | {r['median_ms'] / floor:.1f}x" if floor else "n/a | n/a"
+        lines.append(f"| {r['backend']} | {r['batch']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
+                     f"{r['images_per_s']:,.0f} | {floor_cells} |")
     return "\n".join(lines)
 
 
@@ -80,72 +86,166 @@ def fixed_inputs(meta: dict, batches, seed: int = 0) -> dict[int, dict]:
     return {b: random_inputs(meta, b, rng) for b in batches}
 
 
-def make_backends(onnx_path: Path, tflite_path: Path, savedmodel_path: Path) -> dict[str, Callable | str]:
-    """name -> fn(inputs) -> images (numpy) for each backend, or the reason it cannot run here."""
+def ort_matmul_peak(threads: int, sizes=(256, 512, 1024, 2048), repeats: int = 5,
+                    clock: Callable[[], float] = time.perf_counter) -> float:
+    """onnxruntime's float32 MatMul rate on its CPU EP with `threads` intra-op threads, in GFLOP/s.
+
+    The best over sizes and repeats: the peak is what the kernels can do, and noise only slows them down. A ReduceSum
+    after the MatMul brings back one number, so copying the product out is not timed.
+    """
     import onnxruntime as ort
-    import tensorflow as tf
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "n"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", "n"])
+    out = helper.make_tensor_value_info("s", TensorProto.FLOAT, [])
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "y"], ["p"]),
+                               helper.make_node("ReduceSum", ["p"], ["s"], keepdims=0)], "peak", [x, y], [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    best, rng = 0.0, np.random.default_rng(0)
+    for n in sizes:
+        feeds = {"x": rng.standard_normal((n, n), np.float32), "y": rng.standard_normal((n, n), np.float32)}
+        session.run(None, feeds)
+        for _ in range(repeats):
+            start = clock()
+            session.run(None, feeds)
+            best = max(best, 2 * n ** 3 / (clock() - start) / 1e9)
+    return best
+
+
+def add_floor(rows: list[dict], flops_per_image: int | None, peaks: dict[int, float], threads: dict[str, int]) -> None:
+    """Adds "floor_ms" (FLOPs of the batch at the measured peak for the backend's thread count) to timed CPU rows.
+
+    A backend missing from `threads` (a GPU provider, or the SavedModel with TensorFlow's own pools) gets none.
+    """
+    for r in rows:
+        t = threads.get(r["backend"])
+        if flops_per_image and "median_ms" in r and t in peaks:
+            r["floor_ms"] = flops_per_image * r["batch"] / (peaks[t] * 1e9) * 1e3
+
+
+def make_backends(paths: dict[str, Path], savedmodel_path: Path | None = None,
+                  cores: int | None = None) -> tuple[dict[str, Callable | str], dict[str, int]]:
+    """Backends for every variant file x provider, and the CPU thread count of each (for the FLOP floor).
+
+    Args:
+      paths: variant name (e.g. "ONNX float32", "TFLite int8") -> .onnx / .tflite file.
+    Returns:
+      (name -> fn(inputs) -> images or the reason it cannot run here, name -> CPU threads).
+    """
+    import onnxruntime as ort
 
     from export.runtime import Generator
 
     def call(g):
         return lambda x: g(x["z"], x.get("label"))
 
-    cores = os.cpu_count()
-    backends = {
-        f"onnxruntime CPU ({cores} threads)": call(Generator.load(onnx_path, providers=["CPUExecutionProvider"],
-                                                                  threads=cores)),
-        "onnxruntime CPU (1 thread)": call(Generator.load(onnx_path, providers=["CPUExecutionProvider"], threads=1)),
-        "onnxruntime CUDA": f"{NOT_AVAILABLE} (onnxruntime offers {', '.join(ort.get_available_providers())})",
-    }
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        cuda = Generator.load(onnx_path, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
-        # onnxruntime falls back to CPU with a warning when CUDA fails to start; that would mislabel the row.
-        ok = cuda.backend.startswith("onnxruntime[CUDAExecutionProvider")
-        backends["onnxruntime CUDA"] = call(cuda) if ok else f"CUDA provider failed to start ({cuda.backend})"
-    backends[f"LiteRT ({cores} threads)"] = call(Generator.load(tflite_path, threads=cores))
-    signature = tf.saved_model.load(str(savedmodel_path)).signatures["serving_default"]
-    backends["TF SavedModel"] = lambda x: signature(**{k: tf.constant(v) for k, v in x.items()})["image"].numpy()
-    return backends
+    cores = cores or os.cpu_count()
+    offered = ort.get_available_providers()
+    backends, threads = {}, {}
+    for variant, path in paths.items():
+        settings = [(cores, f"{cores} threads"), (1, "1 thread")]
+        if path.suffix == ".onnx":
+            for n, label in settings:
+                name = f"{variant} / ORT CPU ({label})"
+                backends[name] = call(Generator.load(path, providers=["CPUExecutionProvider"], threads=n))
+                threads[name] = n
+            for provider, short in (("CUDAExecutionProvider", "CUDA"), ("TensorrtExecutionProvider", "TensorRT")):
+                name = f"{variant} / ORT {short}"
+                if provider not in offered:
+                    if variant == next(iter(paths)):  # say it once, not for every variant
+                        backends[name] = f"{NOT_AVAILABLE} (onnxruntime offers {', '.join(offered)})"
+                    continue
+                g = Generator.load(path, providers=[provider, "CPUExecutionProvider"])
+                # onnxruntime falls back to CPU with a warning when a provider fails to start; that would mislabel it.
+                ok = g.backend.startswith(f"onnxruntime[{provider}")
+                backends[name] = call(g) if ok else f"{short} provider failed to start ({g.backend})"
+        else:
+            for n, label in settings:
+                name = f"{variant} / LiteRT ({label})"
+                backends[name] = call(Generator.load(path, threads=n))
+                threads[name] = n
+    if savedmodel_path is not None:
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(savedmodel_path)).signatures["serving_default"]
+        backends["SavedModel float32 / TF"] = lambda x: signature(
+            **{k: tf.constant(v) for k, v in x.items()})["image"].numpy()
+    return backends, threads
 
 
 def run_benchmark(run_dir=None, *, runs: int = 30, batches=(1, 16, 256), out="benchmarks/results", onnx=None,
-                  tflite=None, savedmodel=None, command: str = "python -m benchmarks.inference") -> list[dict]:
-    """Exports (formats not given as paths) from `run_dir`, times every backend, prints and writes the results.
+                  tflite=None, savedmodel=None, variants: bool = True,
+                  command: str = "python -m benchmarks.inference") -> list[dict]:
+    """Times every export variant x provider x batch, with a FLOP floor; prints and writes the results.
 
+    With files given (--onnx/--tflite/--savedmodel) only those are timed, and without a run there is no generator to
+    count FLOPs on (floor "n/a"). Otherwise the run's generator is exported in every variant of
+    benchmarks.variants (float32 only with variants=False) and the SavedModel.
     Returns:
-      The rows of `measure`.
+      The rows of `measure`, with "floor_ms" where known.
     Raises:
       UserError: no run to export from, or the given files carry different metadata (different generators).
     """
     from engine.errors import UserError
     from export import metadata
-    from export.onnx import export_onnx
-    from export.savedmodel import export_savedmodel
-    from export.tflite import export_tflite
 
+    given = {"onnx": onnx, "tflite": tflite, "savedmodel": savedmodel}
+    flops = None
     with tempfile.TemporaryDirectory() as tmp:
-        exporters = {"onnx": (onnx, export_onnx, "g.onnx"), "tflite": (tflite, export_tflite, "g.tflite"),
-                     "savedmodel": (savedmodel, export_savedmodel, "saved_model")}
-        paths = {fmt: Path(given) if given else export(run_dir, Path(tmp) / name)
-                 for fmt, (given, export, name) in exporters.items()}
-        metas = {fmt: _read_meta(path) for fmt, path in paths.items()}
-        if any(m != metas["onnx"] for m in metas.values()):
-            raise UserError("the files carry different metadata, so they are not the same generator: "
-                            + "; ".join(f"{fmt}: step {m.get('step')}, checkpoint {str(m.get('checkpoint_sha256'))[:12]}"
-                                        for fmt, m in metas.items()))
-        meta = metadata.check(metas["onnx"])
-        rows = measure(make_backends(paths["onnx"], paths["tflite"], paths["savedmodel"]),
-                       fixed_inputs(meta, batches), runs)
+        if any(given.values()):
+            paths = {f"{fmt.upper() if fmt == 'onnx' else 'TFLite'} float32": Path(p)
+                     for fmt, p in given.items() if p and fmt != "savedmodel"}
+            saved = Path(savedmodel) if savedmodel else None
+        else:
+            paths, saved, flops = _export_run(run_dir, Path(tmp), variants)
+        metas = {name: _read_meta(p) for name, p in [*paths.items(), *([("savedmodel", saved)] if saved else [])]}
+        first = next(iter(metas.values()))
+        if any(_same_generator(m) != _same_generator(first) for m in metas.values()):
+            raise UserError("the files carry different metadata, so they are not the same generator: " + "; ".join(
+                f"{name}: step {m.get('step')}, checkpoint {str(m.get('checkpoint_sha256'))[:12]}"
+                for name, m in metas.items()))
+        meta = metadata.check(first)
+        backends, threads = make_backends(paths, saved)
+        peaks = {t: ort_matmul_peak(t) for t in sorted(set(threads.values()))}
+        rows = measure(backends, fixed_inputs(meta, batches), runs)
+    add_floor(rows, flops, peaks, threads)
+    peak_text = ", ".join(f"{peaks[t]:.1f} GFLOP/s on {t} thread{'s' * (t > 1)}" for t in peaks)
+    floor_text = (f"{flops / 1e6:.2f} MFLOP/image (benchmarks.flops, multiply-add = 2)" if flops else
+                  "n/a (files given without a run: no generator to count FLOPs on)")
     header = (f"# Inference latency, {meta['preset']} generator (step {meta['step']}, "
               f"{meta['latent_dim']} -> {'x'.join(map(str, meta['image_shape']))})\n\n{describe_machine(command)}\n"
               f"- each row: {WARMUP} warm-up calls, then {runs} timed calls on the same fixed inputs, numpy in and "
-              "out (onnxruntime and LiteRT via export.runtime, including its input checks)\n")
+              "out (onnxruntime and LiteRT via export.runtime, including its input checks)\n"
+              f"- FLOP floor = FLOPs per image x batch / measured peak; FLOPs: {floor_text}; peak: onnxruntime MatMul, "
+              f"best of sizes 256-2048: {peak_text} (float32: int8 and float16 rows are held to the float32 peak)\n")
     table = format_table(rows)
     print(header + "\n" + table)
     write_results(Path(out), header + "\n" + table + "\n",
                   {"command": command, "machine": describe_machine(command), "warmup": WARMUP, "runs": runs,
-                   "meta": meta, "rows": rows})
+                   "meta": meta, "flops_per_image": flops, "peak_gflops": peaks, "rows": rows})
     return rows
+
+
+def _export_run(run_dir, tmp: Path, variants: bool):
+    """(variant paths, SavedModel path, FLOPs per image) of a run's generator exported into `tmp`."""
+    from benchmarks.flops import forward_flops
+    from benchmarks.variants import VARIANTS, export_variants
+    from engine import rundir
+    from export.savedmodel import write_savedmodel
+
+    generator, meta, _ = rundir.load_generator(run_dir)
+    names = list(VARIANTS) if variants else ["ONNX float32", "TFLite float32"]
+    paths = export_variants(generator, meta, tmp, names)
+    return paths, write_savedmodel(generator, meta, tmp / "saved_model"), forward_flops(generator)
+
+
+def _same_generator(meta: dict) -> dict:
+    """The metadata that identifies the generator, not the file's variant or layout."""
+    return {k: v for k, v in meta.items() if k not in ("variant", "layout")}
 
 
 def _read_meta(path: Path) -> dict:
@@ -189,13 +289,15 @@ def main() -> None:
         parser.add_argument("--out", default="benchmarks/results", help="where inference.md/.json go")
         for fmt in ("onnx", "tflite", "savedmodel"):
             parser.add_argument(f"--{fmt}", default=None, help=f"use this {fmt} export instead of exporting the run")
+        parser.add_argument("--float32-only", action="store_true", help="skip the quantised and float16 variants")
         args = parser.parse_args()
         if args.runs < 1:
             parser.error("--runs must be >= 1")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         command = ("python -m benchmarks.inference " + shlex.join(sys.argv[1:])).rstrip()
         run_benchmark(args.run_dir, runs=args.runs, batches=args.batches, out=args.out, onnx=args.onnx,
-                      tflite=args.tflite, savedmodel=args.savedmodel, command=command)
+                      tflite=args.tflite, savedmodel=args.savedmodel, variants=not args.float32_only,
+                      command=command)
 
     run_cli(run)
 

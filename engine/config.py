@@ -10,6 +10,7 @@ from engine.registry import Registry
 OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
 UPDATE_ORDERS = ("simultaneous", "alternating")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 
 
@@ -52,6 +53,7 @@ class Config:
     keep_checkpoints: int = 3
     log_every: int = 50  # steps between metrics-log / TensorBoard records
     sample_count: int = 64  # images in each epoch's sample grid (one fixed latent batch)
+    precision: str = "float32"  # Keras policy for G and D compute; variables, outputs and exports stay float32
 
     def __post_init__(self):
         problems = []
@@ -61,6 +63,8 @@ class Config:
             problems.append(f"latent_distribution={self.latent_distribution!r} (valid: {', '.join(LATENT_DISTRIBUTIONS)})")
         if self.update_order not in UPDATE_ORDERS:
             problems.append(f"update_order={self.update_order!r} (valid: {', '.join(UPDATE_ORDERS)})")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision={self.precision!r} (valid: {', '.join(PRECISIONS)})")
         for name in ("batch_size", "latent_dim", "keep_checkpoints", "checkpoint_every", "log_every", "sample_count"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}={getattr(self, name)} (must be > 0)")
@@ -94,6 +98,11 @@ class RunOptions:
     jit_compile: bool = False  # XLA for the per-replica step (slower on CPU here, README "Speed"); falls back where it cannot run
     steps_per_loop: int = 1  # steps per Python call: >1 runs a device-side while loop inside one tf.function
     data_dir: str | None = None
+    eval_every: int = 0  # epochs between quality evaluations (FID/KID/score, best checkpoint); 0 = off
+    eval_samples: int = 2000  # generated images per evaluation: seconds on a CPU; FID depends on N, compare at equal N
+    deterministic: bool = False  # op determinism + seeded init: a rerun, or a killed and resumed run, ends bit-equal
+    checkpoint_every_seconds: float = 600.0  # also checkpoint when this long has passed since the last save; 0 = off
+    max_consecutive_skips: int = 10  # stop after this many steps in a row skipped for a non-finite loss or gradient
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -102,6 +111,12 @@ class RunOptions:
             raise UserError(f"invalid options: cpu_replicas={self.cpu_replicas} (must be >= 1)")
         if self.steps_per_loop < 1:
             raise UserError(f"invalid options: steps_per_loop={self.steps_per_loop} (must be >= 1)")
+        if self.checkpoint_every_seconds < 0 or self.max_consecutive_skips < 1:
+            raise UserError(f"invalid options: checkpoint_every_seconds={self.checkpoint_every_seconds} "
+                            f"(must be >= 0), max_consecutive_skips={self.max_consecutive_skips} (must be >= 1)")
+        if self.eval_every < 0 or self.eval_samples < 2:
+            raise UserError(f"invalid options: eval_every={self.eval_every} (must be >= 0), "
+                            f"eval_samples={self.eval_samples} (must be >= 2)")
 
 
 PRESETS = Registry("preset")

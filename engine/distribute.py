@@ -1,14 +1,14 @@
 """tf.distribute strategies by name, and whether XLA can compile the step under them."""
 
-import json
+import contextlib
 import os
 import sys
 
 import tensorflow as tf
 
-from engine.errors import UserError
-
+from engine.cluster import local_task_count, parse_tf_config
 from engine.config import STRATEGIES
+from engine.errors import UserError
 
 
 def _logical_cpus(n: int) -> list[str]:
@@ -29,23 +29,32 @@ def _logical_cpus(n: int) -> list[str]:
     return have[:n]
 
 
-def parse_tf_config() -> dict:
-    """Reads and checks $TF_CONFIG; raises UserError naming what is wrong."""
-    text = os.environ.get("TF_CONFIG")
-    if not text:
-        raise UserError("--strategy multi_worker needs TF_CONFIG, e.g. "
-                        '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}')
+def _multi_worker_strategy() -> tf.distribute.Strategy:
+    conf = parse_tf_config()
+    # Tasks sharing a host (the local launcher) share its cores: each gets an intra-op pool of cores / tasks rather
+    # than a pool as wide as the machine, so N workers do not oversubscribe it N times.
+    local = local_task_count(conf)
+    if local > 1:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // local))
+        except RuntimeError:
+            pass  # TensorFlow already started (tests): keep its pools
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+@contextlib.contextmanager
+def peer_failures_as_errors(strategy_name: str):
+    """Under multi_worker, turns "another worker stopped" (TensorFlow aborts the collectives once a peer misses its
+    heartbeats) into one line; other strategies' errors pass through untouched."""
     try:
-        conf = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"TF_CONFIG is not valid JSON ({e.msg} at char {e.pos})") from None
-    cluster, task = conf.get("cluster") if isinstance(conf, dict) else None, conf.get("task") if isinstance(conf, dict) else None
-    if not isinstance(cluster, dict) or not isinstance(task, dict):
-        raise UserError('TF_CONFIG needs "cluster" and "task" objects')
-    members = cluster.get(task.get("type"), None)
-    if not isinstance(members, list) or not isinstance(task.get("index"), int) or not 0 <= task["index"] < len(members):
-        raise UserError(f"TF_CONFIG task {task} does not name a member of cluster {cluster}")
-    return conf
+        yield
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError) as e:
+        if strategy_name != "multi_worker":
+            raise
+        lines = [line.strip() for line in str(e.message).splitlines() if line.strip()]
+        detail = next((line for line in lines if "/job:" in line), lines[0] if lines else type(e).__name__)
+        raise UserError(f"the cluster lost a worker ({detail[:200]}); the chief's last checkpoint is intact: "
+                        "restart every worker with --resume") from None
 
 
 _MADE: dict[tuple[str, int], tf.distribute.Strategy] = {}
@@ -75,8 +84,7 @@ def _make_strategy(name: str, cpu_replicas: int) -> tf.distribute.Strategy:
         if gpus:
             return tf.distribute.MirroredStrategy()
         return tf.distribute.MirroredStrategy(_logical_cpus(cpu_replicas))
-    parse_tf_config()
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    return _multi_worker_strategy()
 
 
 def jit_unsupported_reason(strategy: tf.distribute.Strategy) -> str | None:

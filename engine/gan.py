@@ -1,8 +1,9 @@
 """The GAN: one keras.Model owning G, D, both optimizers, an optional EMA of G and the step counter.
 
 `distributed_step` is the paper's step, in cross-replica context: it runs the per-replica phases (gradients, then
-updates) with `strategy.run`, so decisions that need the global losses (the balance rule) are taken once for all
-replicas, between the two phases. Nothing here uses numpy or has Python side effects (see engine.steps).
+updates) with `strategy.run`, so decisions that need the global losses (the balance rule, the divergence guard) are
+taken once for all replicas, between the two phases. Nothing here uses numpy or has Python side effects (see
+engine.steps).
 """
 
 import keras
@@ -11,16 +12,23 @@ import tensorflow as tf
 from engine import models
 from engine.errors import UserError
 from engine.losses import LOSSES
+from engine.precision import needs_loss_scaling, policy_scope
 
 SUM = tf.distribute.ReduceOp.SUM
 
 
 def make_optimizer(cfg, lr: float):
+    """The configured optimizer; under mixed_float16 wrapped in a dynamic LossScaleOptimizer, which unscales the
+    gradients and skips a step whose gradients overflowed (the phases scale the loss with `scale_loss`)."""
     if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
-    if cfg.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(lr)
-    raise UserError(f"unknown optimizer {cfg.optimizer!r} (valid: adam, rmsprop)")
+        optimizer = keras.optimizers.Adam(lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
+    elif cfg.optimizer == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(lr)
+    else:
+        raise UserError(f"unknown optimizer {cfg.optimizer!r} (valid: adam, rmsprop)")
+    if needs_loss_scaling(cfg.precision):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def spectral_normalized(discriminator: keras.Model) -> keras.Model:
@@ -49,17 +57,22 @@ class GAN(keras.Model):
         if (cfg.real_label, cfg.fake_label) != (1.0, 0.0) and not self.adversarial.uses_targets:
             raise UserError(f"label smoothing (real_label/fake_label) has no meaning for loss={cfg.loss}; "
                             "use bce or lsgan, or leave the labels at 1 and 0")
-        self.generator = family.build_generator(cfg)
-        discriminator = family.build_discriminator(cfg)
-        self.discriminator = spectral_normalized(discriminator) if cfg.spectral_norm else discriminator
-        self.generator_ema = None
-        if cfg.ema_decay:
-            self.generator_ema = keras.models.clone_model(self.generator)
-            self.generator_ema.set_weights(self.generator.get_weights())
+        # The policy holds only while the networks are built: exports and anything built later stay float32.
+        with policy_scope(cfg.precision):
+            self.generator = family.build_generator(cfg)
+            discriminator = family.build_discriminator(cfg)
+            self.discriminator = spectral_normalized(discriminator) if cfg.spectral_norm else discriminator
+            self.generator_ema = None
+            if cfg.ema_decay:
+                self.generator_ema = keras.models.clone_model(self.generator)
+                self.generator_ema.set_weights(self.generator.get_weights())
         self.g_optimizer = make_optimizer(cfg, cfg.g_lr)
         self.d_optimizer = make_optimizer(cfg, cfg.d_lr)
         # Two optimizers keep two `iterations` counters; this one is the run's step.
         self.step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # The divergence guard's counts: steps skipped for a non-finite loss or gradient, in all and in a row.
+        self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
+        self.consecutive_skips = tf.Variable(0, dtype=tf.int64, trainable=False, name="consecutive_skips")
         # Build optimizer slots now so a checkpoint restores them eagerly rather than on first apply.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -68,6 +81,18 @@ class GAN(keras.Model):
     def sampler(self) -> keras.Model:
         """The generator to sample and export: the EMA one when EMA is on."""
         return self.generator_ema or self.generator
+
+    @property
+    def statistics(self) -> list:
+        """Float state the forward pass updates (BatchNorm moving averages, spectral-norm vectors) in G and D."""
+        return [v for net in (self.generator, self.discriminator) for v in net.non_trainable_variables
+                if "float" in str(v.dtype)]
+
+    @property
+    def rng_states(self) -> list:
+        """Keras SeedGenerator states (Dropout masks) of every network: Keras's checkpoint tracking skips them."""
+        nets = [self.generator, self.discriminator] + ([self.generator_ema] if self.generator_ema else [])
+        return [v for net in nets for v in net.non_trainable_variables if "int" in str(v.dtype)]
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -131,10 +156,11 @@ class GAN(keras.Model):
         norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
         return self.cfg.gp_weight * self._mean(tf.square(norms - 1.0), global_batch_size)
 
-    def d_loss(self, batch, fake, fake_labels, global_batch_size):
+    def d_loss(self, batch, fake, fake_labels, global_batch_size, fake_out=None):
+        """`fake_out`: D's outputs on `fake` when the caller already has them (the simultaneous step)."""
         real, labels = batch["image"], batch["label"]
         real_logits, real_classes = self.discriminate(real, labels)
-        fake_logits, fake_classes = self.discriminate(fake, fake_labels)
+        fake_logits, fake_classes = fake_out or self.discriminate(fake, fake_labels)
         loss = self._mean(self.adversarial.d(real_logits, fake_logits, self.cfg.real_label, self.cfg.fake_label),
                           global_batch_size)
         if real_classes is not None:  # ACGAN: D also names the class of real and of generated images
@@ -145,8 +171,8 @@ class GAN(keras.Model):
                                            global_batch_size)
         return loss + self._l2(self.discriminator)
 
-    def g_loss(self, fake, fake_labels, global_batch_size):
-        fake_logits, fake_classes = self.discriminate(fake, fake_labels)
+    def g_loss(self, fake, fake_labels, global_batch_size, fake_out=None):
+        fake_logits, fake_classes = fake_out or self.discriminate(fake, fake_labels)
         loss = self._mean(self.adversarial.g(fake_logits), global_batch_size)
         if fake_classes is not None:
             loss += self._class_loss(fake_classes, fake_labels, global_batch_size)
@@ -158,22 +184,29 @@ class GAN(keras.Model):
         """Simultaneous order (TF DCGAN tutorial): one forward pass, two tapes, gradients for both networks."""
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake, fake_labels = self.generate(batch, salt=0)
-            d_loss = self.d_loss(batch, fake, fake_labels, global_batch_size)
-            g_loss = self.g_loss(fake, fake_labels, global_batch_size)
-        return (d_loss, g_loss, d_tape.gradient(d_loss, self.discriminator.trainable_variables),
-                g_tape.gradient(g_loss, self.generator.trainable_variables))
+            # One D pass on the fakes feeds both losses, as in TF's tutorial: 3G + 7D forward-equivalents per
+            # image instead of 3G + 8D (benchmarks/flops.py), ~9% of dcgan_fashion's step.
+            fake_out = self.discriminate(fake, fake_labels)
+            d_loss = self.d_loss(batch, fake, fake_labels, global_batch_size, fake_out)
+            g_loss = self.g_loss(fake, fake_labels, global_batch_size, fake_out)
+            # Loss scaling (mixed_float16 only; identity otherwise): the optimizer unscales before applying.
+            d_scaled, g_scaled = self.d_optimizer.scale_loss(d_loss), self.g_optimizer.scale_loss(g_loss)
+        return (d_loss, g_loss, d_tape.gradient(d_scaled, self.discriminator.trainable_variables),
+                g_tape.gradient(g_scaled, self.generator.trainable_variables))
 
     def d_gradients(self, batch, global_batch_size, salt):
         fake, fake_labels = self.generate(batch, salt=salt)
         with tf.GradientTape() as tape:
             d_loss = self.d_loss(batch, tf.stop_gradient(fake), fake_labels, global_batch_size)
-        return d_loss, tape.gradient(d_loss, self.discriminator.trainable_variables)
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        return d_loss, tape.gradient(scaled, self.discriminator.trainable_variables)
 
     def g_gradients(self, batch, global_batch_size):
         with tf.GradientTape() as tape:
             fake, fake_labels = self.generate(batch, salt=31)
             g_loss = self.g_loss(fake, fake_labels, global_batch_size)
-        return g_loss, tape.gradient(g_loss, self.generator.trainable_variables)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        return g_loss, tape.gradient(scaled, self.generator.trainable_variables)
 
     def apply_d(self, grads):
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
@@ -181,28 +214,49 @@ class GAN(keras.Model):
     def apply_g(self, grads):
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
 
-    # Fused phases (gradients and update in one replica function) for steps with no decision between them.
-
-    def simultaneous_update(self, batch, global_batch_size):
-        d_loss, g_loss, d_grads, g_grads = self.both_gradients(batch, global_batch_size)
+    def apply_both(self, d_grads, g_grads):
         self.apply_d(d_grads)
         self.apply_g(g_grads)
-        return d_loss, g_loss
 
-    def d_update(self, batch, global_batch_size, salt):
-        d_loss, d_grads = self.d_gradients(batch, global_batch_size, salt)
-        self.apply_d(d_grads)
-        return d_loss
+    # ---- the divergence guard: a phase's non-finite flag, and undoing what a skipped step's forward pass moved ----
 
-    def g_update(self, batch, global_batch_size):
-        g_loss, g_grads = self.g_gradients(batch, global_batch_size)
-        self.apply_g(g_grads)
-        return g_loss
+    def guarded(self, phase):
+        """`phase` (a gradients phase) returning also (1.0 if anything it checks is non-finite on this replica, the
+        statistics as they were before its forward pass)."""
+
+        def guarded_phase(*args):
+            before = [tf.identity(v) for v in self.statistics]  # read before the forward pass moves them
+            out = phase(*args)
+            return out, self._nonfinite(out), before
+
+        guarded_phase.__name__ = f"guarded_{phase.__name__}"  # engine.steps caches compiled phases by name
+        return guarded_phase
+
+    def _nonfinite(self, out) -> tf.Tensor:
+        losses = [v for v in out if not isinstance(v, (list, tuple))]
+        grads = [g for v in out if isinstance(v, (list, tuple)) for g in v if g is not None]
+        # With loss scaling, overflowing scaled gradients are the LossScaleOptimizer's to skip (it lowers the scale).
+        scaled = isinstance(self.d_optimizer, keras.optimizers.LossScaleOptimizer)
+        checked = losses if scaled else losses + grads
+        finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in checked]))
+        return 1.0 - tf.cast(finite, tf.float32)
+
+    def restore_statistics(self, before, ok):
+        # An assign through tf.where rather than inside a tf.cond: a replica-context update cannot sit in a cond.
+        for v, old in zip(self.statistics, before):
+            v.assign(tf.where(ok, v, old))
 
     # ---- the step, in cross-replica context ----
 
     def distributed_step(self, strategy, batch, global_batch_size, compiled=lambda fn: fn):
-        """One GAN step over all replicas; returns the global mean losses (and skip flags with the balance rule).
+        """One GAN step over all replicas; returns the global mean losses, `nonfinite` (1.0 if the step was skipped)
+        and, with the balance rule, its skip flags.
+
+        Each update is two phases: gradients on every replica, then the update, applied only if every replica's
+        losses and gradients are finite and the balance rule allows it: a decision taken once, in cross-replica
+        context, so all replicas take the same branch (an update inside tf.cond in replica context cannot
+        all-reduce). A skipped update leaves weights, optimizer state and statistics as they were; the step counter
+        still advances (the batch was consumed) and the skip is counted.
 
         Args:
           strategy: the strategy `batch` was distributed by.
@@ -218,41 +272,55 @@ class GAN(keras.Model):
         def total(value):
             return strategy.reduce(SUM, value, axis=None)
 
+        def gradients(phase, *args):
+            out, bad, before = run(self.guarded(phase), *args)
+            ok = tf.equal(total(bad), 0.0)
+            if self.statistics:
+                run(self.restore_statistics, before, ok)
+            return out, ok
+
         out = {}
-        if cfg.update_order == "simultaneous" and (cfg.balance_d or cfg.balance_g):
-            # The balance rule needs the global losses between the gradients and the updates: two phases, and a
-            # decision every replica shares (an update inside tf.cond in replica context cannot all-reduce).
-            d_loss, g_loss, d_grads, g_grads = run(self.both_gradients, batch, global_batch_size)
+        if cfg.update_order == "simultaneous":
+            (d_loss, g_loss, d_grads, g_grads), ok = gradients(self.both_gradients, batch, global_batch_size)
             out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
-            apply_d = not cfg.balance_d or tf.logical_not(out["d_loss"] * cfg.balance_d < out["g_loss"])
-            apply_g = not cfg.balance_g or tf.logical_not(out["g_loss"] * cfg.balance_g < out["d_loss"])
-            out["d_skipped"] = 1.0 - self._maybe(apply_d, lambda: run(self.apply_d, d_grads))
-            out["g_skipped"] = 1.0 - self._maybe(apply_g, lambda: run(self.apply_g, g_grads))
-        elif cfg.update_order == "simultaneous":
-            d_loss, g_loss = run(self.simultaneous_update, batch, global_batch_size)
-            out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
+            if cfg.balance_d or cfg.balance_g:
+                # The balance rule: skip the update of the network that is ahead, judged on the global losses.
+                apply_d = not cfg.balance_d or tf.logical_not(out["d_loss"] * cfg.balance_d < out["g_loss"])
+                apply_g = not cfg.balance_g or tf.logical_not(out["g_loss"] * cfg.balance_g < out["d_loss"])
+                out["d_skipped"] = 1.0 - tf.cast(apply_d, tf.float32)
+                out["g_skipped"] = 1.0 - tf.cast(apply_g, tf.float32)
+                self._maybe(tf.logical_and(ok, apply_d), lambda: run(self.apply_d, d_grads))
+                self._maybe(tf.logical_and(ok, apply_g), lambda: run(self.apply_g, g_grads))
+            else:
+                self._maybe(ok, lambda: run(self.apply_both, d_grads, g_grads))
         else:
-            # Alternating: n_critic D updates on fresh fakes, then a G update against the updated D.
+            # Alternating: n_critic D updates on fresh fakes, then a G update against the updated D; each guarded.
+            oks = []
             for i in range(cfg.n_critic):
-                d_loss = run(self.d_update, batch, global_batch_size, i + 1)
-            g_loss = run(self.g_update, batch, global_batch_size)
+                (d_loss, d_grads), ok = gradients(self.d_gradients, batch, global_batch_size, i + 1)
+                self._maybe(ok, lambda: run(self.apply_d, d_grads))
+                oks.append(ok)
+            (g_loss, g_grads), ok = gradients(self.g_gradients, batch, global_batch_size)
+            self._maybe(ok, lambda: run(self.apply_g, g_grads))
             out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
+            ok = tf.reduce_all(tf.stack(oks + [ok]))
+        skipped = tf.cast(tf.logical_not(ok), tf.int64)
+        self.skipped_steps.assign_add(skipped)
+        self.consecutive_skips.assign((self.consecutive_skips + 1) * skipped)
+        out["nonfinite"] = tf.cast(skipped, tf.float32)
         self.update_ema()
         self.step_counter.assign_add(1)
         return out
 
     @staticmethod
-    def _maybe(condition, update) -> tf.Tensor:
-        """Runs `update` when `condition` holds; returns 1.0 if it ran, else 0.0."""
-        if condition is True:
-            update()
-            return tf.constant(1.0)
+    def _maybe(condition, update) -> None:
+        """Runs `update` when `condition` (a scalar bool tensor) holds."""
 
         def do():
             update()
-            return tf.constant(1.0)
+            return tf.constant(True)
 
-        return tf.cond(condition, do, lambda: tf.constant(0.0))
+        tf.cond(condition, do, lambda: tf.constant(False))
 
     def update_ema(self):
         if self.generator_ema is None:

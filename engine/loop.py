@@ -5,7 +5,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
@@ -17,6 +19,7 @@ from engine.data.registry import load_dataset
 from engine.distribute import resolve_jit
 from engine.errors import UserError
 from engine.gan import GAN
+from engine.quality.training import TrainingEvaluation
 from engine.steps import make_train_fn
 from export.grid import make_grid, save_png, to_uint8
 
@@ -45,18 +48,58 @@ def make_checkpoint(gan: GAN) -> tf.train.Checkpoint:
                  d_optimizer=gan.d_optimizer, step=gan.step_counter)
     if gan.generator_ema is not None:
         parts["generator_ema"] = gan.generator_ema
+    # Dropout's RNG state, so a resumed run draws the masks an uninterrupted one would (Keras does not track it).
+    parts["rng"] = tf.train.Checkpoint(**{f"state_{i}": v for i, v in enumerate(gan.rng_states)})
+    parts["skipped_steps"] = gan.skipped_steps
     return tf.train.Checkpoint(**parts)
 
 
 def restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoint) -> str:
-    prefix = manager.latest_checkpoint
-    if prefix is None:
+    """Restores the newest checkpoint that reads back whole, saying on stderr which newer ones could not.
+
+    Raises:
+      UserError: there is no checkpoint, or none can be restored (damaged, or from another config).
+    """
+    prefixes = manager.checkpoints[::-1]  # newest first
+    if not prefixes:
         raise UserError(f"--resume: no checkpoint in {manager.directory}; start a new run instead")
+    for prefix in prefixes:
+        try:
+            checkpoint.restore(prefix).assert_existing_objects_matched()
+            return prefix
+        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
+            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            print(f"note: checkpoint {prefix} cannot be restored ({reason})", file=sys.stderr)
+    names = ", ".join(Path(p).name for p in prefixes)
+    raise UserError(f"--resume: none of the checkpoints in {manager.directory} ({names}) "
+                    "can be restored into this run's models: they are damaged or from another config; start a new "
+                    "run in another --out-dir") from None
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drops records past `step` (written after the checkpoint a resumed run restarts from), atomically."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if _record_step(line) <= step]
+    if len(kept) < len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(kept))
+        tmp.replace(path)
+
+
+def _record_step(line: str) -> float:
     try:
-        checkpoint.restore(prefix).assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
-        raise UserError(f"--resume: checkpoint {prefix} does not fit this run's models ({str(e).splitlines()[0][:160]})") from None
-    return prefix
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")  # a line cut short by a kill
+
+
+def all_finite(gan: GAN) -> bool:
+    """Whether every float value a checkpoint holds (weights, EMA, optimizer state) is finite."""
+    nets = [gan.generator, gan.discriminator] + ([gan.generator_ema] if gan.generator_ema else [])
+    values = [v for n in nets for v in n.weights] + gan.g_optimizer.variables + gan.d_optimizer.variables
+    return all(np.isfinite(v.numpy()).all() for v in values if "float" in str(v.dtype))
 
 
 class RunLog:
@@ -99,37 +142,63 @@ def save_samples(gan: GAN, latents, path: Path) -> None:
     save_png(make_grid(to_uint8(images, gan.cfg.output_range), cols=cols), path)
 
 
-def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: bool = False) -> dict:
+def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], strategy, *, resume: bool = False) -> dict:
     """Trains `cfg` under `strategy`, writing the run into `run_dir`; returns a summary dict.
 
+    `run_dir` may be a function creating the directory: it is called only once the data, the plan and the models
+    are ready, so a bad input leaves no empty run behind (and runs/latest where it was).
     The strategy must have been created (engine.distribute.make_strategy) before any other TensorFlow work.
+
+    Raises:
+      UserError: bad data or config; or the divergence guard skipped `opts.max_consecutive_skips` steps in a row, or
+        the weights became non-finite: the run stops, its latest checkpoint still the last good one.
     """
     data = load_dataset(cfg.dataset, "train", opts.data_dir, cfg.image_shape)
     check_compatible(data, cfg)
     plan = Plan.make(cfg, len(data.images), strategy.num_replicas_in_sync)
     jit = resolve_jit(opts, strategy)
+    if opts.deterministic:
+        tf.config.experimental.enable_op_determinism()  # process-wide: kernels pick deterministic algorithms
+    # The seed fixes the initial weights too, so runs with one seed start alike under any strategy or worker count.
+    keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         gan = GAN(cfg)
+    run_dir = run_dir() if callable(run_dir) else run_dir
     checkpoint = make_checkpoint(gan)
     manager = tf.train.CheckpointManager(checkpoint, str(run_dir / rundir.CHECKPOINTS), max_to_keep=cfg.keep_checkpoints)
+    quality = TrainingEvaluation.start(cfg, opts, run_dir, checkpoint)  # None when off; fails now if no evaluator
+    step = 0
     if resume:
         prefix = restore(manager, checkpoint)
-        print(f"resumed from {prefix} at step {int(gan.step_counter.numpy())}")
+        step = int(gan.step_counter.numpy())
+        # The data position is the step: the pipeline's order depends only on (seed, position).
+        print(f"resumed from {prefix} at step {step} (epoch {step // plan.steps_per_epoch + 1}, batch "
+              f"{step % plan.steps_per_epoch + 1} of {plan.steps_per_epoch}): weights, optimizer and EMA state, "
+              "RNG state and data position restored")
+        trim_log(run_dir / "metrics.jsonl", step)
     else:
         rundir.write_config(run_dir, cfg, opts, data.class_names)
 
-    dataset = make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=cfg.seed)
+    dataset = make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=cfg.seed,
+                           start_step=step)
     iterator = iter(distribute(dataset, strategy))
-    train_fn = make_train_fn(gan, strategy, global_batch_size=cfg.batch_size, jit_compile=jit)
+
+    def make_fn(jit_compile):
+        return make_train_fn(gan, strategy, global_batch_size=cfg.batch_size, jit_compile=jit_compile,
+                             max_consecutive_skips=opts.max_consecutive_skips)
+
+    train_fn = make_fn(jit)
     latents = fixed_latents(cfg)
     log = RunLog(run_dir)
-    step = int(gan.step_counter.numpy())
     print(f"training {cfg.preset} on {data.source}: {len(data.images)} images, batch {cfg.batch_size} over "
           f"{plan.replicas} replica(s), {plan.total_steps} steps ({plan.steps_per_epoch}/epoch), "
           f"xla={'on' if jit else 'off'}, into {run_dir}")
     bar = tqdm(total=plan.total_steps, initial=step, unit="step", dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 30)
     window_start, window_steps, last_log, losses, rate = time.perf_counter(), 0, step, {}, 0.0
+    last_save = time.monotonic()
+    # Workers of multi_worker must save at the same steps (saving uses collectives); their clocks would disagree.
+    save_seconds = opts.checkpoint_every_seconds if opts.strategy != "multi_worker" else 0
     try:
         while step < plan.total_steps:
             # Run up to the next event (epoch end, checkpoint, end) in one call, at most steps_per_loop steps.
@@ -143,13 +212,23 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: boo
                     raise
                 print("note: XLA could not compile the step on these devices; running without XLA", file=sys.stderr)
                 jit = False
-                train_fn = make_train_fn(gan, strategy, global_batch_size=cfg.batch_size, jit_compile=False)
+                train_fn = make_fn(False)
                 continue
+            n, skipped = int(out.pop("steps")), int(out.pop("skipped"))
             losses = {k: float(v) for k, v in out.items()}
-            if not all(np.isfinite(list(losses.values()))):
-                raise UserError(f"losses became non-finite at step {step + n} ({losses}); the last checkpoint in "
-                                f"{manager.directory} is intact: lower the learning rates and --resume")
             step += n
+            in_a_row = int(gan.consecutive_skips.numpy())
+            if skipped:
+                print(f"warning: {skipped} step(s) up to step {step} had a non-finite loss or gradient: their updates "
+                      f"were skipped ({in_a_row} in a row, {int(gan.skipped_steps.numpy())} in all)", file=sys.stderr)
+            if in_a_row >= opts.max_consecutive_skips:
+                log.write(step, {"epoch": step / plan.steps_per_epoch, **losses,
+                                 "skipped_nonfinite": int(gan.skipped_steps.numpy())})
+                raise UserError(
+                    f"training diverged: {in_a_row} steps in a row (to step {step}) had non-finite losses or "
+                    f"gradients, so the run stopped; its latest checkpoint {manager.latest_checkpoint} is the last "
+                    "good one and is intact. Lower the learning rates (--set g_lr=... --set d_lr=...) in a new run, "
+                    "check the data for NaN/inf, or raise --max-consecutive-skips")
             window_steps += n
             elapsed = time.perf_counter() - window_start
             if elapsed > 2.0:
@@ -157,13 +236,22 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: boo
             bar.update(n)
             bar.set_postfix({**{k: f"{v:.3f}" for k, v in losses.items()}, "img/s": f"{rate:.0f}"}, refresh=False)
             epoch_end = step % plan.steps_per_epoch == 0
-            if step - last_log >= cfg.log_every or epoch_end or step == plan.total_steps:
-                log.write(step, {"epoch": step / plan.steps_per_epoch, **losses, "images_per_s": rate})
+            scores = quality.at(gan, step=step, epoch=step // plan.steps_per_epoch, epoch_end=epoch_end,
+                                last=step == plan.total_steps) if quality else {}
+            if scores:  # the evaluation's seconds are not training time: restart the images/s window
+                window_start, window_steps = time.perf_counter(), 0
+            if step - last_log >= cfg.log_every or epoch_end or step == plan.total_steps or skipped:
+                log.write(step, {"epoch": step / plan.steps_per_epoch, **losses, "images_per_s": rate,
+                                 "skipped_nonfinite": int(gan.skipped_steps.numpy()), **scores})
                 last_log = step
             if epoch_end:
                 save_samples(gan, latents, run_dir / "samples" / f"epoch_{step // plan.steps_per_epoch:03d}.png")
-            if epoch_end or step % cfg.checkpoint_every == 0 or step == plan.total_steps:
-                manager.save(checkpoint_number=step)
+            timed = save_seconds and time.monotonic() - last_save >= save_seconds
+            if epoch_end or step % cfg.checkpoint_every == 0 or step == plan.total_steps or timed:
+                # In a run of skipped steps nothing changed worth saving; wait for a good step (or the end).
+                if in_a_row == 0 or step == plan.total_steps:
+                    save_checkpoint(gan, manager, step)
+                    last_save = time.monotonic()
     finally:
         bar.close()
         log.close()
@@ -174,3 +262,16 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: boo
     print(f"done: step {step}, " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items())
           + f"; samples in {run_dir / 'samples'}, generator in {run_dir / 'generator.keras'}")
     return summary
+
+
+def save_checkpoint(gan: GAN, manager: tf.train.CheckpointManager, step: int) -> None:
+    """Saves a checkpoint unless a weight is non-finite: a NaN checkpoint must never become the latest.
+
+    The manager writes the files first and then names them in its `checkpoint` file (atomically, by rename), so a
+    kill mid-save leaves the previous checkpoint the latest.
+    """
+    if not all_finite(gan):
+        raise UserError(f"weights became non-finite at step {step}; not saved, so the latest checkpoint "
+                        f"{manager.latest_checkpoint} is still the last good one. Lower the learning rates "
+                        "(--set g_lr=... --set d_lr=...) in a new run")
+    manager.save(checkpoint_number=step)

@@ -10,10 +10,13 @@ Layout of a run directory:
 Runs without `--out-dir` go to runs/<timestamp>-<preset>/, and runs/latest points at the newest.
 """
 
+import contextlib
 import datetime
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import engine
@@ -42,9 +45,7 @@ def new_run_dir(out_dir: str | None, preset: str, *, resume: bool, runs_root: Pa
         return run_dir
     if out_dir is not None:
         run_dir = Path(out_dir)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UserError(f"--out-dir {run_dir} is not empty; pass --resume to continue that run, or choose "
-                            "another directory (nothing was changed)")
+        check_out_dir(out_dir)
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = runs_root / f"{stamp}-{preset}"
@@ -56,6 +57,33 @@ def new_run_dir(out_dir: str | None, preset: str, *, resume: bool, runs_root: Pa
     if out_dir is None:
         _point_latest(runs_root, run_dir)
     return run_dir
+
+
+def check_out_dir(out_dir: str | None) -> None:
+    """Raises UserError if `out_dir` is a non-empty directory: a new run never writes into an existing one."""
+    if out_dir is not None and Path(out_dir).is_dir() and any(Path(out_dir).iterdir()):
+        raise UserError(f"--out-dir {out_dir} is not empty; pass --resume to continue that run, or choose "
+                        "another directory (nothing was changed)")
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UserError(f"--out-dir {out_dir} is a file; choose a directory (nothing was changed)")
+
+
+@contextlib.contextmanager
+def worker_run_dir(resume_from: Path | None = None):
+    """A throwaway run directory for a non-chief multi-worker task, removed on exit (TF's multi-worker pattern).
+
+    Every worker must run the same steps and call checkpoint save (both use collectives), but only the chief keeps
+    what it writes; the others write here. To resume, the chief's run (config and checkpoints) is copied in first,
+    so this worker restores the same weights and step without writing to the chief's directory.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="gan-worker-run-"))
+    try:
+        if resume_from is not None:
+            skip = shutil.ignore_patterns("samples", "tensorboard", "export")
+            shutil.copytree(resume_from, tmp, dirs_exist_ok=True, ignore=skip)
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _point_latest(runs_root: Path, run_dir: Path) -> None:
@@ -137,23 +165,56 @@ def generator_metadata(cfg: Config, *, step: int, checkpoint_sha: str, class_nam
     }
 
 
-def load_generator(run_dir: str | os.PathLike | None):
-    """Rebuilds a run's generator from its config and restores the newest checkpoint's weights (the EMA weights
+BEST = "best"  # checkpoints/best/: the best checkpoint by FID (engine.quality.training), with best.json
+BEST_INFO = "best.json"
+
+
+def best_checkpoint(run_dir: Path) -> str | None:
+    """Prefix of the run's best checkpoint by FID, or None when it kept none (no evaluation during training)."""
+    import tensorflow as tf
+
+    return tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINTS / BEST))
+
+
+def checkpoint_label(prefix: str) -> str:
+    """How a checkpoint was chosen, for messages: "best by FID at step S (FID x)" or "latest (step S)"."""
+    info_path = Path(prefix).parent / BEST_INFO
+    if Path(prefix).parent.name == BEST and info_path.exists():
+        info = json.loads(info_path.read_text())
+        return f"best by FID at step {info['step']} (FID {info['fid']:.2f} at {info['num_samples']} samples)"
+    return f"latest (step {Path(prefix).name.rsplit('-', 1)[-1]})"
+
+
+def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
+    """Rebuilds a run's generator from its config and restores a checkpoint's weights (the EMA weights
     when the run kept an EMA of G).
 
+    Args:
+      which: "auto": the best checkpoint by FID when the run kept one, else the newest; "best"; "latest".
     Returns:
-      (generator keras.Model, metadata dict as in export.metadata, checkpoint prefix)
+      (generator keras.Model, metadata dict as in export.metadata, checkpoint prefix); `checkpoint_label(prefix)`
+      says which was taken.
     Raises:
-      UserError: no run, no checkpoint, or a checkpoint that cannot be read or does not fit the config.
+      UserError: no run, no checkpoint (or no best one when asked), or a checkpoint that cannot be read or does
+        not fit the config.
     """
     import tensorflow as tf
 
     from engine import models
+    from engine.precision import policy_scope
 
+    if which not in ("auto", "best", "latest"):
+        raise ValueError(f"which={which!r}: valid are auto, best, latest")
     run_dir = resolve(run_dir)
     cfg, _, class_names = read_run(run_dir)
-    prefix = latest_checkpoint(run_dir)
-    generator = models.build_generator(cfg)
+    prefix = best_checkpoint(run_dir) if which != "latest" else None
+    if prefix is None and which == "best":
+        raise UserError(f"run {run_dir} kept no best checkpoint (it was trained without --eval-every); "
+                        "use the latest checkpoint instead")
+    prefix = prefix or latest_checkpoint(run_dir)
+    # Exports are float32 whatever the run's precision: its float32 variables restore into a float32 generator.
+    with policy_scope("float32"):
+        generator = models.build_generator(cfg)
     step = tf.Variable(0, dtype=tf.int64)
     try:
         # With EMA on, the EMA weights are the generator that gets sampled and exported.
@@ -163,7 +224,8 @@ def load_generator(run_dir: str | os.PathLike | None):
     except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise UserError(f"checkpoint {prefix} cannot be restored into preset {cfg.preset}'s generator ({first}); "
-                        "it is damaged or from another config") from None
+                        f"it is damaged or from another config: `python -m engine.train --resume --out-dir {run_dir}` "
+                        "goes back to the newest readable checkpoint and writes new ones") from None
     meta = generator_metadata(cfg, step=int(step.numpy()), checkpoint_sha=checkpoint_sha256(prefix),
                               class_names=class_names)
     return generator, meta, prefix

@@ -6,8 +6,9 @@ Nothing here touches numpy or has Python side effects; the eager loop (engine.lo
 import tensorflow as tf
 
 
-def make_train_fn(gan, strategy: tf.distribute.Strategy, *, global_batch_size: int, jit_compile: bool):
-    """Builds `train_steps(iterator, n) -> {loss name: mean over the n steps}`.
+def make_train_fn(gan, strategy: tf.distribute.Strategy, *, global_batch_size: int, jit_compile: bool,
+                  max_consecutive_skips: int = 0):
+    """Builds `train_steps(iterator, n) -> dict`: up to n steps, each the GAN's `distributed_step`.
 
     Args:
       gan: an engine.gan.GAN built in `strategy.scope()`.
@@ -15,8 +16,12 @@ def make_train_fn(gan, strategy: tf.distribute.Strategy, *, global_batch_size: i
       global_batch_size: images per step summed over replicas.
       jit_compile: compile the per-replica step with XLA. The outer loop stays uncompiled because it pulls from a
         tf.data iterator, which XLA cannot compile.
+      max_consecutive_skips: > 0: stop early once this many steps in a row were skipped by the divergence guard
+        (the eager loop then stops the run).
     Returns:
-      A tf.function; pass `n` as an int32 tensor so changing it does not retrace.
+      A tf.function; pass `n` as an int32 tensor so changing it does not retrace. Its dict holds each output of
+      the step averaged over the steps where it was finite (NaN if it never was), `steps` (int32, steps run) and
+      `skipped` (float, steps skipped for a non-finite loss or gradient).
     """
     cache = {}
 
@@ -29,14 +34,30 @@ def make_train_fn(gan, strategy: tf.distribute.Strategy, *, global_batch_size: i
         return cache[phase.__name__]
 
     def one_step(iterator):
-        return gan.distributed_step(strategy, next(iterator), global_batch_size, compiled)
+        out = gan.distributed_step(strategy, next(iterator), global_batch_size, compiled)
+        skipped = out.pop("nonfinite")
+        # Sums and counts of finite values only: a skipped step's NaN loss must not hide the others.
+        finite = {k: tf.math.is_finite(v) for k, v in out.items()}
+        sums = {k: tf.where(finite[k], v, 0.0) for k, v in out.items()}
+        return sums, {k: tf.cast(f, tf.float32) for k, f in finite.items()}, skipped
+
+    def stop():
+        return max_consecutive_skips > 0 and gan.consecutive_skips >= max_consecutive_skips
 
     @tf.function
     def train_steps(iterator, n):
-        totals = one_step(iterator)
+        sums, counts, skipped = one_step(iterator)
+        steps = tf.constant(1)
         # A device-side loop: Python runs once per call, however many steps it holds.
         for _ in tf.range(n - 1):
-            totals = {k: totals[k] + v for k, v in one_step(iterator).items()}
-        return {k: v / tf.cast(n, v.dtype) for k, v in totals.items()}
+            if stop():
+                break
+            s, c, k = one_step(iterator)
+            sums = {key: sums[key] + s[key] for key in sums}
+            counts = {key: counts[key] + c[key] for key in counts}
+            skipped += k
+            steps += 1
+        means = {k: tf.where(counts[k] > 0, sums[k] / tf.maximum(counts[k], 1.0), float("nan")) for k in sums}
+        return {**means, "steps": steps, "skipped": skipped}
 
     return train_steps

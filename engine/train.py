@@ -10,7 +10,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the console
 
-from engine.config import PRESETS, STRATEGIES, Config, RunOptions, apply_overrides, get_preset  # noqa: E402
+from engine.config import PRECISIONS, PRESETS, STRATEGIES, Config, RunOptions, apply_overrides, get_preset  # noqa: E402
 from engine.errors import UserError, run_cli  # noqa: E402
 
 DEFAULT_PRESET = "dcgan_fashion"
@@ -30,11 +30,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     group.add_argument("--epochs", type=int)
     group.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int, help="global batch size (split across replicas)")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="Keras mixed-precision policy for G and D (default float32); exports stay float32")
     p.add_argument("--seed", type=int)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set g_lr=1e-4 (repeatable)")
     p.add_argument("--out-dir", help="write the run here (default: runs/<timestamp>-<preset>, runs/latest -> it)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out-dir (default runs/latest)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="op determinism and seeds: a rerun, or a killed and --resume'd run, ends with the same weights")
+    p.add_argument("--checkpoint-every-seconds", type=float, default=600.0, metavar="S",
+                   help="also checkpoint when S seconds have passed since the last one (default 600; 0: off)")
+    p.add_argument("--max-consecutive-skips", type=int, default=10, metavar="K",
+                   help="stop after K steps in a row skipped for a non-finite loss or gradient (default 10)")
+    p.add_argument("--eval-every", type=int, default=0, metavar="K",
+                   help="score FID/KID/classifier score every K epochs, keep the best checkpoint by FID (0: off)")
+    p.add_argument("--eval-samples", type=int, default=2000, metavar="N", help="images per evaluation (default 2000)")
     p.add_argument("--dry-run", action="store_true", help="build everything, print parameter counts and the plan, exit")
     return p.parse_args(argv)
 
@@ -47,7 +58,7 @@ def build_config(args, base: Config | None = None) -> Config:
     if args.batch_size is not None and args.batch_size <= 0:
         raise UserError(f"--batch-size {args.batch_size}: must be > 0")
     flags = {"dataset": args.dataset, "epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size,
-             "seed": args.seed}
+             "seed": args.seed, "precision": args.precision}
     changes = {k: v for k, v in flags.items() if v is not None}
     if args.epochs is not None:
         changes["steps"] = 0
@@ -75,7 +86,10 @@ def resume_config(args, run_dir) -> Config:
 def main(argv=None) -> int:
     args = parse_args(argv)
     opts = RunOptions(strategy=args.strategy, cpu_replicas=args.cpu_replicas, jit_compile=args.jit,
-                      steps_per_loop=args.steps_per_loop, data_dir=args.data_dir)
+                      steps_per_loop=args.steps_per_loop, data_dir=args.data_dir, eval_every=args.eval_every,
+                      eval_samples=args.eval_samples, deterministic=args.deterministic,
+                      checkpoint_every_seconds=args.checkpoint_every_seconds,
+                      max_consecutive_skips=args.max_consecutive_skips)
     from engine import rundir
 
     if args.resume:
@@ -83,16 +97,34 @@ def main(argv=None) -> int:
         cfg = resume_config(args, run_dir)
     else:
         cfg = build_config(args)
-    from engine.distribute import make_strategy  # the first TensorFlow import: flags were checked without it
+        rundir.check_out_dir(args.out_dir)
+    from engine.data.registry import DATASETS
+
+    DATASETS.get_or_fail(cfg.dataset)  # names are checked before any work starts
+    from engine.cluster import is_chief, parse_tf_config
+
+    # Only the chief of a multi-worker cluster writes the run; TF_CONFIG is checked here, before TensorFlow starts.
+    chief = is_chief(parse_tf_config()) if opts.strategy == "multi_worker" else True
+    # The first TensorFlow import: flags were checked without it.
+    from engine.distribute import make_strategy, peer_failures_as_errors
 
     strategy = make_strategy(opts.strategy, opts.cpu_replicas)
     if args.dry_run:
         return dry_run(cfg, opts, strategy)
-    if not args.resume:
-        run_dir = rundir.new_run_dir(args.out_dir, cfg.preset, resume=False)
     from engine.loop import train
 
-    train(cfg, opts, run_dir, strategy, resume=args.resume)
+    if not chief:
+        # A non-chief worker runs every step and checkpoint save with the chief (collectives) but keeps nothing:
+        # it writes into a temporary directory, removed at the end, and never touches runs/latest.
+        with rundir.worker_run_dir(run_dir if args.resume else None) as scratch:
+            with peer_failures_as_errors(opts.strategy):
+                train(cfg, opts, scratch, strategy, resume=args.resume)
+        return 0
+    if not args.resume:
+        # Created (and runs/latest moved) only once the data and models are ready: a bad input leaves nothing behind.
+        run_dir = lambda: rundir.new_run_dir(args.out_dir, cfg.preset, resume=False)  # noqa: E731
+    with peer_failures_as_errors(opts.strategy):
+        train(cfg, opts, run_dir, strategy, resume=args.resume)
     return 0
 
 

@@ -88,7 +88,10 @@ def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable 
 
 
 def load_for_export(run_dir, out, default_name: str, force: bool):
-    """(generator, meta, checkpoint prefix, output path) for a run, refusing to overwrite without force."""
+    """(generator, meta, checkpoint prefix, output path) for a run, refusing to overwrite without force.
+
+    The weights are the run's best checkpoint by FID when it kept one (trained with --eval-every), else the newest.
+    """
     from engine import rundir
 
     run_path = rundir.resolve(run_dir)
@@ -96,6 +99,15 @@ def load_for_export(run_dir, out, default_name: str, force: bool):
     check_target(out_path, force)
     generator, meta, prefix = rundir.load_generator(run_path)
     return generator, meta, prefix, out_path
+
+
+def source_line(prefix: str) -> str:
+    """"exporting ckpt-N, <best by FID at step S (FID x) | latest (step S)>, of RUN": which weights were taken."""
+    from engine import rundir
+
+    path = Path(prefix)
+    run = next((p.parent for p in path.parents if p.name == rundir.CHECKPOINTS), path.parent)
+    return f"exporting {path.name}, {rundir.checkpoint_label(prefix)}, of {run}"
 
 
 def parity_line(what: str, path: Path, parity: dict) -> str:

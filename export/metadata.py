@@ -10,13 +10,17 @@ Keys (all present in every export):
   num_classes          int, 0 for unconditional generators (then there is no `label` input)
   class_names          list of str, one per class (empty when unconditional)
   output_range         [lo, hi] of `image` values, e.g. [-1, 1] for tanh, [0, 1] for sigmoid
-  layout               "NHWC" (or "NCHW" for channels-first exports)
-  image_shape          [H, W, C]
+  layout               axis order of `image`: "NHWC", or "NCHW" for channels-first exports (`export.onnx --nchw`)
+  image_shape          [H, W, C] whatever the layout
   preset               name of the training preset
   step                 training step of the exported weights
   checkpoint_sha256    sha256 of the checkpoint data the weights came from
   engine_version       version of this package that exported it
-Inputs: `z` float32 [batch, latent_dim]; `label` int32 [batch] when num_classes > 0. Output: `image` float32.
+Optional key, written by every exporter (files from before it existed lack it; readers default it to "float32"):
+  variant              numeric variant of the weights and arithmetic: "float32", "float16" (weights stored in float16),
+                       "dynamic" (int8 weights, float activations) or "int8" (full integer arithmetic)
+Inputs: `z` float32 [batch, latent_dim]; `label` int32 [batch] when num_classes > 0. Output: `image` float32, in
+every variant (quantised files convert at their edges), so one calling convention fits every file.
 """
 
 import json
@@ -26,12 +30,15 @@ KEYS = (
     "latent_dim", "latent_distribution", "latent_range", "num_classes", "class_names", "output_range", "layout",
     "image_shape", "preset", "step", "checkpoint_sha256", "engine_version",
 )
+OPTIONAL_KEYS = ("variant",)
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+LAYOUTS = ("NHWC", "NCHW")
 
 
 def check(meta: dict) -> dict:
-    """Returns `meta` if it has exactly the documented keys, else raises ValueError naming the difference."""
+    """Returns `meta` if it has the documented keys (KEYS, maybe OPTIONAL_KEYS), else raises ValueError naming them."""
     missing = [k for k in KEYS if k not in meta]
-    extra = [k for k in meta if k not in KEYS]
+    extra = [k for k in meta if k not in KEYS + OPTIONAL_KEYS]
     if missing or extra:
         raise ValueError(f"generator metadata: missing keys {missing}, unknown keys {extra}")
     return meta
@@ -43,8 +50,21 @@ def to_props(meta: dict) -> dict[str, str]:
 
 
 def from_props(props: dict[str, str]) -> dict:
-    """Decodes ONNX `metadata_props`; keys outside KEYS are ignored."""
-    return {k: json.loads(v) for k, v in props.items() if k in KEYS}
+    """Decodes ONNX `metadata_props`; keys outside KEYS and OPTIONAL_KEYS are ignored."""
+    return {k: json.loads(v) for k, v in props.items() if k in KEYS + OPTIONAL_KEYS}
+
+
+def for_variant(meta: dict, *, variant: str = "float32", layout: str = "NHWC") -> dict:
+    """`meta` describing one exported file: its numeric variant and the layout of its `image` output.
+
+    Raises:
+      ValueError: an unknown variant or layout (the valid ones are listed).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r} (valid: {', '.join(VARIANTS)})")
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r} (valid: {', '.join(LAYOUTS)})")
+    return check({**meta, "variant": variant, "layout": layout})
 
 
 def sidecar_path(model_path: str | Path) -> Path:

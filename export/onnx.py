@@ -1,6 +1,14 @@
 """Generator -> ONNX (tf2onnx) with inputs `z` (and `label`), output `image`, metadata in `metadata_props`.
 
-Usage: python -m export.onnx [--run-dir DIR] [--out PATH] [--force] [--opset 17]
+Usage: python -m export.onnx [--run-dir DIR] [--out PATH] [--force] [--opset 13..18] [--fp16] [--nchw]
+                             [--quantize none|dynamic]
+
+--fp16 stores weights and computes in float16 (onnxruntime's converter, keep_io_types) while `z` and `image`
+stay float32. --nchw makes `image` [batch, C, H, W] (one Transpose at the end, which onnxruntime cancels against
+tf2onnx's own; metadata `layout` says "NCHW"). --quantize dynamic is onnxruntime's dynamic quantisation: int8
+weights for MatMul (the Dense layer, most of the parameters) with activations quantised per call; ConvTranspose stays
+float32 because onnxruntime's quantiser has no quantised ConvTranspose for its CPU kernels. Static (calibrated)
+onnxruntime quantisation is not offered: see `quantize_static_qdq` and docs/export.md for why.
 """
 
 from pathlib import Path
@@ -9,11 +17,18 @@ import numpy as np
 
 from engine.errors import UserError
 from export import metadata
-from export.common import exportable, input_signature, load_for_export, main, publish, parity_line, staging_dir
-from export.verify import check_parity
+from export.common import (exportable, input_signature, load_for_export, main, parity_line, publish, source_line,
+                           staging_dir)
+from export.verify import budget_for, check_parity
 
 DEFAULT_NAME = "generator.onnx"
-OPSETS = (17, 18)  # what tf2onnx 1.17 was measured to produce and verify here; 19+ is refused by tf2onnx
+OPSETS = tuple(range(13, 19))  # each converts and verifies here; tf2onnx 1.17 refuses 19+
+QUANTIZE = ("none", "dynamic")
+
+
+def default_name(*, fp16: bool = False, nchw: bool = False, quantize: str = "none") -> str:
+    parts = ["fp16"] * fp16 + ["dynamic"] * (quantize == "dynamic") + ["nchw"] * nchw
+    return "_".join(["generator", *parts]) + ".onnx"
 
 
 def _rename_output(model, new: str) -> None:
@@ -27,20 +42,85 @@ def _rename_output(model, new: str) -> None:
     model.graph.output[0].name = new
 
 
-def convert(generator, meta: dict, opset: int = 17):
-    """The generator as an onnx.ModelProto with named I/O and metadata (not yet verified)."""
+def _transpose_output(model, nhwc_name: str) -> None:
+    """Appends a Transpose NHWC -> NCHW after the output; onnxruntime folds it into tf2onnx's own transposes."""
+    from onnx import helper
+
+    _rename_output(model, nhwc_name)
+    model.graph.node.append(helper.make_node("Transpose", [nhwc_name], ["image"], perm=[0, 3, 1, 2]))
+    out = model.graph.output[0]
+    dims = list(out.type.tensor_type.shape.dim)
+    out.name = "image"
+    if len(dims) == 4:  # permute the declared shape too, so consumers see [batch, C, H, W]
+        shape = [type(d)() for d in dims]
+        for d, src in zip(shape, (dims[0], dims[3], dims[1], dims[2])):
+            d.CopyFrom(src)
+        del out.type.tensor_type.shape.dim[:]
+        out.type.tensor_type.shape.dim.extend(shape)
+
+
+def _set_metadata(model, meta: dict) -> None:
+    del model.metadata_props[:]
+    for key, value in metadata.to_props(meta).items():
+        model.metadata_props.add(key=key, value=value)
+
+
+def convert(generator, meta: dict, opset: int = 17, *, nchw: bool = False):
+    """The float32 generator as an onnx.ModelProto with named I/O and metadata (not yet verified)."""
     import tf2onnx
 
     if opset not in OPSETS:
-        raise ValueError(f"opset {opset} is not supported (valid: {', '.join(map(str, OPSETS))})")
-    model, _ = tf2onnx.convert.from_keras(exportable(generator), input_signature=input_signature(meta), opset=opset)
-    _rename_output(model, "image")
-    for key, value in metadata.to_props(meta).items():
-        model.metadata_props.add(key=key, value=value)
-    return model
+        raise ValueError(f"opset {opset} is not supported (valid: {OPSETS[0]}..{OPSETS[-1]})")
+    onnx_model, _ = tf2onnx.convert.from_keras(exportable(generator), input_signature=input_signature(meta),
+                                               opset=opset)
+    _rename_output(onnx_model, "image")
+    if nchw:
+        _transpose_output(onnx_model, "image_nhwc")
+    _set_metadata(onnx_model, meta)
+    return onnx_model
 
 
-def ort_runner(model_bytes: bytes):
+def to_fp16(model):
+    """float16 weights and arithmetic, float32 `z`/`image` (Cast nodes at the edges); `label` stays int32."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(model, keep_io_types=True)
+
+
+def quantize_dynamic(model, tmp: Path):
+    """onnxruntime dynamic quantisation (int8 weights, per-call activation ranges) of a ModelProto."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic as ort_quantize_dynamic
+
+    src, dst = tmp / "float.onnx", tmp / "dynamic.onnx"
+    onnx.save(model, str(src))
+    ort_quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    return onnx.load(str(dst))
+
+
+def quantize_static_qdq(model, meta: dict, tmp: Path, calibration: int = 256):
+    """onnxruntime static QDQ quantisation, calibrated on random latents. Not offered by the CLI: kept so the
+    variant benchmark can re-measure why (benchmarks.variants --with-rejected)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    from export.tflite import representative_inputs
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = representative_inputs(meta, calibration)()
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    src, dst = tmp / "float.onnx", tmp / "static.onnx"
+    onnx.save(model, str(src))
+    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ)
+    return onnx.load(str(dst))
+
+
+def ort_runner(model_bytes: bytes, *, nchw: bool = False):
+    """`run(inputs) -> image` NHWC (an NCHW output is transposed back for comparison with Keras)."""
     import onnxruntime as ort
 
     try:
@@ -48,34 +128,68 @@ def ort_runner(model_bytes: bytes):
     except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
         raise UserError(f"ONNX: onnxruntime cannot load the converted generator "
                         f"({str(e).strip().splitlines()[0][:300]}); nothing was written") from None
+    if nchw:
+        return lambda inputs: np.asarray(session.run(["image"], inputs)[0]).transpose(0, 2, 3, 1)
     return lambda inputs: np.asarray(session.run(["image"], inputs)[0])
 
 
-def write_onnx(generator, meta: dict, path, opset: int = 17, *, log=None) -> Path:
-    """Writes a verified .onnx file at `path`; raises UserError (nothing written) if it disagrees with Keras."""
+def write_onnx(generator, meta: dict, path, opset: int = 17, *, fp16: bool = False, nchw: bool = False,
+               quantize: str = "none", log=None) -> Path:
+    """Writes a verified .onnx file at `path`.
+
+    Raises:
+      UserError: the file disagrees with Keras beyond its variant's budget (export.verify); nothing is written.
+      ValueError: an unknown opset or quantize, or fp16 with quantize.
+    """
+    if quantize not in QUANTIZE:
+        raise ValueError(f"unknown quantize {quantize!r} (valid: {', '.join(QUANTIZE)})")
+    if fp16 and quantize != "none":
+        raise ValueError("fp16 and quantize are alternatives: pick one")
     path = Path(path)
-    model_bytes = convert(generator, meta, opset).SerializeToString()
-    parity = check_parity(generator, ort_runner(model_bytes), meta, what="ONNX")
+    variant = "float16" if fp16 else "dynamic" if quantize == "dynamic" else "float32"
+    meta = metadata.for_variant(meta, variant=variant, layout="NCHW" if nchw else "NHWC")
     with staging_dir(path) as tmp:
+        model = convert(generator, meta, opset, nchw=nchw)
+        if fp16:
+            model = to_fp16(model)
+        elif quantize == "dynamic":
+            model = quantize_dynamic(model, Path(tmp))
+        _set_metadata(model, meta)  # the converters may drop or keep them; set them once, last
+        model_bytes = model.SerializeToString()
+        what = f"ONNX {variant}{' NCHW' if nchw else ''}"
+        parity = check_parity(generator, ort_runner(model_bytes, nchw=nchw), meta, what=what,
+                              budget=budget_for(variant, meta["output_range"]))
         staged = Path(tmp) / path.name
         staged.write_bytes(model_bytes)
         publish(staged, path)
     if log:
-        log(parity_line("ONNX", path, parity))
+        log(parity_line(what, path, parity))
     return path
 
 
-def export_onnx(run_dir=None, out=None, *, force: bool = False, opset: int = 17, verbose: bool = False) -> Path:
-    """Exports a run's newest checkpoint (default runs/latest) to `out` (default <run>/export/generator.onnx)."""
-    generator, meta, prefix, out = load_for_export(run_dir, out, DEFAULT_NAME, force)
+def export_onnx(run_dir=None, out=None, *, force: bool = False, opset: int = 17, fp16: bool = False,
+                nchw: bool = False, quantize: str = "none", verbose: bool = False) -> Path:
+    """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_...].onnx).
+
+    Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
+    """
+    if fp16 and quantize != "none":
+        raise UserError("--fp16 and --quantize dynamic are alternatives; pass one of them")
+    generator, meta, prefix, out = load_for_export(run_dir, out, default_name(fp16=fp16, nchw=nchw, quantize=quantize),
+                                                   force)
     if verbose:
-        print(f"exporting {Path(prefix).name} (step {meta['step']}) of {Path(prefix).parent.parent}")
-    return write_onnx(generator, meta, out, opset, log=print if verbose else None)
+        print(source_line(prefix))
+    return write_onnx(generator, meta, out, opset, fp16=fp16, nchw=nchw, quantize=quantize,
+                      log=print if verbose else None)
 
 
 def _args(parser) -> None:
     parser.add_argument("--opset", type=int, default=17, choices=OPSETS, help="ONNX opset (default 17)")
+    parser.add_argument("--fp16", action="store_true", help="float16 weights and arithmetic, float32 inputs/outputs")
+    parser.add_argument("--nchw", action="store_true", help="image output [batch, C, H, W] instead of NHWC")
+    parser.add_argument("--quantize", default="none", choices=QUANTIZE,
+                        help="onnxruntime dynamic quantisation (int8 MatMul weights; default none)")
 
 
 if __name__ == "__main__":
-    main("onnx", export_onnx, DEFAULT_NAME, _args)
+    main("onnx", export_onnx, "generator[_fp16|_dynamic][_nchw].onnx", _args)

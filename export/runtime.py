@@ -34,7 +34,10 @@ class Generator:
     """An exported generator: `z` float32 [batch, latent_dim] (+ integer `labels` [batch]) -> float32 images.
 
     Attributes: `meta` (the export.metadata dict), `latent_dim`, `num_classes` (0: unconditional), `output_range`
-    (lo, hi), `image_shape` (H, W, C), `path`, `backend` (e.g. "onnxruntime[CPUExecutionProvider]" or "litert").
+    (lo, hi), `image_shape` (H, W, C), `layout` ("NHWC", or "NCHW": the axis order of what `__call__` and `sample`
+    return), `variant` ("float32", "float16", "dynamic" or "int8"), `path`, `backend` (e.g.
+    "onnxruntime[CPUExecutionProvider]" or "litert"). Every variant takes float32 z and returns float32 images in
+    `output_range`: quantised files convert at their own edges, so nothing here depends on the variant.
     A .tflite Generator holds one LiteRT interpreter and is not thread-safe: use one per thread.
     """
 
@@ -47,6 +50,8 @@ class Generator:
         self.num_classes = meta["num_classes"]
         self.output_range = tuple(meta["output_range"])
         self.image_shape = tuple(meta["image_shape"])
+        self.layout = meta["layout"]
+        self.variant = meta.get("variant", "float32")  # files from before the key existed were all float32
 
     @classmethod
     def load(cls, path, *, providers: list[str] | None = None, threads: int | None = None) -> "Generator":
@@ -94,7 +99,8 @@ class Generator:
         except json.JSONDecodeError as e:
             raise GeneratorFileError(f"{path}: metadata_props hold invalid JSON ({e})") from None
         meta = _checked_meta(meta, path)
-        _check_io(path, meta, {i.name: i.shape for i in session.get_inputs()}, [o.name for o in session.get_outputs()])
+        _check_io(path, meta, {i.name: i.shape for i in session.get_inputs()}, [o.name for o in session.get_outputs()],
+                  {i.name: i.type for i in session.get_inputs()} | {o.name: o.type for o in session.get_outputs()})
         run = lambda feeds: session.run(["image"], feeds)[0]
         return cls(run, meta, path=path, backend=f"onnxruntime[{', '.join(session.get_providers())}]")
 
@@ -119,8 +125,10 @@ class Generator:
         if "serving_default" not in signatures:
             raise GeneratorFileError(f"{path}: no 'serving_default' signature (has {sorted(signatures)})")
         runner = interpreter.get_signature_runner("serving_default")
+        details = runner.get_input_details() | runner.get_output_details()
         inputs = {name: list(d["shape_signature"]) for name, d in runner.get_input_details().items()}
-        _check_io(path, meta, inputs, list(runner.get_output_details()))
+        _check_io(path, meta, inputs, list(runner.get_output_details()),
+                  {name: np.dtype(d["dtype"]).name for name, d in details.items()})
         run = lambda feeds: runner(**feeds)["image"]
         return cls(run, meta, path=path, backend="litert")
 
@@ -132,8 +140,18 @@ class Generator:
 
     def __repr__(self) -> str:
         lo, hi = self.output_range
-        return (f"Generator({self.path.name}, {self.backend}: {self.signature} -> image float32 "
-                f"[batch, {', '.join(map(str, self.image_shape))}] in [{lo:g}, {hi:g}])")
+        return (f"Generator({self.path.name}, {self.variant}, {self.backend}: {self.signature} -> image float32 "
+                f"[batch, {', '.join(map(str, self.output_shape))}] ({self.layout}) in [{lo:g}, {hi:g}])")
+
+    @property
+    def output_shape(self) -> tuple:
+        """The per-image shape `__call__` returns: (H, W, C) for NHWC files, (C, H, W) for NCHW ones."""
+        h, w, c = self.image_shape
+        return (c, h, w) if self.layout == "NCHW" else (h, w, c)
+
+    def to_nhwc(self, images: np.ndarray) -> np.ndarray:
+        """This file's output as NHWC (a transposed view for NCHW files, unchanged for NHWC)."""
+        return images.transpose(0, 2, 3, 1) if self.layout == "NCHW" else images
 
     def __call__(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """Generates images.
@@ -142,7 +160,7 @@ class Generator:
           z: float32 [batch, latent_dim], batch >= 1. Other dtypes are refused, not cast.
           labels: integer [batch] in [0, num_classes) for a conditional generator (cast to int32); None otherwise.
         Returns:
-          float32 [batch, H, W, C] in `output_range`.
+          float32 [batch, H, W, C] (NCHW files: [batch, C, H, W]) in `output_range`.
         Raises:
           GeneratorInputError: z or labels do not match the signature; checked before the backend runs.
         """
@@ -190,7 +208,7 @@ class Generator:
           seed: seed for the latents (same seed, same images).
           labels: conditional generators only: integer [n], or one int for all n; None cycles 0..num_classes-1.
         Returns:
-          float32 [n, H, W, C] in `output_range`.
+          float32 [n, H, W, C] (NCHW files: [n, C, H, W]) in `output_range`.
         Raises:
           GeneratorInputError: as for `__call__`, or n < 1.
         """
@@ -202,8 +220,8 @@ class Generator:
         return self(z, labels)
 
     def sample_uint8(self, n: int, *, seed: int | None = None, labels=None) -> np.ndarray:
-        """`sample` mapped to uint8 [n, H, W, C] (output_range -> 0..255)."""
-        return to_uint8(self.sample(n, seed=seed, labels=labels), self.output_range)
+        """`sample` mapped to uint8 [n, H, W, C] (output_range -> 0..255), NHWC whatever the file's layout."""
+        return to_uint8(self.to_nhwc(self.sample(n, seed=seed, labels=labels)), self.output_range)
 
     def grid(self, n: int, *, seed: int | None = None, labels=None, cols: int | None = None,
              pad: int = 2) -> np.ndarray:
@@ -212,8 +230,6 @@ class Generator:
         cols defaults to num_classes for a conditional generator sampled with cycled labels (one class per column),
         else ceil(sqrt(n)).
         """
-        if self.meta["layout"] != "NHWC":
-            raise ValueError(f"grid needs NHWC images; {self.path.name} is {self.meta['layout']}")
         if cols is None and self.num_classes and labels is None:
             cols = min(self.num_classes, n)
         return make_grid(self.sample_uint8(n, seed=seed, labels=labels), cols=cols, pad=pad)
@@ -253,19 +269,33 @@ def _checked_meta(meta, source: Path) -> dict:
     shape = meta["image_shape"]
     if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(d) and d >= 1 for d in shape)):
         bad.append(f"image_shape={shape!r}")
+    if meta["layout"] not in metadata.LAYOUTS:
+        bad.append(f"layout={meta['layout']!r}")
+    if meta.get("variant", "float32") not in metadata.VARIANTS:
+        bad.append(f"variant={meta['variant']!r}")
     if bad:
         raise GeneratorFileError(f"{source}: invalid generator metadata: {', '.join(bad)}")
     return meta
 
 
-def _check_io(path: Path, meta: dict, inputs: dict[str, list], outputs: list[str]) -> None:
-    """Refuses a model whose inputs/outputs disagree with its metadata (e.g. a sidecar copied from another model)."""
+# The calling convention of every variant: onnxruntime type strings and numpy dtype names.
+IO_DTYPES = {"z": ("tensor(float)", "float32"), "label": ("tensor(int32)", "int32"),
+             "image": ("tensor(float)", "float32")}
+
+
+def _check_io(path: Path, meta: dict, inputs: dict[str, list], outputs: list[str], dtypes: dict[str, str]) -> None:
+    """Refuses a model whose inputs/outputs disagree with its metadata (e.g. a sidecar copied from another model), or
+    that uses another calling convention (e.g. int8 inputs from another exporter: this runtime does not quantise)."""
     want = ["label", "z"] if meta["num_classes"] else ["z"]
     if sorted(inputs) != want:
         raise GeneratorFileError(f"{path}: inputs {sorted(inputs)} do not match its metadata "
                                  f"(num_classes={meta['num_classes']} means inputs {want})")
     if "image" not in outputs:
         raise GeneratorFileError(f"{path}: no output named 'image' (outputs: {outputs})")
+    wrong = [f"{name} is {dtypes[name]}" for name in [*inputs, "image"] if dtypes.get(name) not in IO_DTYPES[name]]
+    if wrong:
+        raise GeneratorFileError(f"{path}: {', '.join(wrong)}; the runtime expects z float32, label int32 and image "
+                                 "float32 (every variant export.* writes keeps these)")
     # onnxruntime gives a symbolic batch as a str or None, LiteRT as -1; only a fixed width can be compared.
     z_dims = [_as_int(d) for d in inputs["z"]]
     if len(z_dims) != 2 or z_dims[1] not in (None, meta["latent_dim"]):

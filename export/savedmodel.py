@@ -6,7 +6,7 @@ Usage: python -m export.savedmodel [--run-dir DIR] [--out PATH] [--force]
 from pathlib import Path
 
 from export import metadata
-from export.common import exportable, input_signature, load_for_export, main, publish, parity_line, serving_fn, staging_dir
+from export.common import exportable, input_signature, load_for_export, main, publish, parity_line, source_line, serving_fn, staging_dir
 from export.verify import check_parity
 
 DEFAULT_NAME = "saved_model"
@@ -46,10 +46,13 @@ def write_savedmodel(generator, meta: dict, path, *, log=None) -> Path:
 
 
 def export_savedmodel(run_dir=None, out=None, *, force: bool = False, verbose: bool = False) -> Path:
-    """Exports a run's newest checkpoint (default runs/latest) to `out` (default <run>/export/saved_model)."""
+    """Exports a run (default runs/latest) to `out` (default <run>/export/saved_model).
+
+    Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
+    """
     generator, meta, prefix, out = load_for_export(run_dir, out, DEFAULT_NAME, force)
     if verbose:
-        print(f"exporting {Path(prefix).name} (step {meta['step']}) of {Path(prefix).parent.parent}")
+        print(source_line(prefix))
     return write_savedmodel(generator, meta, out, log=print if verbose else None)
 
 

@@ -1,19 +1,36 @@
 """Generator -> TFLite (LiteRT) file with signature `serving_default`: `z` (and `label`) -> `image`.
 
-Converted from Keras's own SavedModel export (a hand-made tf.Module SavedModel gave NaN on this stack).
-Metadata goes in a JSON sidecar `<file>.json`. Usage: python -m export.tflite [--run-dir DIR] [--out PATH] [--force]
+Converted from Keras's own SavedModel export (a hand-made tf.Module SavedModel gave NaN on this stack). Metadata goes
+in a JSON sidecar `<file>.json`.
+
+Usage: python -m export.tflite [--run-dir DIR] [--out PATH] [--force] [--quantize none|float16|dynamic|int8]
+                               [--calibration N]
+
+--quantize picks the numeric variant: `none` float32; `float16` weights stored as float16 (half the size, computed in
+float32 on CPUs); `dynamic` int8 weights with float activations; `int8` full integer arithmetic, calibrated on N
+latent vectors drawn from the training distribution (and uniformly drawn labels for conditional generators). Every
+variant keeps float32 `z`, int32 `label` and float32 `image`: the int8 file quantises `z` and dequantises `image`
+inside itself (two cheap ops on the edges), so apps call every variant the same way.
 """
 
 from pathlib import Path
 
 import numpy as np
 
+from engine.errors import UserError
 from export import metadata
-from export.common import load_for_export, main, publish, parity_line, staging_dir
+from export.common import load_for_export, main, parity_line, publish, source_line, staging_dir
 from export.savedmodel import save_archive
-from export.verify import check_parity
+from export.verify import budget_for, check_parity, random_inputs
 
 DEFAULT_NAME = "generator.tflite"
+QUANTIZE = {"none": "float32", "float16": "float16", "dynamic": "dynamic", "int8": "int8"}  # option -> variant
+CALIBRATION = 512  # latent vectors for int8 calibration; the ranges settle well before this
+CALIBRATION_BATCH = 16
+
+
+def default_name(quantize: str = "none") -> str:
+    return DEFAULT_NAME if quantize == "none" else f"generator_{quantize}.tflite"
 
 
 def litert_runner(model_bytes: bytes):
@@ -25,32 +42,83 @@ def litert_runner(model_bytes: bytes):
     return lambda inputs: np.asarray(runner(**inputs)["image"])
 
 
-def write_tflite(generator, meta: dict, path, *, log=None) -> Path:
-    """Writes a verified .tflite file at `path` and its metadata sidecar; raises UserError (nothing written) on disagreement."""
+def representative_inputs(meta: dict, count: int = CALIBRATION, seed: int = 0):
+    """A callable yielding `count` calibration inputs (dicts keyed by input name) in batches, seeded: same file."""
+    def generate():
+        rng = np.random.default_rng(seed)
+        for start in range(0, count, CALIBRATION_BATCH):
+            yield random_inputs(meta, min(CALIBRATION_BATCH, count - start), rng)
+    return generate
+
+
+def convert(saved_model_dir, meta: dict, quantize: str = "none", calibration: int = CALIBRATION) -> bytes:
+    """The TFLite flatbuffer of a SavedModel in the given variant (not yet verified)."""
     import tensorflow as tf
 
+    if quantize not in QUANTIZE:
+        raise ValueError(f"unknown --quantize {quantize!r} (valid: {', '.join(QUANTIZE)})")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        converter.representative_dataset = representative_inputs(meta, calibration)
+        # Integer kernels only: a layer without one fails the conversion instead of silently staying float.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def write_tflite(generator, meta: dict, path, *, quantize: str = "none", calibration: int = CALIBRATION,
+                 log=None) -> Path:
+    """Writes a verified .tflite file at `path` and its metadata sidecar.
+
+    Raises:
+      UserError: the file disagrees with Keras beyond its variant's budget (export.verify); nothing is written.
+    """
+    if quantize not in QUANTIZE:
+        raise ValueError(f"unknown --quantize {quantize!r} (valid: {', '.join(QUANTIZE)})")
+    if calibration < 1:
+        raise ValueError(f"calibration needs at least 1 latent vector, got {calibration}")
     path = Path(path)
+    variant = QUANTIZE[quantize]
+    meta = metadata.for_variant(meta, variant=variant)
     with staging_dir(path) as tmp:
         saved = Path(tmp) / "saved_model"
         save_archive(generator, meta, saved)
-        model_bytes = tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert()
-        parity = check_parity(generator, litert_runner(model_bytes), meta, what="TFLite")
+        model_bytes = convert(saved, meta, quantize, calibration)
+        parity = check_parity(generator, litert_runner(model_bytes), meta, what=f"TFLite {variant}",
+                              budget=budget_for(variant, meta["output_range"]))
         staged = Path(tmp) / path.name
         staged.write_bytes(model_bytes)
         publish(staged, path)
     metadata.write_sidecar(path, meta)
     if log:
-        log(parity_line("TFLite", path, parity))
+        log(parity_line(f"TFLite {variant}", path, parity))
     return path
 
 
-def export_tflite(run_dir=None, out=None, *, force: bool = False, verbose: bool = False) -> Path:
-    """Exports a run's newest checkpoint (default runs/latest) to `out` (default <run>/export/generator.tflite)."""
-    generator, meta, prefix, out = load_for_export(run_dir, out, DEFAULT_NAME, force)
+def export_tflite(run_dir=None, out=None, *, force: bool = False, quantize: str = "none",
+                  calibration: int = CALIBRATION, verbose: bool = False) -> Path:
+    """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_Q].tflite).
+
+    Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
+    """
+    if calibration < 1:
+        raise UserError(f"--calibration must be >= 1, got {calibration}")
+    generator, meta, prefix, out = load_for_export(run_dir, out, default_name(quantize), force)
     if verbose:
-        print(f"exporting {Path(prefix).name} (step {meta['step']}) of {Path(prefix).parent.parent}")
-    return write_tflite(generator, meta, out, log=print if verbose else None)
+        print(source_line(prefix))
+    return write_tflite(generator, meta, out, quantize=quantize, calibration=calibration,
+                        log=print if verbose else None)
+
+
+def _args(parser) -> None:
+    parser.add_argument("--quantize", default="none", choices=list(QUANTIZE),
+                        help="numeric variant (default none = float32); int8 is full integer, float32 I/O")
+    parser.add_argument("--calibration", type=int, default=CALIBRATION,
+                        help=f"latent vectors to calibrate int8 ranges on (default {CALIBRATION})")
 
 
 if __name__ == "__main__":
-    main("tflite", export_tflite, DEFAULT_NAME)
+    main("tflite", export_tflite, "generator[_QUANTIZE].tflite", _args)

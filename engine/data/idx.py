@@ -120,7 +120,9 @@ def _parse_header(path: Path, raw: bytes, remedy: str) -> tuple[int, tuple[int, 
         raise UserError(f"{path} is too short to be an IDX file ({len(raw)} bytes); {remedy}")
     zero0, zero1, dtype_code, ndim = raw[:4]
     if zero0 != 0 or zero1 != 0:
-        kind = "neither gzip nor IDX" if path.suffix == ".gz" else "not an IDX file"
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == _GZIP_MAGIC  # then the bad bytes are inside a good gzip stream
+        kind = "neither gzip nor IDX" if path.suffix == ".gz" and not gzipped else "not an IDX file"
         raise UserError(f"{path} is {kind}: bad magic number 0x{raw[:4].hex()} (expected 0x000008..); {remedy}")
     if dtype_code != UINT8:
         raise UserError(

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks.inference import (NOT_AVAILABLE, WARMUP, fixed_inputs, format_table, measure, parse_batches,
-                                  run_benchmark)
+from benchmarks.inference import (NOT_AVAILABLE, WARMUP, add_floor, fixed_inputs, format_table, measure,
+                                  ort_matmul_peak, parse_batches, run_benchmark)
 from engine.errors import UserError
 
 
@@ -51,13 +51,28 @@ def test_one_row_per_backend_and_batch_and_unavailable_backends_say_why():
     assert [(r["backend"], r["batch"]) for r in rows] == [(b, n) for b in ("a", "cuda", "b") for n in (1, 16, 256)]
     table = format_table(rows).splitlines()
     assert len(table) == 2 + 9
-    assert table[0] == "| backend | batch | median ms | p90 ms | images/s |"
+    assert table[0] == "| backend | batch | median ms | p90 ms | images/s | FLOP floor ms | x floor |"
     assert sum(line.startswith("| cuda |") and NOT_AVAILABLE in line for line in table) == 3
 
 
 def test_table_formats_numbers():
     row = {"backend": "x", "batch": 16, "runs": 3, "median_ms": 1.23456, "p90_ms": 2.5, "images_per_s": 12960.2}
-    assert format_table([row]).splitlines()[-1] == "| x | 16 | 1.235 | 2.500 | 12,960 |"
+    assert format_table([row]).splitlines()[-1] == "| x | 16 | 1.235 | 2.500 | 12,960 | n/a | n/a |"
+    assert format_table([{**row, "floor_ms": 0.5}]).splitlines()[-1] == "| x | 16 | 1.235 | 2.500 | 12,960 | 0.500 | 2.5x |"
+
+
+def test_floor_is_the_batch_flops_at_the_peak_of_the_same_thread_count():
+    rows = [{"backend": "one", "batch": 16, "median_ms": 1.0}, {"backend": "all", "batch": 16, "median_ms": 1.0},
+            {"backend": "gpu", "batch": 16, "median_ms": 1.0}, {"backend": "one", "batch": 1, "unavailable": "no"}]
+    add_floor(rows, flops_per_image=10**6, peaks={1: 100.0, 4: 400.0}, threads={"one": 1, "all": 4})
+    assert rows[0]["floor_ms"] == pytest.approx(16e6 / 100e9 * 1e3)  # 0.16 ms
+    assert rows[1]["floor_ms"] == pytest.approx(0.04)
+    assert "floor_ms" not in rows[2] and "floor_ms" not in rows[3]
+
+
+def test_ort_matmul_peak_is_a_plausible_rate():
+    peak = ort_matmul_peak(1, sizes=(64, 128), repeats=2)
+    assert 0.1 < peak < 10_000  # GFLOP/s on one core: more than a toy loop, less than any CPU core can do
 
 
 def test_fixed_inputs_match_the_signature_and_are_reproducible():
@@ -96,13 +111,27 @@ def test_benchmark_end_to_end_on_tiny_exports(tmp_path):
     out = tmp_path / "results"
     rows = run_benchmark(runs=2, batches=(1, 3), out=out, command="python -m benchmarks.inference --runs 2", **paths)
     timed = {r["backend"] for r in rows if "median_ms" in r}
-    assert len(rows) == 2 * 5 and len(timed) >= 4  # ORT CUDA only where offered
-    assert {"onnxruntime CPU (1 thread)", "TF SavedModel"} <= timed
+    assert len(rows) == 2 * 7 and len(timed) >= 5  # ORT CUDA and TensorRT only where offered
+    assert {"ONNX float32 / ORT CPU (1 thread)", "TFLite float32 / LiteRT (1 thread)", "SavedModel float32 / TF"} <= timed
+    assert all(r.get("floor_ms") is None for r in rows)  # no run, so no generator to count FLOPs on
     md = (out / "inference.md").read_text()
     assert md.startswith("# Inference latency, tiny generator (step 3, 4 -> 2x2x1)")
-    assert "`python -m benchmarks.inference --runs 2`" in md and "onnxruntime" in md
+    assert "`python -m benchmarks.inference --runs 2`" in md and "onnxruntime" in md and "FLOP floor" in md
     assert json.loads((out / "inference.json").read_text())["rows"] == rows
 
     other = write_onnx(generator, {**meta, "step": 4}, tmp_path / "other.onnx")  # same net, another checkpoint
-    with pytest.raises(UserError, match="not the same generator: onnx: step 4.*; tflite: step 3"):
+    with pytest.raises(UserError, match="not the same generator: ONNX float32: step 4.*; TFLite float32: step 3"):
         run_benchmark(runs=1, batches=(1,), out=out, **{**paths, "onnx": other})
+
+
+@pytest.mark.slow  # exports 8 variants and measures the peak: ~30 s on 2 shared cores
+def test_benchmark_on_a_run_covers_every_variant_with_a_floor(trained_run, tmp_path):
+    rows = run_benchmark(trained_run, runs=1, batches=(1,), out=tmp_path)
+    timed = {r["backend"]: r for r in rows if "median_ms" in r}
+    from benchmarks.variants import VARIANTS
+
+    for variant in VARIANTS:
+        assert any(name.startswith(variant + " / ") for name in timed), variant
+    cpu = [r for name, r in timed.items() if "CPU" in name or "LiteRT" in name]
+    assert cpu and all(r["floor_ms"] > 0 for r in cpu)
+    assert "floor_ms" not in timed["SavedModel float32 / TF"]

@@ -48,8 +48,8 @@ def test_metadata_travels_with_each_file(exported, trained_run):
     _, meta, prefix = rundir.load_generator(trained_run)
     assert meta["step"] == 4 and meta["latent_dim"] == 100 and meta["output_range"] == [-1.0, 1.0]
     props = {p.key: p.value for p in onnx.load(str(exported["onnx"])).metadata_props}
-    assert metadata.from_props(props) == meta
-    assert metadata.read_sidecar(exported["tflite"]) == meta
+    assert metadata.from_props(props) == {**meta, "variant": "float32", "layout": "NHWC"}
+    assert metadata.read_sidecar(exported["tflite"]) == {**meta, "variant": "float32", "layout": "NHWC"}
     assert metadata.read_sidecar(exported["savedmodel"]) == meta
     assert meta["checkpoint_sha256"] == rundir.checkpoint_sha256(prefix)
 
@@ -71,7 +71,7 @@ def test_refuses_to_overwrite_without_force(fmt, exported, trained_run):
 def test_parity_failure_names_the_numbers_and_writes_nothing(trained_run):
     generator, meta, _ = rundir.load_generator(trained_run)
     off_by = lambda x: np.asarray(generator(x["z"], training=False)) + 1e-3
-    with pytest.raises(UserError, match=r"max abs error 0\.001 .* exceeds the budget 0\.0001"):
+    with pytest.raises(UserError, match=r"max abs error 0\.001 .* exceeds the budget max abs 0\.0001"):
         check_parity(generator, off_by, meta, what="test")
 
 

@@ -73,7 +73,7 @@ def test_runtime_matches_keras_at_several_batch_sizes(exported, fmt):
 def test_attributes_come_from_the_metadata(exported, fmt):
     _, meta, paths = exported
     g = Generator.load(paths[fmt])
-    assert g.meta == meta
+    assert g.meta == {**meta, "variant": "float32"} and (g.layout, g.variant) == ("NHWC", "float32")
     assert (g.latent_dim, g.num_classes, g.output_range, g.image_shape) == (LATENT, meta["num_classes"], (-1.0, 1.0),
                                                                               (8, 8, 1))
     assert g.backend == ("onnxruntime[CPUExecutionProvider]" if fmt == "onnx" else "litert")

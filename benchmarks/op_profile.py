@@ -1,0 +1,110 @@
+"""Where the engine's training step spends its time: a TensorFlow profiler trace reduced to an op-level table.
+
+Usage: python -m benchmarks.op_profile [--preset dcgan_fashion] [--batch 128] [--steps-per-call 8]
+Traces `calls` calls of the engine's step after a warm-up, reads the trace's XSpace protobuf and sums the
+durations of the kernels TensorFlow ran (events named `node:OpType` on its compute threads) by op type and by
+node. Kernel time is summed over threads, so it can exceed the wall time when ops run concurrently.
+"""
+
+import argparse
+import collections
+import dataclasses
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def kernel_times(xplane_path: str) -> dict[str, float]:
+    """{node name:op type: total ms} over the host plane's TensorFlow compute events."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    with open(xplane_path, "rb") as f:
+        space.ParseFromString(f.read())
+    totals: dict[str, float] = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" in name and "/" in name:  # kernels are "node:OpType"; executor wrappers are not
+                    totals[name] += event.duration_ps / 1e9
+    return dict(totals)
+
+
+def op_table(times: dict[str, float], steps: int, wall_s: float, top: int = 12) -> str:
+    """Markdown: kernel time per step by op type (oneDNN's fused names kept) and the slowest nodes."""
+    by_type: dict[str, float] = collections.Counter()
+    for name, ms in times.items():
+        by_type[name.rsplit(":", 1)[1]] += ms
+    total = sum(by_type.values())
+    lines = [f"Traced {steps} steps: {1e3 * wall_s / steps:.1f} ms wall per step, {total / steps:.1f} ms of kernel "
+             "time per step (summed over threads).", "", "| op type | ms/step | share of kernel time |",
+             "|---|---:|---:|"]
+    lines += [f"| {op} | {ms / steps:.1f} | {100 * ms / total:.1f}% |" for op, ms in
+              sorted(by_type.items(), key=lambda kv: -kv[1])[:top]]
+    lines += ["", "| slowest nodes | ms/step |", "|---|---:|"]
+    lines += [f"| `{name.replace('while/body/', '')[-110:]}` | {ms / steps:.1f} |"
+              for name, ms in sorted(times.items(), key=lambda kv: -kv[1])[:top]]
+    return "\n".join(lines)
+
+
+def profile_step(preset: str, batch: int, steps_per_call: int, calls: int = 2) -> str:
+    """Traces the engine's step (default strategy, no XLA) and returns the op table in Markdown."""
+    import tensorflow as tf
+
+    from benchmarks.throughput_runners import load_images
+    from engine.data.pipeline import make_dataset
+    from engine.gan import GAN
+    from engine.steps import make_train_fn
+
+    base, data = load_images(preset)
+    cfg = dataclasses.replace(base, batch_size=batch)
+    gan = GAN(cfg)
+    iterator = iter(make_dataset(data, global_batch_size=batch, output_range=cfg.output_range, seed=0))
+    fn = make_train_fn(gan, tf.distribute.get_strategy(), global_batch_size=batch, jit_compile=False)
+    n = tf.constant(steps_per_call)
+    fn(iterator, n)["d_loss"].numpy()  # trace and warm up outside the profile
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        for _ in range(calls):
+            out = fn(iterator, n)
+        out["d_loss"].numpy()
+        wall = time.perf_counter() - start
+        tf.profiler.experimental.stop()
+        [path] = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
+        times = kernel_times(path)
+    header = f"Engine step, {preset}, batch {batch}, {steps_per_call} steps/call, simultaneous, XLA off (TF profiler).\n\n"
+    return header + op_table(times, calls * steps_per_call, wall)
+
+
+def profile_in_child(preset: str, batch: int, steps_per_call: int) -> str:
+    """Runs `profile_step` in a fresh process (the benchmark's parent process never starts TensorFlow)."""
+    args = [sys.executable, "-m", "benchmarks.op_profile", "--preset", preset, "--batch", str(batch),
+            "--steps-per-call", str(steps_per_call), "--json"]
+    out = subprocess.run(args, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return f"profile failed: {(out.stderr.strip().splitlines() or ['no output'])[-1]}"
+    return json.loads(lines[-1])["markdown"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.op_profile", description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="dcgan_fashion")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps-per-call", type=int, default=8)
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    markdown = profile_step(args.preset, args.batch, args.steps_per_call)
+    print(json.dumps({"markdown": markdown}) if args.json else markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Run multi-worker training on this machine: `python -m engine.launch --workers 2 -- <engine.train args>`.
+
+Starts N `python -m engine.train ... --strategy multi_worker` processes on free loopback ports, each with a
+TF_CONFIG naming the whole cluster and its own index. Worker 0 (the chief, the only one that writes the run)
+streams to this console; the others write to log files named at start. If any worker fails, the rest are stopped
+and the launcher exits non-zero naming it; Ctrl-C (or SIGTERM) stops them all. It imports no TensorFlow.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import UserError, run_cli
+
+HOST = "127.0.0.1"
+STOP_GRACE_S = 10.0  # how long a stopped worker may take to exit before it is killed
+
+
+@dataclass(frozen=True)
+class Worker:
+    index: int
+    address: str
+    log: Path | None  # None: the chief, which streams to this console
+
+
+def free_ports(n: int, host: str = HOST) -> list[int]:
+    """`n` distinct ports the OS reports free (bound to port 0 together, then released for the workers)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+def tf_config(addresses: list[str], index: int) -> str:
+    """TensorFlow's standard TF_CONFIG for worker `index` of a cluster of workers (worker 0 is the chief)."""
+    return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
+
+
+def train_command(train_args: list[str]) -> list[str]:
+    """The engine.train command every worker runs; the strategy is the launcher's to set."""
+    if any(a == "--strategy" or a.startswith("--strategy=") for a in train_args):
+        raise UserError("engine.launch sets --strategy multi_worker itself; drop --strategy from the train arguments")
+    return [sys.executable, "-m", "engine.train", *train_args, "--strategy", "multi_worker"]
+
+
+def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    train_args = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, train_args = argv[:cut], argv[cut + 1:]
+    p = argparse.ArgumentParser(prog="python -m engine.launch", description=__doc__.split("\n")[0],
+                                usage="%(prog)s --workers N [--log-dir DIR] -- <engine.train args>")
+    p.add_argument("--workers", type=int, required=True, help="worker processes to start on this machine (>= 1)")
+    p.add_argument("--log-dir", help="where non-chief workers' logs go (default: a new temporary directory)")
+    args = p.parse_args(argv)
+    if args.workers < 1:
+        raise UserError(f"--workers {args.workers}: must be >= 1")
+    return args, train_args
+
+
+def launch(n_workers: int, train_args: list[str], *, log_dir: str | None = None) -> int:
+    """Starts the workers, waits for all of them; returns 0 when all exit 0.
+
+    Raises:
+      UserError: a worker exited non-zero or was killed (naming it and its log); the others were stopped.
+    """
+    command = train_command(train_args)
+    logs = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="gan-launch-logs-"))
+    logs.mkdir(parents=True, exist_ok=True)
+    # Workers' temporary files (a non-chief's throwaway run directory) go under one directory the launcher removes,
+    # so a worker stopped by a signal leaves nothing behind either.
+    scratch = tempfile.mkdtemp(prefix="gan-launch-tmp-")
+    addresses = [f"{HOST}:{port}" for port in free_ports(n_workers)]
+    workers = [Worker(i, addresses[i], None if i == 0 else logs / f"worker-{i}.log") for i in range(n_workers)]
+    procs: list[subprocess.Popen] = []
+    try:
+        for w in workers:
+            env = {**os.environ, "TF_CONFIG": tf_config(addresses, w.index), "TMPDIR": scratch}
+            where = "this console" if w.log is None else str(w.log)
+            print(f"worker {w.index} ({w.address}{', chief' if w.index == 0 else ''}): output to {where}", flush=True)
+            out = None if w.log is None else open(w.log, "w")
+            try:
+                procs.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT if out else None))
+            finally:
+                if out is not None:
+                    out.close()  # the child holds its own copy
+        return _wait(workers, procs)
+    finally:
+        _stop(procs)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _wait(workers: list[Worker], procs: list[subprocess.Popen]) -> int:
+    """Polls until every worker exits 0, or raises UserError at the first that does not."""
+    while True:
+        codes = [p.poll() for p in procs]
+        for w, code in zip(workers, codes):
+            if code is not None and code != 0:
+                why = (f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
+                       else f"exited with {code}")
+                where = "its output is above" if w.log is None else f"its log: {w.log}"
+                raise UserError(f"worker {w.index} {why}; {where} (the other workers were stopped)")
+        if all(code == 0 for code in codes):
+            return 0
+        time.sleep(0.2)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Terminates every worker still running, then kills those that ignore it."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops the workers too, as Ctrl-C does, instead of orphaning them
+
+
+def main(argv=None) -> int:
+    args, train_args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    return launch(args.workers, train_args, log_dir=args.log_dir)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,23 @@
+"""Draws images from a generator for evaluation, with the latent distribution of its config."""
+
+import numpy as np
+
+
+def generate(generator, cfg, n: int, *, seed: int = 0, batch_size: int = 500):
+    """`n` images from `generator` (inference mode) and the labels they were asked for.
+
+    Latents follow `cfg.latent_distribution`; a conditional generator gets every class in turn (balanced labels).
+    Returns:
+      (images float32 [n, H, W, C] in cfg.output_range, labels int32 [n] or None)
+    """
+    rng = np.random.default_rng(seed)
+    shape = (n, cfg.latent_dim)
+    z = (rng.uniform(0, 1, shape) if cfg.latent_distribution == "uniform" else rng.standard_normal(shape))
+    z = z.astype(np.float32)
+    labels = (np.arange(n) % cfg.num_classes).astype(np.int32) if cfg.num_classes else None
+    out = []
+    for start in range(0, n, batch_size):
+        chunk = slice(start, start + batch_size)
+        inputs = [z[chunk], labels[chunk]] if labels is not None else z[chunk]
+        out.append(np.asarray(generator(inputs, training=False), np.float32))
+    return np.concatenate(out), labels

@@ -1,0 +1,59 @@
+"""Evaluation during training: every K epochs score the sampler, log the numbers, keep the best checkpoint by FID.
+
+Called from engine.loop at each epoch end; the loop stays in charge of when, this module of what.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from engine import rundir
+from engine.quality.report import Judge, to_unit_range
+from engine.quality.sampling import generate
+
+LOGGED = ("fid", "kid", "kid_stderr", "score", "class_accuracy", "intra_fid")
+EVAL_SEED = 1234  # one fixed latent set for every evaluation of a run, so epochs differ only by the weights
+
+
+class TrainingEvaluation:
+    """Scores `gan.sampler` (the EMA generator when on) and keeps checkpoints/best/ (one checkpoint) + best.json.
+
+    Construct it before the first step: a missing evaluator fails the run at start, not at the first epoch end.
+    """
+
+    def __init__(self, cfg, opts, run_dir: Path, checkpoint):
+        import tensorflow as tf
+
+        self.cfg, self.every, self.num_samples = cfg, opts.eval_every, opts.eval_samples
+        self.judge = Judge(cfg.dataset, data_dir=opts.data_dir, image_shape=cfg.image_shape)
+        best_dir = Path(run_dir) / rundir.CHECKPOINTS / rundir.BEST
+        self.info_path = best_dir / rundir.BEST_INFO
+        self.manager = tf.train.CheckpointManager(checkpoint, str(best_dir), max_to_keep=1)
+        self.best = json.loads(self.info_path.read_text()) if self.info_path.exists() else None  # kept on resume
+
+    @classmethod
+    def start(cls, cfg, opts, run_dir: Path, checkpoint) -> "TrainingEvaluation | None":
+        """The evaluation of this run, or None when `opts.eval_every` is 0 (off)."""
+        return cls(cfg, opts, run_dir, checkpoint) if opts.eval_every else None
+
+    def at(self, gan, *, step: int, epoch: int, epoch_end: bool, last: bool) -> dict:
+        """Metrics to log at this point of the run ({} when no evaluation is due): every K-th epoch and the end."""
+        if not ((epoch_end and epoch % self.every == 0) or last):
+            return {}
+        images, labels = generate(gan.sampler, self.cfg, self.num_samples, seed=EVAL_SEED)
+        if not np.all(np.isfinite(images)):  # never score, let alone keep as best, a generator that outputs NaN
+            tqdm.write(f"warning: step {step}: the generator's outputs are not finite; evaluation skipped")
+            return {}
+        result = self.judge.score(to_unit_range(images, self.cfg.output_range), labels)
+        if self.best is None or result["fid"] < self.best["fid"]:
+            self.manager.save(checkpoint_number=step)
+            self.best = {"step": step, "fid": result["fid"], "num_samples": self.num_samples}
+            tmp = self.info_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.best, indent=2) + "\n")
+            os.replace(tmp, self.info_path)
+        tqdm.write(f"step {step}: FID {result['fid']:.2f}, KID {result['kid']:.4f}, score {result['score']:.2f} "
+                   f"({self.num_samples} samples; best FID {self.best['fid']:.2f} at step {self.best['step']})")
+        return {k: result[k] for k in LOGGED if k in result}

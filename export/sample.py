@@ -1,0 +1,139 @@
+"""Sample grids and latent interpolations from an exported .onnx/.tflite generator, through export.runtime only.
+
+Usage:
+  python -m export.sample MODEL [--n 64] [--labels 0,1,...] [--seed S] [--out grid.png] [--scale K]
+  python -m export.sample MODEL --interpolate [--steps 10] [--labels ...] [--seed S] [--out strip.png] [--gif a.gif]
+
+A conditional generator's grid holds one class per row (`--labels`, default every class) and the same latent in each
+column, so a column shows one z across classes. `--interpolate` walks from one latent point to another (spherical
+interpolation for normal latents, which keeps the walk at typical norms; linear for uniform ones): a strip PNG, one
+row per label, and with `--gif` an animation that goes there and back. Imports numpy, Pillow and the runtime's
+backend (onnxruntime or LiteRT), never TensorFlow.
+"""
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from export.grid import make_grid, save_png, to_uint8
+from export.runtime import Generator, GeneratorFileError, GeneratorInputError
+
+
+def sample_grid(g: Generator, *, n: int = 64, labels=None, seed: int | None = 0, pad: int = 2) -> np.ndarray:
+    """A uint8 [H', W', C] grid: conditional generators one row per label (default all classes), else n samples.
+
+    Raises:
+      GeneratorInputError: labels given to an unconditional generator, or a label out of range.
+    """
+    if not g.num_classes:
+        if labels is not None:
+            raise GeneratorInputError("this generator is unconditional; drop --labels")
+        return make_grid(g.sample_uint8(n, seed=seed), pad=pad)
+    labels = list(range(g.num_classes)) if labels is None else list(labels)
+    cols = max(1, math.ceil(n / len(labels)))
+    z = np.tile(g.latents(cols, seed=seed), (len(labels), 1))  # row r, column c: z[c] with labels[r]
+    images = g(z, np.repeat(np.asarray(labels, np.int64), cols))
+    return make_grid(to_uint8(g.to_nhwc(images), g.output_range), cols=cols, pad=pad)
+
+
+def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, *, spherical: bool) -> np.ndarray:
+    """float32 [steps, latent_dim] from a to b (both ends included); spherical: slerp by the angle between them."""
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if spherical:
+        cos = np.dot(a64, b64) / (np.linalg.norm(a64) * np.linalg.norm(b64))
+        omega = np.arccos(np.clip(cos, -1.0, 1.0))
+        if omega > 1e-6:  # parallel ends: slerp is undefined, lerp is the same path
+            return ((np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
+    return ((1 - t) * a64 + t * b64).astype(np.float32)
+
+
+def interpolation_frames(g: Generator, *, steps: int = 10, labels=None, seed: int | None = 0) -> np.ndarray:
+    """uint8 [rows, steps, H, W, C]: one row per label (one row for unconditional generators), the same latent walk."""
+    a, b = g.latents(2, seed=seed)
+    walk = interpolate_latents(a, b, steps, spherical=g.meta["latent_distribution"] == "normal")
+    if not g.num_classes:
+        if labels is not None:
+            raise GeneratorInputError("this generator is unconditional; drop --labels")
+        rows = [g(walk)]
+    else:
+        labels = list(range(g.num_classes)) if labels is None else list(labels)
+        rows = [g(walk, np.full(steps, label)) for label in labels]
+    return np.stack([to_uint8(g.to_nhwc(images), g.output_range) for images in rows])
+
+
+def save_gif(frames: np.ndarray, path, *, pad: int = 2, ms_per_frame: int = 100) -> Path:
+    """Writes frames [rows, steps, H, W, C] as an animated GIF (rows stacked vertically) that plays there and back."""
+    from PIL import Image
+
+    columns = [make_grid(frames[:, t], cols=1, pad=pad) for t in range(frames.shape[1])]
+    columns += columns[-2:0:-1]  # back again, without repeating the ends
+    images = [Image.fromarray(c[..., 0] if c.shape[-1] == 1 else c) for c in columns]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+    return path
+
+
+def upscale(image: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of an [H, W, C] image (28-pixel samples are small on screen)."""
+    return image if scale == 1 else image.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def parse_labels(text: str) -> list[int]:
+    try:
+        labels = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--labels must be comma-separated integers, got {text!r}") from None
+    return labels
+
+
+def run(argv=None) -> list[Path]:
+    """The CLI; returns the paths written. Raises the runtime's errors for a bad file or labels."""
+    parser = argparse.ArgumentParser(prog="python -m export.sample", description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="an exported .onnx or .tflite generator (with its .json sidecar)")
+    parser.add_argument("--n", type=int, default=64, help="images in the grid (conditional: rounded up to full rows)")
+    parser.add_argument("--labels", type=parse_labels, default=None, help="classes to draw, e.g. 0,3,7 (one row each)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    parser.add_argument("--out", default=None, help="PNG to write (default grid.png, or interpolation.png)")
+    parser.add_argument("--scale", type=int, default=1, help="enlarge the PNG/GIF K times (nearest neighbour)")
+    parser.add_argument("--interpolate", action="store_true", help="a latent walk instead of a grid")
+    parser.add_argument("--steps", type=int, default=10, help="points along the walk (default 10)")
+    parser.add_argument("--gif", default=None, help="with --interpolate: also write this animated GIF")
+    parser.add_argument("--threads", type=int, default=None, help="backend threads (default: the library's)")
+    args = parser.parse_args(argv)
+    for name in ("n", "scale", "steps"):
+        if getattr(args, name) < 1 + (name == "steps"):
+            parser.error(f"--{name} must be >= {1 + (name == 'steps')}")
+    if args.gif and not args.interpolate:
+        parser.error("--gif needs --interpolate")
+    g = Generator.load(args.model, threads=args.threads)
+    if args.interpolate:
+        frames = interpolation_frames(g, steps=args.steps, labels=args.labels, seed=args.seed)
+        rows, steps, h, w, c = frames.shape
+        strip = make_grid(frames.reshape(rows * steps, h, w, c), cols=steps)
+        written = [save_png(upscale(strip, args.scale), args.out or "interpolation.png")]
+        if args.gif:
+            written.append(save_gif(frames.repeat(args.scale, axis=2).repeat(args.scale, axis=3), args.gif))
+    else:
+        grid = sample_grid(g, n=args.n, labels=args.labels, seed=args.seed)
+        written = [save_png(upscale(grid, args.scale), args.out or "grid.png")]
+    for path in written:
+        print(f"wrote {path} ({g.path.name}, {g.variant}, {g.backend})")
+    return written
+
+
+def main() -> None:
+    """`run` with the project's CLI contract: a bad file or input is one line `error: ...` and exit status 2."""
+    try:
+        run()
+    except (GeneratorFileError, GeneratorInputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

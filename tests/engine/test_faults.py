@@ -1,0 +1,194 @@
+"""Surviving faults: the divergence guard, resume at the exact data position, and kill -9 + --resume determinism."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_config
+from engine import loop
+from engine.config import RunOptions
+from engine.data import ImageData
+from engine.data.mnist import load_fashion_mnist
+from engine.data.pipeline import distribute, make_dataset
+from engine.distribute import make_strategy
+from engine.errors import UserError
+from engine.gan import GAN
+from engine.steps import make_train_fn
+
+
+def poisoned(ds, bad):
+    """`ds` with every pixel of batches whose index is in `bad` (a set, or `min` for "from then on") set to NaN."""
+    def poison(i, batch):
+        hit = i >= bad if isinstance(bad, int) else tf.reduce_any(tf.equal(i, list(bad)))
+        return {**batch, "image": tf.where(hit, float("nan"), batch["image"])}
+    return ds.enumerate().map(poison)
+
+
+def state(gan, which="gd"):
+    """Every value a skipped update must leave alone: weights, statistics, optimizer slots and iterations."""
+    parts = {"g": (gan.generator, gan.g_optimizer), "d": (gan.discriminator, gan.d_optimizer)}
+    return [v.numpy().copy() for k in which for v in parts[k][0].weights + parts[k][1].variables]
+
+
+def test_the_data_stream_resumes_at_any_step_with_whole_epochs_in_between():
+    n, batch = 40, 16  # batches straddle epochs: 2.5 batches an epoch
+    images = np.repeat(np.arange(n, dtype=np.uint8), 4).reshape(n, 2, 2, 1)
+    data = ImageData(images, np.arange(n, dtype=np.int32) % 10, tuple("0123456789"), "test")
+
+    def stream(start, count):
+        ds = make_dataset(data, global_batch_size=batch, output_range=(0.0, 255.0), seed=3, start_step=start)
+        return [b["image"].numpy()[:, 0, 0, 0].astype(int) for b in ds.take(count)]
+
+    straight = stream(0, 10)
+    for start in (1, 2, 3, 7):
+        assert all(np.array_equal(a, b) for a, b in zip(straight[start:], stream(start, 10 - start))), start
+    flat = np.concatenate(straight)
+    epochs = [sorted(flat[i:i + n]) for i in range(0, len(flat) - n + 1, n)]
+    assert all(e == list(range(n)) for e in epochs)  # every epoch is a permutation of the whole data
+    assert not np.array_equal(flat[:n], flat[n:2 * n])  # and a new one each epoch
+
+
+@pytest.mark.parametrize("strategy_name, order", [("default", "simultaneous"), ("mirrored", "simultaneous"),
+                                                  ("default", "alternating")])
+def test_a_non_finite_step_is_skipped_counted_and_training_goes_on(strategy_name, order, data_dir):
+    strategy = make_strategy(strategy_name, 2)
+    cfg = tiny_config(update_order=order)
+    with strategy.scope():
+        gan = GAN(cfg)
+    data = load_fashion_mnist("train", str(data_dir))
+    ds = poisoned(make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=0), {1})
+    it = iter(distribute(ds, strategy))
+    fn = make_train_fn(gan, strategy, global_batch_size=cfg.batch_size, jit_compile=False)
+    first = fn(it, tf.constant(1))
+    assert float(first["skipped"]) == 0.0 and np.isfinite(float(first["d_loss"]))
+    # NaN real images poison D's loss; in the alternating order G's own update sees only fakes and goes ahead.
+    guarded = "gd" if order == "simultaneous" else "d"
+    before = state(gan, guarded)
+    second = fn(it, tf.constant(1))  # the NaN batch
+    assert float(second["skipped"]) == 1.0 and np.isnan(float(second["d_loss"]))
+    assert all(np.array_equal(a, b) for a, b in zip(before, state(gan, guarded))), "a skipped update changed state"
+    counts = (gan.step_counter, gan.skipped_steps, gan.consecutive_skips)
+    assert [int(c.numpy()) for c in counts] == [2, 1, 1]
+    third = fn(it, tf.constant(2))  # a finite step resets the run of skips; losses average the finite steps only
+    assert float(third["skipped"]) == 0.0 and int(gan.consecutive_skips.numpy()) == 0
+    assert np.isfinite(float(third["d_loss"]))
+    assert not all(np.array_equal(a, b) for a, b in zip(before, state(gan, guarded)))
+
+
+def test_the_traced_loop_stops_at_the_skip_limit(data_dir):
+    cfg = tiny_config()
+    gan = GAN(cfg)
+    data = load_fashion_mnist("train", str(data_dir))
+    ds = poisoned(make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=0), 0)
+    fn = make_train_fn(gan, tf.distribute.get_strategy(), global_batch_size=cfg.batch_size, jit_compile=False,
+                       max_consecutive_skips=3)
+    out = fn(iter(ds), tf.constant(10))
+    assert (int(out["steps"]), float(out["skipped"]), int(gan.consecutive_skips.numpy())) == (3, 3.0, 3)
+
+
+
+def test_k_skips_in_a_row_stop_the_run_with_the_last_good_checkpoint_latest(tmp_path, data_dir, monkeypatch):
+    # Batches from index 5 on are NaN: steps 1-5 train (checkpoints at 2 and 4), steps 6, 7, 8 are skipped.
+    real = loop.make_dataset
+    monkeypatch.setattr(loop, "make_dataset", lambda *a, **k: poisoned(real(*a, **k), 5))
+    opts = RunOptions(data_dir=str(data_dir), max_consecutive_skips=3)
+    with pytest.raises(UserError, match="training diverged: 3 steps in a row .*ckpt-4 is the last good one"):
+        loop.train(tiny_config(steps=12), opts, tmp_path, tf.distribute.get_strategy())
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
+    assert all(np.isfinite(v).all() for v in checkpoint_values(tmp_path / "checkpoints" / "ckpt-4").values()
+               if np.issubdtype(np.asarray(v).dtype, np.floating))
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["skipped_nonfinite"] for r in records] == [0, 0, 0, 0, 0, 1, 2, 3]
+
+
+def test_a_non_finite_weight_is_never_checkpointed(tmp_path):
+    gan = GAN(tiny_config())
+    manager = tf.train.CheckpointManager(loop.make_checkpoint(gan), str(tmp_path), max_to_keep=3)
+    loop.save_checkpoint(gan, manager, 1)
+    gan.generator.trainable_variables[0].assign(tf.fill(gan.generator.trainable_variables[0].shape, float("nan")))
+    with pytest.raises(UserError, match="non-finite at step 2; not saved"):
+        loop.save_checkpoint(gan, manager, 2)
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-1")
+
+
+def test_resume_skips_a_damaged_latest_checkpoint_and_says_so(tmp_path, data_dir, capsys):
+    opts, strategy = RunOptions(data_dir=str(data_dir)), tf.distribute.get_strategy()
+    loop.train(tiny_config(steps=4), opts, tmp_path, strategy)
+    data_file = next((tmp_path / "checkpoints").glob("ckpt-4.data-*"))
+    data_file.write_bytes(data_file.read_bytes()[:100])  # cut short, as a full disk would
+    summary = loop.train(tiny_config(steps=6), opts, tmp_path, strategy, resume=True)
+    captured = capsys.readouterr()
+    assert "ckpt-4 cannot be restored" in captured.err and "resumed from" in captured.out
+    assert "ckpt-2 at step 2" in captured.out and summary["step"] == 6
+
+
+
+@pytest.mark.parametrize("seconds, saved", [(0.0, ["ckpt-3"]), (1e-9, ["ckpt-1", "ckpt-2", "ckpt-3"])])
+def test_checkpoints_also_follow_the_clock(tmp_path, data_dir, seconds, saved):
+    opts = RunOptions(data_dir=str(data_dir), checkpoint_every_seconds=seconds)
+    loop.train(tiny_config(steps=3, checkpoint_every=1000), opts, tmp_path, tf.distribute.get_strategy())
+    assert sorted(p.stem for p in (tmp_path / "checkpoints").glob("ckpt-*.index")) == saved
+
+
+# ---- kill -9 and --resume, as a user does it ----
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+STEPS, KILL_AFTER = 24, 12  # 8 steps an epoch on the 256 fixture images: the kill lands mid-epoch
+
+
+def train_command(data_dir, out, strategy, *extra):
+    return [sys.executable, "-m", "engine.train", "--strategy", strategy, "--data-dir", str(data_dir),
+            "--batch-size", "32", "--steps", str(STEPS), "--steps-per-loop", "1", "--deterministic",
+            "--set", "checkpoint_every=4", "--set", "log_every=1", "--out-dir", str(out), *extra]
+
+
+def latest_named(run_dir) -> str:
+    state = run_dir / "checkpoints" / "checkpoint"
+    return state.read_text() if state.exists() else ""
+
+
+def checkpoint_values(prefix) -> dict:
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if not k.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))}
+
+
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, data_dir, strategy):
+    straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
+    straight = subprocess.Popen(train_command(data_dir, straight_dir, strategy), cwd=tmp_path, env=ENV,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = subprocess.Popen(train_command(data_dir, killed_dir, strategy), cwd=tmp_path, env=ENV,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while f'"ckpt-{KILL_AFTER}"' not in latest_named(killed_dir) and killed.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.01)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed_dir / "generator.keras").exists()
+
+    resumed = subprocess.run(train_command(data_dir, killed_dir, strategy, "--resume"), cwd=tmp_path, env=ENV,
+                             capture_output=True, text=True, timeout=300)
+    out, err = straight.communicate(timeout=300)
+    assert straight.returncode == 0, err
+    assert resumed.returncode == 0, resumed.stderr
+    restored = re.search(r"resumed from \S+ckpt-(\d+) at step (\d+)", resumed.stdout)
+    assert restored and restored[1] == restored[2] and int(restored[1]) >= KILL_AFTER, resumed.stdout
+    assert "data position restored" in resumed.stdout
+
+    a, b = (checkpoint_values(d / "checkpoints" / f"ckpt-{STEPS}") for d in (straight_dir, killed_dir))
+    assert a.keys() == b.keys() and any("rng" in k for k in a) and any("optimizer" in k for k in a)
+    different = [k for k in a if not np.array_equal(a[k], b[k])]
+    assert not different, f"{len(different)} of {len(a)} values differ, e.g. {different[:3]}"
+    # The killed run's log records past the restored checkpoint were dropped, not duplicated.
+    steps = [json.loads(line)["step"] for line in (killed_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, STEPS + 1))

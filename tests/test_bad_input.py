@@ -1,0 +1,261 @@
+"""The bad-input matrix (docs/bad_input.md): each bad input stops with one `error:` line naming the problem and the
+fix, exit status 2, no traceback, and nothing lost; an unreadable image among good ones is skipped and counted.
+
+Commands run as a user runs them: in a fresh process where they fail before TensorFlow starts (cheap), else
+in this process through the module's own `__main__` (runpy), which takes the same path minus the start-up.
+"""
+
+import gzip
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+FASHION = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+           "t10k-labels-idx1-ubyte.gz"]
+
+
+# ---- inputs, each made in a fresh directory (the shared fixtures are only ever copied) ----
+
+def fashion_copy(tmp: Path, data_dir: Path) -> Path:
+    out = tmp / "data"
+    out.mkdir()
+    for name in FASHION:
+        shutil.copy(data_dir / name, out / name)
+    return out
+
+
+def idx_gz(path: Path, header: bytes, payload: bytes) -> None:
+    path.write_bytes(gzip.compress(header + payload, mtime=0))
+
+
+def truncated_gz(tmp, data_dir):
+    d = fashion_copy(tmp, data_dir)
+    raw = (d / FASHION[0]).read_bytes()
+    (d / FASHION[0]).write_bytes(raw[: len(raw) // 2])
+    return ["engine.train", "--data-dir", d, "--steps", "1"]
+
+
+def wrong_magic(tmp, data_dir):
+    d = fashion_copy(tmp, data_dir)
+    idx_gz(d / FASHION[0], bytes([1, 2, 8, 3]), b"\0" * 64)
+    return ["engine.train", "--data-dir", d, "--steps", "1"]
+
+
+def count_mismatch(tmp, data_dir):
+    d = fashion_copy(tmp, data_dir)
+    idx_gz(d / FASHION[1], bytes([0, 0, 8, 1]) + (255).to_bytes(4, "big"), bytes(255))  # 256 images, 255 labels
+    return ["engine.train", "--data-dir", d, "--steps", "1"]
+
+
+def label_out_of_range(tmp, data_dir):
+    d = fashion_copy(tmp, data_dir)
+    idx_gz(d / FASHION[1], bytes([0, 0, 8, 1]) + (256).to_bytes(4, "big"), bytes(200) + bytes([12]) + bytes(55))
+    return ["engine.train", "--data-dir", d, "--steps", "1"]
+
+
+def csv_columns(tmp, data_dir):
+    d = tmp / "az"
+    d.mkdir()
+    row = ",".join(["0"] * 784)  # a label and 783 pixels: one column short
+    (d / "A_Z Handwritten Data.csv").write_text((row + "\n") * 3)
+    return ["engine.train", "--preset", "alphabet", "--dataset", "az_csv", "--data-dir", d, "--steps", "1"]
+
+
+def empty_folder(tmp, data_dir):
+    (tmp / "faces" / "nobody").mkdir(parents=True)
+    return ["engine.train", "--preset", "dcgan_faces", "--dataset", "image_folder", "--data-dir", tmp / "faces",
+            "--steps", "1"]
+
+
+def run_without_checkpoint(tmp, data_dir):
+    from engine import rundir
+    from engine.config import RunOptions
+
+    run = tmp / "run"
+    run.mkdir()
+    rundir.write_config(run, tiny_config(), RunOptions())
+    return ["export.onnx", "--run-dir", run]
+
+
+def damaged_run(tmp: Path, trained_run: Path) -> Path:
+    run = tmp / "run"
+    shutil.copytree(trained_run, run)
+    for data in (run / "checkpoints").glob("ckpt-*.data-*"):
+        data.write_bytes(data.read_bytes()[:64])
+    return run
+
+
+def corrupt_checkpoint_export(tmp, data_dir, trained_run):
+    return ["export.onnx", "--run-dir", damaged_run(tmp, trained_run)]
+
+
+def corrupt_checkpoint_resume(tmp, data_dir, trained_run):
+    return ["engine.train", "--resume", "--out-dir", damaged_run(tmp, trained_run), "--steps", "6"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row: `command(tmp, data_dir[, trained_run])` -> argv (module first); the error line it must print."""
+
+    name: str
+    command: Callable
+    message: str  # a regex searched in the `error:` line
+    fresh_process: bool = False  # fails before TensorFlow starts: run it exactly as a user would
+    env: tuple = ()  # (name, value) pairs set for the command
+    needs_run: bool = False  # command also takes the `trained_run` fixture (copied, never changed)
+
+
+CASES = [
+    Case("missing data directory", lambda t, d: ["engine.train", "--data-dir", t / "nope", "--steps", "1"],
+         r"--data-dir \S+nope does not exist; check the path, or install them with `sudo apt-get install"),
+    Case("truncated .gz", truncated_gz, r"train-images-idx3-ubyte.gz is truncated .*; delete it and re-download it"),
+    Case("wrong IDX magic", wrong_magic,
+         r"is not an IDX file: bad magic number 0x01020803 \(expected 0x000008..\); delete it"),
+    Case("image/label count mismatch", count_mismatch, r"has 256 images but \S+ has 255 labels"),
+    Case("label out of range", label_out_of_range, r"has 1 labels outside 0..9 \(first: 12 at index 200\)"),
+    Case("csv with the wrong column count", csv_columns,
+         r"A_Z Handwritten Data.csv row 1 has 784 columns, expected 785 .*; is it Kaggle's A-Z csv"),
+    Case("empty image folder", empty_folder, r"has no .jpg/.jpeg/.png files \(searched recursively\); pass a folder"),
+    Case("unknown preset", lambda t, d: ["engine.train", "--preset", "nope"],
+         r"unknown preset 'nope'; valid: acgan_mnist, alphabet", fresh_process=True),
+    Case("unknown dataset", lambda t, d: ["engine.train", "--dataset", "nope"],
+         r"unknown dataset 'nope'; valid: az_csv, emnist_letters, fashion_mnist", fresh_process=True),
+    Case("override of the wrong type", lambda t, d: ["engine.train", "--set", "g_lr=fast"],
+         r"override g_lr='fast': expected float", fresh_process=True),
+    Case("override of an unknown key", lambda t, d: ["engine.train", "--set", "learning_rate=1e-4"],
+         r"unknown config key 'learning_rate'; valid keys: model, dataset", fresh_process=True),
+    Case("zero batch size", lambda t, d: ["engine.train", "--batch-size", "0"], r"--batch-size 0: must be > 0",
+         fresh_process=True),
+    Case("negative batch size", lambda t, d: ["engine.train", "--set", "batch_size=-8"],
+         r"invalid config: batch_size=-8 \(must be > 0\)", fresh_process=True),
+    Case("batch smaller than the replicas",
+         lambda t, d: ["engine.train", "--strategy", "mirrored", "--batch-size", "1", "--data-dir", d, "--steps", "1"],
+         r"batch_size 1 is smaller than the 2 replicas; use at least 2"),
+    Case("batch not divisible across replicas",
+         lambda t, d: ["engine.train", "--strategy", "mirrored", "--batch-size", "33", "--data-dir", d, "--steps", "1"],
+         r"batch_size 33 does not split evenly across 2 replicas; use a multiple of 2"),
+    Case("non-empty --out-dir without --resume",
+         lambda t, d: ["engine.train", "--out-dir", t / "runs" / "latest", "--data-dir", d, "--steps", "1"],
+         r"is not empty; pass --resume to continue that run, or choose another directory", fresh_process=True),
+    Case("--resume with another preset",
+         lambda t, d, r: ["engine.train", "--resume", "--out-dir", r, "--preset", "alphabet"],
+         r"the run is preset 'dcgan_fashion', not 'alphabet'; drop --preset", fresh_process=True, needs_run=True),
+    Case("--resume with another image shape",
+         lambda t, d, r: ["engine.train", "--resume", "--out-dir", r, "--set", "image_shape=32x32x1"],
+         r"image_shape: run has \(28, 28, 1\), asked \(32, 32, 1\)\); resume without", fresh_process=True,
+         needs_run=True),
+    Case("exporting a run with no checkpoint", run_without_checkpoint,
+         r"has no checkpoint yet; train it \(or let it reach its first checkpoint\) first"),
+    Case("corrupt checkpoint (export)", corrupt_checkpoint_export,
+         r"ckpt-4 cannot be restored into preset dcgan_fashion's generator .*--resume --out-dir", needs_run=True),
+    Case("corrupt checkpoint (--resume)", corrupt_checkpoint_resume,
+         r"none of the checkpoints in \S+ \(ckpt-4, ckpt-2\) can be restored .*start a new run", needs_run=True),
+    Case("malformed TF_CONFIG", lambda t, d: ["engine.train", "--strategy", "multi_worker", "--data-dir", d],
+         r"TF_CONFIG is not valid JSON \(Expecting property name enclosed in double quotes at char 1\)",
+         env=(("TF_CONFIG", "{oops"),)),
+]
+
+
+def snapshot(root: Path) -> dict:
+    """Every path under `root` with its size and mtime (links: their target): what "nothing lost" compares."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        key = str(p.relative_to(root))
+        out[key] = os.readlink(p) if p.is_symlink() else (p.is_dir() or (p.stat().st_size, p.stat().st_mtime_ns))
+    return out
+
+
+def run_command(argv, case: Case, tmp: Path, capsys, monkeypatch) -> tuple[int, str]:
+    argv = [str(a) for a in argv]
+    if case.fresh_process:
+        done = subprocess.run([sys.executable, "-m", *argv], cwd=tmp, env={**ENV, **dict(case.env)},
+                              capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stderr
+    for key, value in case.env:
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module(argv[0], run_name="__main__", alter_sys=False)
+    return exit_.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_loses_nothing(case, tmp_path, data_dir, request, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # A previous run that a failed command must leave alone, runs/latest included.
+    previous = tmp_path / "runs" / "20260101-000000-dcgan_fashion"
+    previous.mkdir(parents=True)
+    (previous / "config.json").write_text("{}")
+    (tmp_path / "runs" / "latest").symlink_to(previous.name)
+    args = (tmp_path, data_dir, request.getfixturevalue("trained_run")) if case.needs_run else (tmp_path, data_dir)
+    argv = case.command(*args)
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+
+    code, err = run_command(argv, case, tmp_path, capsys, monkeypatch)
+
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) <= 3 and sum(line.startswith("error: ") for line in lines) == 1, err
+    error = next(line for line in lines if line.startswith("error: "))
+    assert re.search(case.message, error), error
+    assert snapshot(tmp_path) == before, "the failed command changed files"
+
+
+def test_an_unreadable_image_among_good_ones_is_skipped_counted_and_named(tmp_path, capsys):
+    from PIL import Image
+
+    from engine.data.registry import load_dataset
+
+    rng = np.random.default_rng(0)
+    for i in range(19):
+        Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(tmp_path / f"good_{i:02d}.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    loaded = {split: load_dataset("image_folder", split, str(tmp_path), (8, 8, 1)) for split in ("train", "test")}
+    assert sum(len(d.images) for d in loaded.values()) == 19
+    err = capsys.readouterr().err
+    assert "image_folder: skipped 1 of" in err and "bad.png" in err and "could not be read as images" in err
+
+
+@pytest.fixture(scope="module")
+def conditional_onnx(tmp_path_factory):
+    """A tiny conditional generator (latent 8, 3 classes) written by the real ONNX exporter."""
+    import keras
+    from keras import layers
+
+    from export.onnx import write_onnx
+
+    keras.utils.set_random_seed(0)
+    z, label = keras.Input((8,), name="z"), keras.Input((), dtype="int32", name="label")
+    h = layers.Multiply()([z, layers.Embedding(3, 8)(label)])
+    image = layers.Reshape((2, 2, 2))(layers.Dense(8, activation="tanh")(h))
+    meta = {"latent_dim": 8, "latent_distribution": "normal", "latent_range": None, "num_classes": 3,
+            "class_names": ["a", "b", "c"], "output_range": [-1.0, 1.0], "layout": "NHWC", "image_shape": [2, 2, 2],
+            "preset": "tiny", "step": 0, "checkpoint_sha256": "0" * 64, "engine_version": "test"}
+    return write_onnx(keras.Model([z, label], image), meta, tmp_path_factory.mktemp("onnx") / "g.onnx")
+
+
+@pytest.mark.parametrize("z, labels, message", [
+    (np.zeros((2, 8), np.float64), [0, 1], r"z must be float32 \[batch, 8\], got float64 \[2, 8\]"),
+    (np.zeros((2, 7), np.float32), [0, 1], r"z must be float32 \[batch, 8\], got float32 \[2, 7\]"),
+    (np.zeros((2, 8), np.float32), [0, 3], r"labels must be integer \[2\] .* in \[0, 3\), got values from 0 to 3"),
+], ids=["wrong dtype", "wrong latent size", "label out of range"])
+def test_the_runtime_refuses_bad_inputs_naming_the_signature(conditional_onnx, z, labels, message):
+    from export.runtime import Generator, GeneratorInputError
+
+    g = Generator.load(conditional_onnx)
+    with pytest.raises(GeneratorInputError, match=message):
+        g(z, np.asarray(labels, np.int32))
