@@ -55,3 +55,14 @@ def trained_run(tmp_path_factory, data_dir):
     run_dir = tmp_path_factory.mktemp("run")
     train(tiny_config(), RunOptions(data_dir=str(data_dir)), run_dir, tf.distribute.get_strategy())
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def evaluator_cache(tmp_path_factory, data_dir):
+    """A 1-epoch evaluator on the tiny Fashion-like data in a private cache, shared by the quality tests (its
+    accuracy is meaningless: the fixture's labels are random; those tests check plumbing and metric behaviour)."""
+    from engine.quality.evaluator import train_evaluator
+
+    root = tmp_path_factory.mktemp("evaluator_cache")
+    train_evaluator("fashion_mnist", data_dir=data_dir, cache_dir=root, epochs=1, verbose=0)
+    return root

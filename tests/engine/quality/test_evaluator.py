@@ -11,15 +11,6 @@ from engine.errors import UserError
 from engine.quality.evaluator import evaluator_dir, load_evaluator, to_unit, train_evaluator
 
 
-@pytest.fixture(scope="module")
-def evaluator_cache(tmp_path_factory, data_dir):
-    """A 1-epoch evaluator on the tiny Fashion-like data in a private cache (its accuracy is meaningless: the
-    fixture's labels are random; these tests check plumbing and metric behaviour)."""
-    root = tmp_path_factory.mktemp("evaluator_cache")
-    train_evaluator("fashion_mnist", data_dir=data_dir, cache_dir=root, epochs=1, verbose=0)
-    return root
-
-
 @pytest.fixture
 def cache(evaluator_cache):
     return evaluator_cache

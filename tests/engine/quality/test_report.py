@@ -4,17 +4,8 @@ import numpy as np
 import pytest
 
 from engine.data.registry import load_dataset
-from engine.quality.evaluator import load_evaluator, to_unit, train_evaluator
+from engine.quality.evaluator import load_evaluator, to_unit
 from engine.quality.report import Judge, evaluate_images, to_unit_range
-
-
-@pytest.fixture(scope="module")
-def evaluator_cache(tmp_path_factory, data_dir):
-    """A 1-epoch evaluator on the tiny Fashion-like data in a private cache (its accuracy is meaningless: the
-    fixture's labels are random; these tests check plumbing and metric behaviour)."""
-    root = tmp_path_factory.mktemp("evaluator_cache")
-    train_evaluator("fashion_mnist", data_dir=data_dir, cache_dir=root, epochs=1, verbose=0)
-    return root
 
 
 def test_to_unit_range_maps_and_clips():

@@ -10,16 +10,6 @@ from engine import rundir
 from engine.config import RunOptions
 from engine.errors import UserError
 from engine.loop import train
-from engine.quality.evaluator import train_evaluator
-
-
-@pytest.fixture(scope="module")
-def evaluator_cache(tmp_path_factory, data_dir):
-    """A 1-epoch evaluator on the tiny Fashion-like data in a private cache (its accuracy is meaningless: the
-    fixture's labels are random; these tests check plumbing and metric behaviour)."""
-    root = tmp_path_factory.mktemp("evaluator_cache")
-    train_evaluator("fashion_mnist", data_dir=data_dir, cache_dir=root, epochs=1, verbose=0)
-    return root
 
 
 @pytest.fixture(scope="module")
