@@ -8,7 +8,7 @@ stay float32. --nchw makes `image` [batch, C, H, W] (one Transpose at the end, w
 tf2onnx's own; metadata `layout` says "NCHW"). --quantize dynamic is onnxruntime's dynamic quantisation: int8
 weights for MatMul (the Dense layer, most of the parameters) with activations quantised per call; ConvTranspose stays
 float32 because onnxruntime's quantiser has no quantised ConvTranspose for its CPU kernels. Static (calibrated)
-onnxruntime quantisation is not offered: see `quantize_static_qdq` and docs/export.md for why.
+onnxruntime quantisation is not offered: see `quantize_static_qdq` and README "Variants" for why.
 """
 
 from pathlib import Path

@@ -30,7 +30,7 @@ class Budget:
 
 
 # (max, mean) in output steps of (hi - lo) / 255, about twice the worst measured over 512 latents of dcgan_fashion
-# (docs/export.md): float16 rounds each weight to 11 significant bits (max 0.21 steps measured); dynamic quantises
+# (README "Variants"): float16 rounds each weight to 11 significant bits (max 0.21 steps measured); dynamic quantises
 # weights to int8 (max 7.3, mean 0.48); int8 also rounds every activation to 8 bits, and those errors compound through
 # the layers (max 31, mean 2.5). The mean bounds are what catch a broken conversion.
 LSB_BUDGETS = {"float16": (1.0, 0.1), "dynamic": (16.0, 1.5), "int8": (64.0, 6.0)}

@@ -137,3 +137,21 @@ def test_runtime_refuses_files_with_another_calling_convention(tmp_path, keras_g
     onnx.save(model, str(tmp_path / "int8_io.onnx"))
     with pytest.raises(GeneratorFileError, match=r"z is tensor\(int8\); the runtime expects z float32"):
         Generator.load(tmp_path / "int8_io.onnx")
+
+
+def test_int8_runs_convolutions_in_int8_and_elementwise_ops_in_float(variants):
+    """The int8 file's Conv/TransposeConv/FullyConnected take int8 inputs; SELU's and BatchNorm's element-wise ops
+    (export.tflite.FLOAT_OPS) stay float32, which is what keeps it within its budget on a trained generator."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from export.tflite import FLOAT_OPS
+
+    interpreter = Interpreter(model_path=str(variants["tflite_int8"]))
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()
+    heavy = [op for op in ops if op["op_name"] in ("CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")]
+    light = [op for op in ops if op["op_name"] in FLOAT_OPS]
+    assert heavy and light
+    assert all(dtypes[op["inputs"][0] if op["op_name"] != "TRANSPOSE_CONV" else op["inputs"][2]] == np.int8
+               for op in heavy)
+    assert all(dtypes[i] != np.int8 for op in light for i in [*op["inputs"], *op["outputs"]])
