@@ -14,7 +14,6 @@ inference.json under --out.
 """
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -25,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, save_results
 
 WARMUP = 3
 NOT_AVAILABLE = "not available on this machine"
@@ -224,7 +223,7 @@ def run_benchmark(run_dir=None, *, runs: int = 30, batches=(1, 16, 256), out="be
               f"best of sizes 256-2048: {peak_text} (float32: int8 and float16 rows are held to the float32 peak)\n")
     table = format_table(rows)
     print(header + "\n" + table)
-    write_results(Path(out), header + "\n" + table + "\n",
+    save_results(out, "inference", header + "\n" + table + "\n",
                   {"command": command, "machine": describe_machine(command), "warmup": WARMUP, "runs": runs,
                    "meta": meta, "flops_per_image": flops, "peak_gflops": peaks, "rows": rows})
     return rows
@@ -256,15 +255,6 @@ def _read_meta(path: Path) -> dict:
     from export import metadata
 
     return metadata.read_sidecar(path)
-
-
-def write_results(out: Path, markdown: str, record: dict) -> tuple[Path, Path]:
-    """Writes `<out>/inference.md` and `<out>/inference.json`; returns both paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    md, js = out / "inference.md", out / "inference.json"
-    md.write_text(markdown)
-    js.write_text(json.dumps(record, indent=2) + "\n")
-    return md, js
 
 
 def parse_batches(text: str) -> tuple[int, ...]:

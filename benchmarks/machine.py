@@ -1,9 +1,11 @@
-"""A short description of the machine and software a benchmark ran on, for the header of its results."""
+"""What every benchmark's results share: the machine and software they ran on, and how they are written."""
 
 import datetime
+import json
 import os
 import platform
 from importlib import metadata
+from pathlib import Path
 
 
 def cpu_model() -> str:
@@ -35,3 +37,12 @@ def describe_machine(command: str) -> str:
         f"- software: Python {platform.python_version()}, "
         + versions("tensorflow", "keras", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tf2onnx", "onnx"),
     ])
+
+def save_results(out, name: str, markdown: str, record: dict) -> tuple[Path, Path]:
+    """Writes `<out>/<name>.md` and `<out>/<name>.json`; returns both paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    md, js = out / f"{name}.md", out / f"{name}.json"
+    md.write_text(markdown)
+    js.write_text(json.dumps(record, indent=2) + "\n")
+    return md, js

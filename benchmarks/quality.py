@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, save_results
 
 RECIPES = {  # name -> (preset, what it is)
     "tutorial": ("dcgan_fashion", "the tutorial's recipe as published: non-saturating BCE, Adam(2e-4, 0.5)"),
@@ -156,14 +156,14 @@ def main() -> None:
     tables = format_tables(results, refs, num_samples)
     recipes = "\n".join(f"- **{n}** (`{r['preset']}`): {r['what']}" for n, r in results.items())
     evaluator = judge.evaluator.info
-    (out / f"quality{suffix}.md").write_text(
+    save_results(
+        out, f"quality{suffix}",
         f"# Generation quality: tutorial vs recommended recipe ({length}, batch {args.batch_size})\n\n"
         f"{describe_machine(command)}\n- evaluator: {evaluator['test_accuracy']:.4f} test accuracy, trained "
         f"{evaluator['trained_at']} on {evaluator['source']}\n\n{recipes}\n\n{tables}\n\n"
-        f"![FID vs epoch](quality{suffix}.png)\n")
-    (out / f"quality{suffix}.json").write_text(json.dumps(
+        f"![FID vs epoch](quality{suffix}.png)\n",
         {"command": command, "epochs": args.epochs, "steps": steps, "batch_size": args.batch_size,
-         "num_samples": num_samples, "evaluator": evaluator, "reference": refs, "recipes": results}, indent=2) + "\n")
+         "num_samples": num_samples, "evaluator": evaluator, "reference": refs, "recipes": results})
     print(tables)
     print(f"wrote {out / f'quality{suffix}.md'}, .json, .png; grids in {images}")
 

@@ -13,7 +13,6 @@ Writes variants.md and variants.json under --out.
 """
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, save_results
 
 # name -> (format, writer keyword arguments); the order of the table.
 VARIANTS = {
@@ -134,11 +133,8 @@ def run_variants(run_dir=None, *, samples: int = 10000, runs: int = 30, out="ben
               + "".join(f"- FID n/a: {note}\n" for note in notes))
     table = format_table(rows)
     print(header + "\n" + table)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "variants.md").write_text(header + "\n" + table + "\n")
-    (out / "variants.json").write_text(json.dumps({"command": command, "samples": samples, "runs": runs,
-                                                   "meta": meta, "rows": rows}, indent=2) + "\n")
+    save_results(out, "variants", header + "\n" + table + "\n",
+                 {"command": command, "samples": samples, "runs": runs, "meta": meta, "rows": rows})
     return rows
 
 
