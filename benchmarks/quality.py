@@ -1,16 +1,17 @@
-"""Generation quality of the tutorial recipe vs the engine's recommended one, on real Fashion-MNIST.
+"""Generation quality per CPU-minute: the engine's recipes against the tutorial's, at equal training seconds.
 
-Usage: python -m benchmarks.quality [--quick] [--epochs 10] [--batch-size 128] [--num-samples 5000]
-Each recipe trains in its own process (`python -m engine.train --eval-every 1`) with the same epochs and batch;
-FID/KID/classifier score per epoch come from its metrics.jsonl, all at the same number of samples as the floor
-(real train vs test images) and the noise reference. Writes quality.md, quality.json and quality.png (FID vs epoch)
-under benchmarks/results/ and copies each recipe's final sample grid to docs/images/quality/. `--quick` (100 steps
-per recipe, 500 samples, minutes) checks that it all still runs and writes quality_quick.* instead.
-Needs the evaluator: `python -m engine.evaluate --train-evaluator --dataset fashion_mnist`.
+Usage: python -m benchmarks.quality [--recipes published,default,...] [--minutes 2,5,10,20,30] [--num-samples 5000]
+                                    [--work-dir runs/quality] [--quick]
+Each recipe trains in its own process (`python -m engine.train --eval-at-minutes ...`), one after the other on
+this machine, and is scored when its training time (evaluations excluded) passes each mark and at its end: FID,
+KID, precision/recall, density/coverage and class balance against the test split, all at the same number of
+samples as the floor (real train vs test images) and the noise reference, with the shipped evaluator. A recipe whose
+run already finished in --work-dir is read, not retrained, so recipes can be run one at a time and reported
+together. Writes quality.md, quality.json and quality.png (FID vs training minutes) under benchmarks/results/ and
+copies each recipe's final grid to docs/images/quality/. `--quick` (100 steps each, 500 samples) checks it runs.
 """
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -21,44 +22,60 @@ from pathlib import Path
 
 from benchmarks.machine import describe_machine, save_results
 
-RECIPES = {  # name -> (preset, what it is)
-    "tutorial": ("dcgan_fashion", "the tutorial's recipe as published: non-saturating BCE, Adam(2e-4, 0.5)"),
-    "recommended": ("dcgan_fashion_modern",
-                    "same networks and optimiser; hinge loss, spectral norm on D, EMA of G (0.995)"),
+# name -> (preset, strategy, extra arguments, what it is). The baseline is the tutorial as published, full length.
+RECIPES = {
+    "published": ("dcgan_fashion", "default", [],
+                  "the Fashion-MNIST tutorial as published: RMSprop(1e-3), batch 32, 10 epochs, D then G"),
+    "default": ("dcgan_fashion_fast", "mirrored", [],
+                "the engine's default (`python -m engine.train --strategy mirrored`)"),
+    "modern": ("dcgan_fashion_modern", "default", [],
+               "the earlier 'recommended' recipe: hinge, spectral norm on D, EMA 0.995, batch 128, 3 epochs"),
 }
 DATASET = "fashion_mnist"
+METRICS = ("fid", "kid", "kid_stderr", "precision", "recall", "density", "coverage", "class_entropy", "class_ratio")
 
 
-def train_recipe(preset: str, run_dir: Path, *, epochs: int, steps: int, batch: int, num_samples: int,
-                 data_dir: str | None) -> float:
-    """Trains one recipe in a child process with evaluation after every epoch; returns wall seconds."""
-    length = ["--steps", str(steps)] if steps else ["--epochs", str(epochs)]
-    cmd = [sys.executable, "-m", "engine.train", "--preset", preset, *length, "--batch-size", str(batch),
-           "--eval-every", "1", "--eval-samples", str(num_samples), "--out-dir", str(run_dir)]
+def train_run(preset: str, strategy: str, extra: list, run_dir: Path, *, minutes: list, num_samples: int,
+              data_dir: str | None, quick: bool) -> float:
+    """Trains one recipe in a child process, scored at each minute mark and at the end; returns wall seconds."""
+    cmd = [sys.executable, "-m", "engine.train", "--preset", preset, "--strategy", strategy, *extra,
+           "--eval-samples", str(num_samples), "--out-dir", str(run_dir)]
+    cmd += ["--steps", "100"] if quick else ["--eval-at-minutes", ",".join(f"{m:g}" for m in minutes)]
     if data_dir:
         cmd += ["--data-dir", data_dir]
+    if quick:
+        cmd += ["--eval-at-minutes", "0.1"]
     print(" ".join(cmd[1:]), flush=True)
+    log_path = run_dir.parent / f"{run_dir.name}.log"
     start = time.perf_counter()
-    with open(run_dir.parent / f"{run_dir.name}.log", "w") as log:
+    with open(log_path, "w") as log:
         code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
     if code:
-        tail = (run_dir.parent / f"{run_dir.name}.log").read_text().strip().splitlines()[-3:]
+        tail = log_path.read_text().strip().splitlines()[-3:]
         raise SystemExit(f"error: training {preset} failed (exit {code}): {' | '.join(tail)}")
     return time.perf_counter() - start
 
 
 def read_curve(run_dir: Path) -> list[dict]:
-    """The evaluated records of a run's metrics.jsonl: step, epoch, fid, kid, kid_stderr, score."""
+    """The evaluated records of a run's metrics.jsonl: step, epoch, train_s and the metrics."""
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    keys = ("step", "epoch", "fid", "kid", "kid_stderr", "score", "d_loss", "g_loss")
+    keys = ("step", "epoch", "train_s", *METRICS)
     return [{k: r[k] for k in keys if k in r} for r in records if "fid" in r]
+
+
+def finished(run_dir: Path) -> bool:
+    return (run_dir / "generator.keras").exists() and bool(read_curve(run_dir))
 
 
 def final_grid(run_dir: Path) -> Path:
     """The last sample grid the run wrote (epoch_NNN.png, or step_NNNNNN.png when it stopped mid-epoch)."""
-    grids = sorted((run_dir / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
-    return grids[-1]
+    return max((run_dir / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
+
+
+def at_minute(curve: list[dict], minute: float) -> dict | None:
+    """The evaluation made when training time first passed `minute` (None if the run was shorter)."""
+    return next((c for c in curve if c["train_s"] >= 60 * minute - 1e-6), None)
 
 
 def plot(results: dict, floor: dict, path: Path, title: str) -> None:
@@ -70,54 +87,71 @@ def plot(results: dict, floor: dict, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     for name, r in results.items():
         curve = r["curve"]
-        ax.plot([c["epoch"] for c in curve], [c["fid"] for c in curve], marker="o", label=f"{name} ({r['preset']})")
+        ax.plot([c["train_s"] / 60 for c in curve], [c["fid"] for c in curve], marker="o",
+                label=f"{name} ({r['preset']})")
     ax.axhline(floor["fid"], color="gray", linestyle="--", label="floor: real train vs test images")
+    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("training minutes on this machine (log scale)")
     ax.set_ylabel("FID (evaluator features, log scale)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
-def format_tables(results: dict, refs: dict, num_samples: int) -> str:
-    kid = lambda m: f"{m['kid']:.3g} ± {m['kid_stderr']:.2g}"  # raw: its scale follows the evaluator's features
-    lines = [f"| recipe | preset | steps | train wall time | final FID | best FID (epoch) | final KID | "
-             f"final score |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+def _row(m: dict) -> str:
+    return (f"{m['fid']:.1f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['density']:.2f} | {m['coverage']:.3f} | "
+            f"{m['class_entropy']:.3f} | {m['class_ratio']:.2f}")
+
+
+def format_tables(results: dict, refs: dict, minutes: list, num_samples: int) -> str:
+    head = ("| recipe | preset | steps | training time | FID | precision | recall | density | coverage | "
+            "class entropy | max/min class |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines = [head]
     for name, r in results.items():
-        last, best = r["curve"][-1], min(r["curve"], key=lambda c: c["fid"])
-        lines.append(f"| {name} | `{r['preset']}` | {last['step']} | {r['wall_s'] / 60:.1f} min | {last['fid']:.2f} | "
-                     f"{best['fid']:.2f} ({best['epoch']:.3g}) | {kid(last)} | {last['score']:.2f} |")
+        last = r["curve"][-1]
+        lines.append(f"| {name} | `{r['preset']}` | {last['step']} | {last['train_s'] / 60:.1f} min | {_row(last)} |")
     for name, m in (("floor (real train images)", refs["floor"]), ("noise (Gaussian, clipped)", refs["noise"])):
-        lines.append(f"| {name} | | | | {m['fid']:.2f} | | {kid(m)} | {m['score']:.2f} |")
+        lines.append(f"| {name} | | | | {_row(m)} |")
     names = list(results)
-    epochs = sorted({c["epoch"] for r in results.values() for c in r["curve"]})
-    per_epoch = ["| epoch | " + " | ".join(f"{n} FID" for n in names) + " |", "|---:|" + "---:|" * len(names)]
-    for e in epochs:
-        cells = [next((f"{c['fid']:.2f}" for c in results[n]["curve"] if c["epoch"] == e), "") for n in names]
-        per_epoch.append(f"| {e:.3g} | " + " | ".join(cells) + " |")
-    return (f"All at {num_samples} generated images vs the full test split.\n\n" + "\n".join(lines)
-            + "\n\nFID after each epoch:\n\n" + "\n".join(per_epoch))
+    per_minute = ["| training minutes | " + " | ".join(f"{n} FID" for n in names) + " |",
+                  "|---:|" + "---:|" * len(names)]
+    for minute in minutes:
+        cells = []
+        for n in names:
+            c = at_minute(results[n]["curve"], minute)
+            cells.append(f"{c['fid']:.1f} (step {c['step']})" if c else "")
+        if any(cells):
+            per_minute.append(f"| {minute:g} | " + " | ".join(cells) + " |")
+    return (f"All at {num_samples} generated images vs the full test split (10,000 images); class entropy is the "
+            "predicted-class histogram's entropy / log(10), max/min the most / least frequent class count.\n\n"
+            "At the end of each recipe:\n\n" + "\n".join(lines)
+            + "\n\nFID when training time first passed each mark (the evaluation lands at the first step after it):"
+            "\n\n" + "\n".join(per_minute))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n")[0])
+    parser.add_argument("--recipes", default="published,default",
+                        help=f"comma-separated, from: {', '.join(RECIPES)}")
+    parser.add_argument("--minutes", default="1,2,5,10,20,30", help="training-time marks to evaluate at")
     parser.add_argument("--quick", action="store_true", help="100 steps per recipe, 500 samples: checks it runs")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--num-samples", type=int, help="images per evaluation (default 5000; quick 500)")
     parser.add_argument("--data-dir", help="Fashion-MNIST files (default: the usual search)")
-    parser.add_argument("--work-dir", help="where the two runs go (default runs/quality-<timestamp>)")
+    parser.add_argument("--work-dir", default="runs/quality", help="where the runs go; finished runs are reused")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--images", default="docs/images/quality", help="where the final sample grids are copied")
     args = parser.parse_args()
-    steps = 100 if args.quick else 0
+    names = [n.strip() for n in args.recipes.split(",") if n.strip()]
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        raise SystemExit(f"error: unknown recipe(s) {unknown}; valid: {', '.join(RECIPES)}")
+    minutes = sorted(float(m) for m in args.minutes.split(","))
     num_samples = args.num_samples or (500 if args.quick else 5000)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    work = Path(args.work_dir or f"runs/quality-{stamp}")
+    work = Path(args.work_dir + ("_quick" if args.quick else ""))
     work.mkdir(parents=True, exist_ok=True)
     suffix = "_quick" if args.quick else ""
 
@@ -133,14 +167,21 @@ def main() -> None:
           flush=True)
 
     results = {}
-    for name, (preset, what) in RECIPES.items():
+    for name in names:
+        preset, strategy, extra, what = RECIPES[name]
         run_dir = work / name
-        wall = train_recipe(preset, run_dir, epochs=args.epochs, steps=steps, batch=args.batch_size,
-                            num_samples=num_samples, data_dir=args.data_dir)
-        results[name] = {"preset": preset, "what": what, "run_dir": str(run_dir), "wall_s": round(wall, 1),
-                         "curve": read_curve(run_dir)}
-        print(f"{name}: FID per evaluation {[round(c['fid'], 2) for c in results[name]['curve']]} "
-              f"({wall / 60:.1f} min)", flush=True)
+        wall = None
+        if not finished(run_dir):
+            if run_dir.exists():
+                raise SystemExit(f"error: {run_dir} holds an unfinished run; resume it (python -m engine.train "
+                                 f"--resume --out-dir {run_dir}) or move it away")
+            wall = train_run(preset, strategy, extra, run_dir, minutes=minutes, num_samples=num_samples,
+                             data_dir=args.data_dir, quick=args.quick)
+        curve = read_curve(run_dir)
+        results[name] = {"preset": preset, "strategy": strategy, "what": what, "run_dir": str(run_dir),
+                         "wall_s": round(wall, 1) if wall else None, "curve": curve}
+        print(f"{name}: FID {[round(c['fid'], 1) for c in curve]} at minutes "
+              f"{[round(c['train_s'] / 60, 1) for c in curve]}", flush=True)
 
     out, images = Path(args.out), Path(args.images) if not args.quick else Path(args.out) / "quality_quick_grids"
     out.mkdir(parents=True, exist_ok=True)
@@ -148,22 +189,25 @@ def main() -> None:
     for name, r in results.items():
         r["grid"] = str(images / f"{name}.png")
         shutil.copyfile(final_grid(Path(r["run_dir"])), r["grid"])
-    length = f"{steps} steps" if steps else f"{args.epochs} epoch{'s' * (args.epochs != 1)}"
-    command = (f"python -m benchmarks.quality" + (" --quick" if args.quick else "")
-               + (f" --epochs {args.epochs}" if args.epochs != 10 and not args.quick else ""))
-    title = f"Fashion-MNIST, {length} at batch {args.batch_size}, FID at {num_samples} samples"
+    command = f"python -m benchmarks.quality --recipes {','.join(names)}" + (" --quick" if args.quick else "")
+    title = f"Fashion-MNIST, FID at {num_samples} samples vs training time"
     plot(results, refs["floor"], out / f"quality{suffix}.png", title)
-    tables = format_tables(results, refs, num_samples)
-    recipes = "\n".join(f"- **{n}** (`{r['preset']}`): {r['what']}" for n, r in results.items())
+    tables = format_tables(results, refs, minutes, num_samples)
+    recipes = "\n".join(f"- **{n}** (`{r['preset']}`, `--strategy {r['strategy']}`): {r['what']}"
+                        for n, r in results.items())
+    grids = "\n".join(["| " + " | ".join(results) + " |", "|---" * len(results) + "|",
+                       "| " + " | ".join(f"![{n}]({os.path.relpath(r['grid'], out)})" for n, r in results.items())
+                       + " |"])
     evaluator = judge.evaluator.info
     save_results(
         out, f"quality{suffix}",
-        f"# Generation quality: tutorial vs recommended recipe ({length}, batch {args.batch_size})\n\n"
-        f"{describe_machine(command)}\n- evaluator: {evaluator['test_accuracy']:.4f} test accuracy, trained "
-        f"{evaluator['trained_at']} on {evaluator['source']}\n\n{recipes}\n\n{tables}\n\n"
-        f"![FID vs epoch](quality{suffix}.png)\n",
-        {"command": command, "epochs": args.epochs, "steps": steps, "batch_size": args.batch_size,
-         "num_samples": num_samples, "evaluator": evaluator, "reference": refs, "recipes": results})
+        f"# Generation quality per training minute\n\n{describe_machine(command)}\n- evaluator: "
+        f"{'shipped' if evaluator['shipped'] else 'own'}, sha256 {evaluator['sha256'][:12]}, test accuracy "
+        f"{evaluator['test_accuracy']:.4f}\n\n{recipes}\n\n{tables}\n\n![FID vs training minutes](quality{suffix}.png)"
+        f"\n\nFinal grids:\n\n{grids}\n",
+        {"command": command, "minutes": minutes, "num_samples": num_samples,
+         "evaluator": {k: evaluator[k] for k in ("sha256", "shipped", "test_accuracy")}, "reference": refs,
+         "recipes": results})
     print(tables)
     print(f"wrote {out / f'quality{suffix}.md'}, .json, .png; grids in {images}")
 

@@ -141,13 +141,14 @@ def measure(row: Row, *, windows: int, window_images: int, strategy=None) -> dic
     import tensorflow as tf
 
     from benchmarks.flops import forward_flops, step_flops
+    from engine.config import with_update_order
     from engine.data.pipeline import make_dataset
     from engine.gan import GAN
 
     reset_peak_rss()
     rss_start = current_rss_mb()
     base, data = load_images(row.preset)
-    cfg = dataclasses.replace(base, batch_size=row.batch, update_order=row.update_order, precision=row.precision)
+    cfg = dataclasses.replace(with_update_order(base, row.update_order), batch_size=row.batch, precision=row.precision)
     strategy = strategy or tf.distribute.get_strategy()
     dataset = make_dataset(data, global_batch_size=row.batch, output_range=cfg.output_range, seed=0)
     steps = window_steps(row.batch, row.steps_per_call, window_images)

@@ -14,6 +14,10 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype polic
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 
 
+# Settings of the alternating order (D's update, then G's) with no meaning in the simultaneous one, and their "off".
+ALTERNATING_ONLY = {"d_split_real_fake": False, "d_fakes_inference": False, "g_reuses_noise": False, "g_batch_factor": 1}
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything that defines an experiment (what is trained, on what, how). Saved as JSON in the run directory.
@@ -34,11 +38,17 @@ class Config:
     real_label: float = 1.0  # D's target for real images (label smoothing: e.g. 0.9); bce and lsgan only
     fake_label: float = 0.0  # D's target for generated images
     n_critic: int = 1  # D updates per G update (alternating order only)
+    d_split_real_fake: bool = False  # alternating: D takes two updates per step, on the real batch, then on the fakes
+    d_fakes_inference: bool = False  # alternating: D's fakes come from G in inference mode (Keras `predict`/`G(z)`)
+    g_reuses_noise: bool = False  # alternating: G's update reuses the D step's latents (and labels), not fresh ones
+    g_batch_factor: int = 1  # G's update draws this many latents per real image (Brownlee: 2, G on 256 for 128 real)
+    dropout: float | None = None  # the dropout rate of the family's Dropout layers; None: the family's own rate
     gp_weight: float = 10.0  # gradient-penalty weight for loss=wgan_gp
     spectral_norm: bool = False  # wrap D's Conv2D/Dense layers in keras.layers.SpectralNormalization
     ema_decay: float = 0.0  # > 0: keep an EMA of G's weights; it is what gets sampled and exported
+    ema_warmup: bool = False  # decay min(ema_decay, (1 + t) / (10 + t)) at step t: a short run does not average its start
     l2: float = 0.0  # L2 weight penalty on each network's weights
-    balance_g: float = 0.0  # > 0: skip G's update when g_loss * balance_g < d_loss (simultaneous order only)
+    balance_g: float = 0.0  # > 0: skip G's update when g_loss * balance_g < d_loss (losses before the step's updates)
     balance_d: float = 0.0  # > 0: skip D's update when d_loss * balance_d < g_loss
     optimizer: str = "adam"
     g_lr: float = 2e-4
@@ -46,8 +56,9 @@ class Config:
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 128  # global batch, split across replicas
-    epochs: int = 3  # the default run: ~10 min on 2 CPU cores (README)
+    epochs: int = 3
     steps: int = 0  # > 0 overrides epochs
+    steps_per_epoch: int = 0  # > 0: what one epoch is (Brownlee: int(60000 / 256)); 0: the data / batch_size
     seed: int = 0
     checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch end and at the end
     keep_checkpoints: int = 3
@@ -68,15 +79,26 @@ class Config:
         for name in ("batch_size", "latent_dim", "keep_checkpoints", "checkpoint_every", "log_every", "sample_count"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}={getattr(self, name)} (must be > 0)")
-        for name in ("epochs", "steps", "num_classes"):
+        for name in ("epochs", "steps", "steps_per_epoch", "num_classes"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} (must be >= 0)")
         if self.n_critic < 1:
             problems.append(f"n_critic={self.n_critic} (must be >= 1)")
         if self.n_critic > 1 and self.update_order != "alternating":
             problems.append("n_critic > 1 needs update_order=alternating")
-        if (self.balance_g or self.balance_d) and self.update_order != "simultaneous":
-            problems.append("balance_g/balance_d need update_order=simultaneous (both losses from one forward pass)")
+        if (self.balance_g or self.balance_d) and self.n_critic > 1:
+            problems.append("balance_g/balance_d need n_critic=1 (one decision per step, on both losses)")
+        alternating_only = [k for k in ALTERNATING_ONLY if k != "g_batch_factor"]
+        if self.update_order != "alternating" and any(getattr(self, k) for k in alternating_only):
+            problems.append(f"{'/'.join(alternating_only)} need update_order=alternating")
+        if self.update_order != "alternating" and self.g_batch_factor != 1:
+            problems.append("g_batch_factor != 1 needs update_order=alternating")
+        if self.g_batch_factor < 1 or (self.g_batch_factor > 1 and self.g_reuses_noise):
+            problems.append(f"g_batch_factor={self.g_batch_factor} (must be >= 1, and 1 when g_reuses_noise)")
+        if self.d_split_real_fake and self.n_critic > 1:
+            problems.append("d_split_real_fake needs n_critic=1")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout={self.dropout} (must be in [0, 1))")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"ema_decay={self.ema_decay} (must be in [0, 1))")
         if self.epochs == 0 and self.steps == 0:
@@ -100,6 +122,8 @@ class RunOptions:
     data_dir: str | None = None
     eval_every: int = 0  # epochs between quality evaluations (FID/KID/score, best checkpoint); 0 = off
     eval_samples: int = 2000  # generated images per evaluation: seconds on a CPU; FID depends on N, compare at equal N
+    eval_at_minutes: tuple[float, ...] = ()  # also evaluate when training time (evaluations excluded) passes each mark
+    time_limit_min: float = 0.0  # > 0: stop (checkpoint, grid, generator, final evaluation) after this much training
     deterministic: bool = False  # op determinism + seeded init: a rerun, or a killed and resumed run, ends bit-equal
     checkpoint_every_seconds: float = 600.0  # also checkpoint when this long has passed since the last save; 0 = off
     max_consecutive_skips: int = 10  # stop after this many steps in a row skipped for a non-finite loss or gradient
@@ -114,6 +138,13 @@ class RunOptions:
         if self.checkpoint_every_seconds < 0 or self.max_consecutive_skips < 1:
             raise UserError(f"invalid options: checkpoint_every_seconds={self.checkpoint_every_seconds} "
                             f"(must be >= 0), max_consecutive_skips={self.max_consecutive_skips} (must be >= 1)")
+        if (self.time_limit_min or self.eval_at_minutes) and self.strategy == "multi_worker":
+            raise UserError("--time-limit/--eval-at-minutes cannot be used with multi_worker (the workers' clocks "
+                            "would disagree on the step to stop or evaluate at); use --steps/--epochs, --eval-every")
+        if self.time_limit_min < 0:
+            raise UserError(f"invalid options: time_limit_min={self.time_limit_min} (must be >= 0; 0 = no limit)")
+        if any(m <= 0 for m in self.eval_at_minutes):
+            raise UserError(f"invalid options: eval_at_minutes={self.eval_at_minutes} (each must be > 0)")
         if self.eval_every < 0 or self.eval_samples < 2:
             raise UserError(f"invalid options: eval_every={self.eval_every} (must be >= 0), "
                             f"eval_samples={self.eval_samples} (must be >= 2)")
@@ -149,6 +180,11 @@ def _parse_value(key: str, text: str, typ):
         return typ(text)
     except ValueError:
         raise UserError(f"override {key}={text!r}: expected {typ.__name__}") from None
+
+
+def with_update_order(cfg: Config, order: str) -> Config:
+    """`cfg` in update order `order`; a move to the simultaneous order turns the alternating-only settings off."""
+    return dataclasses.replace(cfg, update_order=order, **({} if order == "alternating" else ALTERNATING_ONLY))
 
 
 def apply_overrides(cfg: Config, pairs: list[str]) -> Config:

@@ -4,7 +4,8 @@
   python -m engine.evaluate --run-dir DIR [--num-samples N] [--seed S] [--checkpoint auto|best|latest]
 
 The first trains and caches the dataset's classifier (the judge); the second scores a run's generator against the
-dataset's test split with FID, KID and the classifier score (plus class accuracy and intra-class FID for conditional
+dataset's test split with FID, KID, the classifier score, precision/recall and density/coverage (k-NN manifolds
+in the evaluator's feature space) and the class balance of the generated images (plus class accuracy and intra-class FID for conditional
 runs), next to the floor (real train vs test images) and noise, all at the same N, and writes
 <run-dir>/evaluation.json.
 """
@@ -52,6 +53,9 @@ def train(args) -> int:
     print(f"evaluator for {args.dataset}: test accuracy {info['test_accuracy']:.4f} on {info['test_images']} test "
           f"images (held-out train slice {info['val_accuracy']:.4f}), {info['epochs']} epochs in "
           f"{info['train_seconds']:.0f} s; saved in {evaluator_dir(args.dataset)}")
+    if "shipped_test_accuracy" in info:
+        print(f"the shipped evaluator's test accuracy: {info['shipped_test_accuracy']:.4f} (yours "
+              f"{info['test_accuracy'] - info['shipped_test_accuracy']:+.4f}); yours is used from now on in this cache")
     return 0
 
 
@@ -76,7 +80,8 @@ def evaluate_run(run_dir=None, *, num_samples: int = DEFAULT_SAMPLES, seed: int 
         "run_dir": str(run_path), "checkpoint": rundir.checkpoint_label(prefix), "step": meta["step"],
         "checkpoint_sha256": meta["checkpoint_sha256"], "num_samples": num_samples, "seed": seed,
         "reference": {"source": judge.reference_source, "num_images": len(judge.reference_feats)},
-        "evaluator": {k: judge.evaluator.info[k] for k in ("test_accuracy", "source", "trained_at")},
+        "evaluator": {k: judge.evaluator.info[k] for k in ("test_accuracy", "source", "trained_at", "sha256",
+                                                             "shipped")},
         "generator": judge.score(to_unit_range(images, cfg.output_range), labels, seed=seed),
         **judge.reference_points(num_samples, num_classes=cfg.num_classes, seed=seed),
     }
@@ -87,16 +92,18 @@ def evaluate_run(run_dir=None, *, num_samples: int = DEFAULT_SAMPLES, seed: int 
 def format_report(result: dict) -> str:
     """The human-readable table of an evaluate_run result."""
     conditional = "class_accuracy" in result["generator"]
-    head = f"{'':<22}{'FID':>10}  {'KID':<20}{'score':<12}"
+    head = f"{'':<22}{'FID':>10}  {'KID':<20}{'score':<12}{'prec':>6}{'recall':>7}{'dens':>6}{'cover':>6}{'cls ent':>8}{'max/min':>8}"
     if conditional:
         head += f"{'class acc':>11}{'intra FID':>11}"
     lines = [f"{result['run_dir']}: {result['checkpoint']}; {result['num_samples']} samples vs "
-             f"{result['reference']['num_images']} test images (evaluator test accuracy "
-             f"{result['evaluator']['test_accuracy']:.4f})", head]
+             f"{result['reference']['num_images']} test images ({'shipped' if result['evaluator']['shipped'] else 'own'} "
+             f"evaluator {result['evaluator']['sha256'][:12]}, test accuracy {result['evaluator']['test_accuracy']:.4f})",
+             head]
     for name, key in (("generator", "generator"), ("floor (real train)", "floor"), ("noise", "noise")):
         m = result[key]
         row = (f"{name:<22}{m['fid']:>10.2f}  {m['kid']:>9.3g} ± {m['kid_stderr']:<8.2g}"
-               f"{m['score']:>5.2f} ± {m['score_std']:<5.2f}")
+               f"{m['score']:>5.2f} ± {m['score_std']:<5.2f}{m['precision']:>6.3f}{m['recall']:>7.3f}"
+               f"{m['density']:>6.2f}{m['coverage']:>6.3f}{m['class_entropy']:>8.3f}{m['class_ratio']:>8.2f}")
         if conditional:
             row += f"{m['class_accuracy']:>11.3f}{m['intra_fid']:>11.2f}"
         lines.append(row)

@@ -15,6 +15,7 @@ from engine.losses import LOSSES
 from engine.precision import needs_loss_scaling, policy_scope
 
 SUM = tf.distribute.ReduceOp.SUM
+G_SALT = 31  # the salt of the latents of G's fresh draw (see the phases)
 
 
 def make_optimizer(cfg, lr: float):
@@ -112,9 +113,10 @@ class GAN(keras.Model):
         return tf.stack([tf.cast(self.cfg.seed, tf.int64),
                          self.step_counter * 1024 + tf.cast(replica, tf.int64) * 64 + salt])
 
-    def generate(self, batch, salt, training=True):
-        """Fakes for this replica's batch: (images, their labels); labels are drawn uniformly when conditional."""
-        n = tf.shape(batch["image"])[0]
+    def generate(self, batch, salt, training=True, factor=1):
+        """Fakes for this replica's batch (`factor` per real image): (images, their labels); labels are drawn
+        uniformly when conditional."""
+        n = tf.shape(batch["image"])[0] * factor
         z = self.sample_latent(n, self._seed(salt))
         if self.conditioning == "none":
             return self.generator(z, training=training), None
@@ -145,6 +147,11 @@ class GAN(keras.Model):
         per = tf.keras.losses.sparse_categorical_crossentropy(labels, class_logits, from_logits=True)
         return self._mean(per, global_batch_size)
 
+    def _accuracy(self, logits, real: bool, global_batch_size):
+        """This replica's share of the fraction of images D calls right (logit > 0 means "real")."""
+        flat = tf.reshape(tf.cast(logits, tf.float32), [-1])
+        return self._mean(tf.cast(flat > 0 if real else flat < 0, tf.float32), global_batch_size)
+
     def _gradient_penalty(self, real, fake, labels, global_batch_size):
         # WGAN-GP: (||grad D(x_hat)|| - 1)^2 at x_hat on lines between real and fake; alpha ~ U[0, 1].
         alpha = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1], self._seed(63))
@@ -156,29 +163,43 @@ class GAN(keras.Model):
         norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
         return self.cfg.gp_weight * self._mean(tf.square(norms - 1.0), global_batch_size)
 
+    def side_loss(self, images, labels, real: bool, global_batch_size, out=None):
+        """D's loss on one side alone (the real batch, or generated images) and its accuracy there; `out`: D's
+        outputs on `images` when the caller has them."""
+        logits, classes = out or self.discriminate(images, labels)
+        part = self.adversarial.real if real else self.adversarial.fake
+        target = self.cfg.real_label if real else self.cfg.fake_label
+        loss = self._mean(part(logits, target), global_batch_size)
+        if classes is not None:  # ACGAN: D also names the class of real and of generated images
+            loss += self._class_loss(classes, labels, global_batch_size)
+        return loss, self._accuracy(logits, real, global_batch_size)
+
     def d_loss(self, batch, fake, fake_labels, global_batch_size, fake_out=None):
-        """`fake_out`: D's outputs on `fake` when the caller already has them (the simultaneous step)."""
+        """(D's loss, its accuracy [on real, on fake]); `fake_out`: D's outputs on `fake` when the caller already
+        has them (the simultaneous step). The L2 penalty is not in it (see `penalised`)."""
         real, labels = batch["image"], batch["label"]
-        real_logits, real_classes = self.discriminate(real, labels)
-        fake_logits, fake_classes = fake_out or self.discriminate(fake, fake_labels)
-        loss = self._mean(self.adversarial.d(real_logits, fake_logits, self.cfg.real_label, self.cfg.fake_label),
-                          global_batch_size)
-        if real_classes is not None:  # ACGAN: D also names the class of real and of generated images
-            loss += self._class_loss(real_classes, labels, global_batch_size)
-            loss += self._class_loss(fake_classes, fake_labels, global_batch_size)
+        real_loss, real_acc = self.side_loss(real, labels, True, global_batch_size)
+        fake_loss, fake_acc = self.side_loss(fake, fake_labels, False, global_batch_size, fake_out)
+        loss = self.adversarial.weight * (real_loss + fake_loss)
         if self.adversarial.gradient_penalty:
             loss += self._gradient_penalty(real, fake, labels if self.conditioning == "input" else None,
                                            global_batch_size)
-        return loss + self._l2(self.discriminator)
+        return loss, tf.stack([real_acc, fake_acc])
 
     def g_loss(self, fake, fake_labels, global_batch_size, fake_out=None):
         fake_logits, fake_classes = fake_out or self.discriminate(fake, fake_labels)
         loss = self._mean(self.adversarial.g(fake_logits), global_batch_size)
         if fake_classes is not None:
             loss += self._class_loss(fake_classes, fake_labels, global_batch_size)
-        return loss + self._l2(self.generator)
+        return loss
+
+    def penalised(self, loss, network, optimizer):
+        """What the optimizer minimises: the loss plus the network's L2 penalty, scaled for mixed_float16."""
+        return optimizer.scale_loss(loss + self._l2(network))
 
     # ---- per-replica phases: run with strategy.run ----
+    # Salts pick the latents of a phase: D's k-th update of a step draws with salt k (1..n_critic), G's fresh draw
+    # uses G_SALT; G reuses D's latents with salt 1. Labels add 32, the gradient penalty uses 63.
 
     def both_gradients(self, batch, global_batch_size):
         """Simultaneous order (TF DCGAN tutorial): one forward pass, two tapes, gradients for both networks."""
@@ -187,26 +208,50 @@ class GAN(keras.Model):
             # One D pass on the fakes feeds both losses, as in TF's tutorial: 3G + 7D forward-equivalents per
             # image instead of 3G + 8D (benchmarks/flops.py), ~9% of dcgan_fashion's step.
             fake_out = self.discriminate(fake, fake_labels)
-            d_loss = self.d_loss(batch, fake, fake_labels, global_batch_size, fake_out)
+            d_loss, accuracy = self.d_loss(batch, fake, fake_labels, global_batch_size, fake_out)
             g_loss = self.g_loss(fake, fake_labels, global_batch_size, fake_out)
-            # Loss scaling (mixed_float16 only; identity otherwise): the optimizer unscales before applying.
-            d_scaled, g_scaled = self.d_optimizer.scale_loss(d_loss), self.g_optimizer.scale_loss(g_loss)
-        return (d_loss, g_loss, d_tape.gradient(d_scaled, self.discriminator.trainable_variables),
+            d_scaled = self.penalised(d_loss, self.discriminator, self.d_optimizer)
+            g_scaled = self.penalised(g_loss, self.generator, self.g_optimizer)
+        return (d_loss, g_loss, accuracy, d_tape.gradient(d_scaled, self.discriminator.trainable_variables),
                 g_tape.gradient(g_scaled, self.generator.trainable_variables))
 
+    def _d_fakes(self, batch, salt):
+        # Keras tutorials draw D's fakes with `G.predict(z)` / `G(z)`: G's BatchNorm then runs in inference mode.
+        fake, fake_labels = self.generate(batch, salt=salt, training=not self.cfg.d_fakes_inference)
+        return tf.stop_gradient(fake), fake_labels
+
     def d_gradients(self, batch, global_batch_size, salt):
-        fake, fake_labels = self.generate(batch, salt=salt)
+        """One D update on the real batch and fresh fakes together."""
+        fake, fake_labels = self._d_fakes(batch, salt)
         with tf.GradientTape() as tape:
-            d_loss = self.d_loss(batch, tf.stop_gradient(fake), fake_labels, global_batch_size)
-            scaled = self.d_optimizer.scale_loss(d_loss)
-        return d_loss, tape.gradient(scaled, self.discriminator.trainable_variables)
+            d_loss, accuracy = self.d_loss(batch, fake, fake_labels, global_batch_size)
+            scaled = self.penalised(d_loss, self.discriminator, self.d_optimizer)
+        return d_loss, accuracy, tape.gradient(scaled, self.discriminator.trainable_variables)
+
+    def d_side_gradients(self, batch, global_batch_size, salt):
+        """One D update on one side alone: the real batch when `salt` is 0, else fakes drawn with `salt`."""
+        images, labels = (batch["image"], batch["label"]) if salt == 0 else self._d_fakes(batch, salt)
+        with tf.GradientTape() as tape:
+            loss, accuracy = self.side_loss(images, labels, salt == 0, global_batch_size)
+            scaled = self.penalised(loss, self.discriminator, self.d_optimizer)
+        return loss, accuracy, tape.gradient(scaled, self.discriminator.trainable_variables)
 
     def g_gradients(self, batch, global_batch_size):
+        cfg = self.cfg
         with tf.GradientTape() as tape:
-            fake, fake_labels = self.generate(batch, salt=31)
-            g_loss = self.g_loss(fake, fake_labels, global_batch_size)
-            scaled = self.g_optimizer.scale_loss(g_loss)
+            fake, fake_labels = self.generate(batch, salt=1 if cfg.g_reuses_noise else G_SALT,
+                                              factor=cfg.g_batch_factor)
+            g_loss = self.g_loss(fake, fake_labels, global_batch_size * cfg.g_batch_factor)
+            scaled = self.penalised(g_loss, self.generator, self.g_optimizer)
         return g_loss, tape.gradient(scaled, self.generator.trainable_variables)
+
+    def current_losses(self, batch, global_batch_size):
+        """(d_loss, g_loss) on the step's latents before any update: what the balance rule of the alternating
+        order compares (Mohr: losses first, then D's update, then G's against the updated D, same latents)."""
+        fake, fake_labels = self.generate(batch, salt=1)
+        fake_out = self.discriminate(fake, fake_labels)
+        d_loss, _ = self.d_loss(batch, fake, fake_labels, global_batch_size, fake_out)
+        return d_loss, self.g_loss(fake, fake_labels, global_batch_size, fake_out)
 
     def apply_d(self, grads):
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
@@ -279,31 +324,58 @@ class GAN(keras.Model):
                 run(self.restore_statistics, before, ok)
             return out, ok
 
-        out = {}
-        if cfg.update_order == "simultaneous":
-            (d_loss, g_loss, d_grads, g_grads), ok = gradients(self.both_gradients, batch, global_batch_size)
-            out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
+        def balance(d_loss, g_loss):
+            """(apply D's update?, apply G's?): the balance rule skips the update of the network that is ahead,
+            judged on the global losses; without the rule both always apply."""
+            apply_d = not cfg.balance_d or tf.logical_not(d_loss * cfg.balance_d < g_loss)
+            apply_g = not cfg.balance_g or tf.logical_not(g_loss * cfg.balance_g < d_loss)
             if cfg.balance_d or cfg.balance_g:
-                # The balance rule: skip the update of the network that is ahead, judged on the global losses.
-                apply_d = not cfg.balance_d or tf.logical_not(out["d_loss"] * cfg.balance_d < out["g_loss"])
-                apply_g = not cfg.balance_g or tf.logical_not(out["g_loss"] * cfg.balance_g < out["d_loss"])
                 out["d_skipped"] = 1.0 - tf.cast(apply_d, tf.float32)
                 out["g_skipped"] = 1.0 - tf.cast(apply_g, tf.float32)
-                self._maybe(tf.logical_and(ok, apply_d), lambda: run(self.apply_d, d_grads))
-                self._maybe(tf.logical_and(ok, apply_g), lambda: run(self.apply_g, g_grads))
+            return apply_d, apply_g
+
+        def both(a, b):
+            return tf.logical_and(a, b)
+
+        out = {}
+        if cfg.update_order == "simultaneous":
+            (d_loss, g_loss, accuracy, d_grads, g_grads), ok = gradients(self.both_gradients, batch, global_batch_size)
+            out["d_loss"], out["g_loss"], accuracy = total(d_loss), total(g_loss), total(accuracy)
+            apply_d, apply_g = balance(out["d_loss"], out["g_loss"])
+            if cfg.balance_d or cfg.balance_g:
+                self._maybe(both(ok, apply_d), lambda: run(self.apply_d, d_grads))
+                self._maybe(both(ok, apply_g), lambda: run(self.apply_g, g_grads))
             else:
                 self._maybe(ok, lambda: run(self.apply_both, d_grads, g_grads))
         else:
             # Alternating: n_critic D updates on fresh fakes, then a G update against the updated D; each guarded.
-            oks = []
-            for i in range(cfg.n_critic):
-                (d_loss, d_grads), ok = gradients(self.d_gradients, batch, global_batch_size, i + 1)
-                self._maybe(ok, lambda: run(self.apply_d, d_grads))
+            oks, apply_d, apply_g = [], True, True
+            if cfg.balance_d or cfg.balance_g:
+                (d_now, g_now), ok = gradients(self.current_losses, batch, global_batch_size)
+                out["d_loss"], out["g_loss"] = total(d_now), total(g_now)
+                apply_d, apply_g = balance(out["d_loss"], out["g_loss"])
                 oks.append(ok)
+            for i in range(cfg.n_critic):
+                if cfg.d_split_real_fake:  # two updates, as two `train_on_batch` calls: real, then fakes
+                    sides = []
+                    for salt in (0, i + 1):
+                        (loss, acc, d_grads), ok = gradients(self.d_side_gradients, batch, global_batch_size, salt)
+                        self._maybe(both(ok, apply_d), lambda: run(self.apply_d, d_grads))
+                        sides.append((total(loss), total(acc)))
+                        oks.append(ok)
+                    (real_loss, real_acc), (fake_loss, fake_acc) = sides
+                    d_loss, accuracy = self.adversarial.weight * (real_loss + fake_loss), tf.stack([real_acc, fake_acc])
+                else:
+                    (d_loss, accuracy, d_grads), ok = gradients(self.d_gradients, batch, global_batch_size, i + 1)
+                    self._maybe(both(ok, apply_d), lambda: run(self.apply_d, d_grads))
+                    d_loss, accuracy = total(d_loss), total(accuracy)
+                    oks.append(ok)
             (g_loss, g_grads), ok = gradients(self.g_gradients, batch, global_batch_size)
-            self._maybe(ok, lambda: run(self.apply_g, g_grads))
-            out["d_loss"], out["g_loss"] = total(d_loss), total(g_loss)
+            self._maybe(both(ok, apply_g), lambda: run(self.apply_g, g_grads))
+            out.setdefault("d_loss", d_loss)
+            out.setdefault("g_loss", total(g_loss))
             ok = tf.reduce_all(tf.stack(oks + [ok]))
+        out["d_acc_real"], out["d_acc_fake"] = accuracy[0], accuracy[1]
         skipped = tf.cast(tf.logical_not(ok), tf.int64)
         self.skipped_steps.assign_add(skipped)
         self.consecutive_skips.assign((self.consecutive_skips + 1) * skipped)
@@ -325,6 +397,9 @@ class GAN(keras.Model):
     def update_ema(self):
         if self.generator_ema is None:
             return
-        decay = self.cfg.ema_decay
+        decay = tf.constant(self.cfg.ema_decay, tf.float32)
+        if self.cfg.ema_warmup:  # as tf.train.ExponentialMovingAverage with num_updates
+            t = tf.cast(self.step_counter, tf.float32)
+            decay = tf.minimum(decay, (1.0 + t) / (10.0 + t))
         for ema, weight in zip(self.generator_ema.weights, self.generator.weights):
             ema.assign(decay * ema + (1.0 - decay) * weight)

@@ -19,6 +19,7 @@ from engine.data.registry import load_dataset
 from engine.distribute import resolve_jit
 from engine.errors import UserError
 from engine.gan import GAN
+from engine.progress_gif import write_progress_gif
 from engine.quality.training import TrainingEvaluation
 from engine.steps import make_train_fn
 from export.grid import make_grid, save_png, to_uint8
@@ -39,7 +40,7 @@ class Plan:
         if cfg.batch_size % replicas:
             raise UserError(f"batch_size {cfg.batch_size} does not split evenly across {replicas} replicas; "
                             f"use a multiple of {replicas}")
-        per_epoch = max(1, num_images // cfg.batch_size)
+        per_epoch = cfg.steps_per_epoch or max(1, num_images // cfg.batch_size)
         return cls(per_epoch, cfg.steps or cfg.epochs * per_epoch, replicas)
 
 
@@ -196,6 +197,7 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
     bar = tqdm(total=plan.total_steps, initial=step, unit="step", dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 30)
     window_start, window_steps, last_log, losses, rate = time.perf_counter(), 0, step, {}, 0.0
+    started, evaluating_s = time.perf_counter(), 0.0  # train_s: this process's seconds, evaluations excluded
     last_save = time.monotonic()
     # Workers of multi_worker must save at the same steps (saving uses collectives); their clocks would disagree.
     save_seconds = opts.checkpoint_every_seconds if opts.strategy != "multi_worker" else 0
@@ -236,22 +238,33 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
             bar.update(n)
             bar.set_postfix({**{k: f"{v:.3f}" for k, v in losses.items()}, "img/s": f"{rate:.0f}"}, refresh=False)
             epoch_end = step % plan.steps_per_epoch == 0
+            train_s = time.perf_counter() - started - evaluating_s
+            out_of_time = bool(opts.time_limit_min) and train_s >= 60.0 * opts.time_limit_min
+            last = step == plan.total_steps or out_of_time
+            before = time.perf_counter()
             scores = quality.at(gan, step=step, epoch=step // plan.steps_per_epoch, epoch_end=epoch_end,
-                                last=step == plan.total_steps) if quality else {}
+                                last=last, train_s=train_s) if quality else {}
             if scores:  # the evaluation's seconds are not training time: restart the images/s window
                 window_start, window_steps = time.perf_counter(), 0
-            if step - last_log >= cfg.log_every or epoch_end or step == plan.total_steps or skipped:
+                evaluating_s += time.perf_counter() - before
+            if step - last_log >= cfg.log_every or epoch_end or last or skipped or scores:
                 log.write(step, {"epoch": step / plan.steps_per_epoch, **losses, "images_per_s": rate,
-                                 "skipped_nonfinite": int(gan.skipped_steps.numpy()), **scores})
+                                 "train_s": round(train_s, 2), "skipped_nonfinite": int(gan.skipped_steps.numpy()),
+                                 **scores})
                 last_log = step
             if epoch_end:
                 save_samples(gan, latents, run_dir / "samples" / f"epoch_{step // plan.steps_per_epoch:03d}.png")
+                write_progress_gif(run_dir / "samples")
             timed = save_seconds and time.monotonic() - last_save >= save_seconds
-            if epoch_end or step % cfg.checkpoint_every == 0 or step == plan.total_steps or timed:
+            if epoch_end or step % cfg.checkpoint_every == 0 or last or timed:
                 # In a run of skipped steps nothing changed worth saving; wait for a good step (or the end).
-                if in_a_row == 0 or step == plan.total_steps:
+                if in_a_row == 0 or last:
                     save_checkpoint(gan, manager, step)
                     last_save = time.monotonic()
+            if out_of_time:
+                print(f"time limit: stopped after {train_s / 60:.1f} min of training, at step {step} of "
+                      f"{plan.total_steps} (--resume continues)", file=sys.stderr)
+                break
     finally:
         bar.close()
         log.close()

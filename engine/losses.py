@@ -17,10 +17,20 @@ LOSSES = Registry("loss")
 
 @dataclass(frozen=True)
 class AdversarialLoss:
-    d: Callable
+    """D's loss is `weight * (real(real_logits, real_target) + fake(fake_logits, fake_target))`, per example.
+
+    The parts exist on their own for steps that update D on the real and the generated batch separately (ACGAN).
+    """
+
+    real: Callable
+    fake: Callable
     g: Callable
+    weight: float = 1.0
     uses_targets: bool = False
     gradient_penalty: bool = False
+
+    def d(self, real_logits, fake_logits, real_target, fake_target):
+        return self.weight * (self.real(real_logits, real_target) + self.fake(fake_logits, fake_target))
 
 
 def _flat(logits):
@@ -33,22 +43,27 @@ def _bce(logits, target):
     return target * tf.nn.softplus(-x) + (1.0 - target) * tf.nn.softplus(x)
 
 
+# BCE's D loss is the mean over the real and generated images together, i.e. half the sum of the two means: what
+# Keras's `train_on_batch` on concat(fake, real) computes, and what Mohr's balance rule compares.
 LOSSES.register("bce")(AdversarialLoss(
-    d=lambda real, fake, real_t, fake_t: _bce(real, real_t) + _bce(fake, fake_t),
+    real=_bce, fake=_bce,
     g=lambda fake: _bce(fake, 1.0),  # non-saturating: -log sigmoid(f)
-    uses_targets=True,
+    weight=0.5, uses_targets=True,
 ))
 LOSSES.register("hinge")(AdversarialLoss(
-    d=lambda real, fake, real_t, fake_t: tf.nn.relu(1.0 - _flat(real)) + tf.nn.relu(1.0 + _flat(fake)),
+    real=lambda real, t: tf.nn.relu(1.0 - _flat(real)),
+    fake=lambda fake, t: tf.nn.relu(1.0 + _flat(fake)),
     g=lambda fake: -_flat(fake),
 ))
 LOSSES.register("lsgan")(AdversarialLoss(
-    d=lambda real, fake, real_t, fake_t: 0.5 * (tf.square(_flat(real) - real_t) + tf.square(_flat(fake) - fake_t)),
+    real=lambda real, t: tf.square(_flat(real) - t),
+    fake=lambda fake, t: tf.square(_flat(fake) - t),
     g=lambda fake: 0.5 * tf.square(_flat(fake) - 1.0),
-    uses_targets=True,
+    weight=0.5, uses_targets=True,
 ))
 LOSSES.register("wgan_gp")(AdversarialLoss(
-    d=lambda real, fake, real_t, fake_t: _flat(fake) - _flat(real),
+    real=lambda real, t: -_flat(real),
+    fake=lambda fake, t: _flat(fake),
     g=lambda fake: -_flat(fake),
     gradient_penalty=True,
 ))

@@ -12,13 +12,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 from engine.config import PRECISIONS, PRESETS, STRATEGIES, Config, RunOptions, apply_overrides, get_preset  # noqa: E402
 from engine.errors import UserError, run_cli  # noqa: E402
+from engine.presets import ENGINE_RECIPES, PUBLISHED  # noqa: E402
 
-DEFAULT_PRESET = "dcgan_fashion"
+DEFAULT_PRESET = "dcgan_fashion_fast"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__.split("\n")[0])
-    p.add_argument("--preset", help=f"experiment preset (default {DEFAULT_PRESET}; one of: {', '.join(sorted(PRESETS))})")
+    p.add_argument("--preset", help=f"experiment preset (default {DEFAULT_PRESET}). Tutorials as published: "
+                   f"{', '.join(PUBLISHED)}. Engine recipes: {', '.join(ENGINE_RECIPES)}")
     p.add_argument("--dataset", help="train on another dataset of the same image shape")
     p.add_argument("--data-dir", help="directory holding the dataset files (searched first)")
     p.add_argument("--strategy", default="default", choices=STRATEGIES)
@@ -46,6 +48,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=0, metavar="K",
                    help="score FID/KID/classifier score every K epochs, keep the best checkpoint by FID (0: off)")
     p.add_argument("--eval-samples", type=int, default=2000, metavar="N", help="images per evaluation (default 2000)")
+    p.add_argument("--time-limit", type=float, default=0.0, metavar="MIN",
+                   help="stop after MIN minutes of training (evaluations excluded), saving everything as at the end")
+    p.add_argument("--eval-at-minutes", metavar="M,M,...", default="",
+                   help="also score when training time (evaluations excluded) passes each mark, e.g. 2,5,10")
     p.add_argument("--dry-run", action="store_true", help="build everything, print parameter counts and the plan, exit")
     return p.parse_args(argv)
 
@@ -83,11 +89,20 @@ def resume_config(args, run_dir) -> Config:
     return wanted
 
 
+def minutes(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(sorted(float(m) for m in text.split(",") if m.strip()))
+    except ValueError:
+        raise UserError(f"--eval-at-minutes {text!r}: expected numbers separated by commas, e.g. 2,5,10") from None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     opts = RunOptions(strategy=args.strategy, cpu_replicas=args.cpu_replicas, jit_compile=args.jit,
                       steps_per_loop=args.steps_per_loop, data_dir=args.data_dir, eval_every=args.eval_every,
-                      eval_samples=args.eval_samples, deterministic=args.deterministic,
+                      eval_samples=args.eval_samples, eval_at_minutes=minutes(args.eval_at_minutes),
+                      time_limit_min=args.time_limit,
+                      deterministic=args.deterministic,
                       checkpoint_every_seconds=args.checkpoint_every_seconds,
                       max_consecutive_skips=args.max_consecutive_skips)
     from engine import rundir
@@ -128,6 +143,18 @@ def main(argv=None) -> int:
     return 0
 
 
+def layer_table(model) -> str:
+    """Each layer's name, type, output shape and parameter count, like the tutorials' `model.summary()`."""
+    rows = [("layer", "type", "output shape", "params")]
+    for layer in model.layers:
+        outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+        shape = ", ".join(str(tuple(o.shape)) for o in outputs)
+        rows.append((layer.name, type(layer).__name__, shape, f"{layer.count_params():,}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}" for a, b, c, d in rows]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
 def dry_run(cfg: Config, opts: RunOptions, strategy) -> int:
     from engine.distribute import resolve_jit
     from engine.gan import GAN
@@ -136,8 +163,8 @@ def dry_run(cfg: Config, opts: RunOptions, strategy) -> int:
         gan = GAN(cfg)
     jit = resolve_jit(opts, strategy)
     print(f"preset {cfg.preset} (model {cfg.model}, dataset {cfg.dataset}, image {cfg.image_shape})")
-    print(f"generator parameters: {gan.generator.count_params():,}")
-    print(f"discriminator parameters: {gan.discriminator.count_params():,}")
+    for name, network in (("generator", gan.generator), ("discriminator", gan.discriminator)):
+        print(f"\n{layer_table(network)}\n{name} parameters: {network.count_params():,}")
     print(f"strategy {opts.strategy}: {strategy.num_replicas_in_sync} replica(s), xla {'on' if jit else 'off'}, "
           f"global batch {cfg.batch_size}, {cfg.steps or cfg.epochs} {'steps' if cfg.steps else 'epochs'}")
     return 0

@@ -38,10 +38,13 @@ def data_dir(tmp_path_factory):
 
 
 def tiny_config(**changes):
-    from engine.config import get_preset
+    from engine.config import get_preset, with_update_order
 
     base = dict(batch_size=32, steps=4, epochs=0, checkpoint_every=2, log_every=1, sample_count=16)
-    return dataclasses.replace(get_preset("dcgan_fashion"), **{**base, **changes})
+    cfg = get_preset("dcgan_fashion")
+    if "update_order" in changes:
+        cfg = with_update_order(cfg, changes.pop("update_order"))
+    return dataclasses.replace(cfg, **{**base, **changes})
 
 
 @pytest.fixture(scope="session")
@@ -59,10 +62,11 @@ def trained_run(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="session")
 def evaluator_cache(tmp_path_factory, data_dir):
-    """A 1-epoch evaluator on the tiny Fashion-like data in a private cache, shared by the quality tests (its
-    accuracy is meaningless: the fixture's labels are random; those tests check plumbing and metric behaviour)."""
+    """A 1-epoch evaluator on the tiny Fashion-like data in a private cache (used there instead of the shipped one),
+    shared by the quality tests (its accuracy is meaningless: the fixture's labels are random; those tests check
+    plumbing and metric behaviour)."""
     from engine.quality.evaluator import train_evaluator
 
     root = tmp_path_factory.mktemp("evaluator_cache")
-    train_evaluator("fashion_mnist", data_dir=data_dir, cache_dir=root, epochs=1, verbose=0)
+    train_evaluator("fashion_mnist", data_dir=data_dir, cache_dir=root, epochs=1, verbose=0, force=True)
     return root

@@ -32,6 +32,11 @@ def register(name: str, build_generator: Callable, build_discriminator: Callable
     MODELS.register(name)(Family(build_generator, build_discriminator, conditioning))
 
 
+def dropout_rate(cfg, default: float) -> float:
+    """The rate of a family's Dropout layers: `cfg.dropout` when set, else the family's own `default`."""
+    return default if cfg.dropout is None else cfg.dropout
+
+
 def build_generator(cfg):
     return MODELS.get_or_fail(cfg.model).build_generator(cfg)
 

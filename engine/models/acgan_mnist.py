@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from engine.errors import UserError
-from engine.models import register
+from engine.models import dropout_rate, register
 
 
 def _check(cfg) -> None:
@@ -47,22 +47,23 @@ def build_discriminator(cfg) -> keras.Model:
       UserError: cfg.num_classes is 0.
     """
     _check(cfg)
+    rate = dropout_rate(cfg, 0.25)
     image = keras.Input(cfg.image_shape, name="image")
     x = layers.Conv2D(16, 3, strides=2, padding="same")(image)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(0.25)(x)
+    x = layers.Dropout(rate)(x)
     x = layers.Conv2D(32, 3, strides=2, padding="same")(x)
     x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)  # 7x7 -> 8x8, so the next stride-2 conv gives 4x4
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(0.25)(x)
+    x = layers.Dropout(rate)(x)
     x = layers.BatchNormalization(momentum=0.8)(x)
     x = layers.Conv2D(64, 3, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(0.25)(x)
+    x = layers.Dropout(rate)(x)
     x = layers.BatchNormalization(momentum=0.8)(x)
     x = layers.Conv2D(128, 3, strides=1, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(0.25)(x)
+    x = layers.Dropout(rate)(x)
     x = layers.Flatten()(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(x)
     class_logits = layers.Dense(cfg.num_classes, dtype="float32", name="class_logits")(x)

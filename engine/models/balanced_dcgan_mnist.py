@@ -4,20 +4,21 @@ shrunk to 28x28x1 with 64 filters throughout; the tutorial trained it with loss-
 G: z ~ U[0, 1) (64) -> Dense 4*4*1 (LeakyReLU 0.2, Dropout 0.4, BN 0.99, as in the source) -> bilinear resize to 7x7
 -> Conv2DTranspose 64 s2/s2/s1 (same block) -> Conv2DTranspose(1) sigmoid; D: Conv2D 64 s2/s1/s1 (LeakyReLU 0.2,
 Dropout 0.4) -> Dense 128 -> logit. The TF1 code's dropout never ran (keep_prob 0.6 passed as the drop rate,
-`training` left False); this implements the intent: dropout at rate 0.4, active in training.
+`training` left False): the preset trains with `dropout=0` (as published); the layers keep the intended rate
+0.4 as the family's own, for `--set dropout=0.4`.
 """
 
 import keras
 from keras import layers
 
-from engine.models import register
+from engine.models import dropout_rate, register
 
 _MOMENTUM = 0.99
 
 
-def _lrelu_dropout_bn(x):
+def _lrelu_dropout_bn(x, rate):
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(0.4)(x)
+    x = layers.Dropout(rate)(x)
     # Keras BN defaults (with gamma); TF1's contrib batch_norm had scale=False, i.e. no gamma.
     return layers.BatchNormalization(momentum=_MOMENTUM)(x)
 
@@ -25,12 +26,13 @@ def _lrelu_dropout_bn(x):
 def build_generator(cfg) -> keras.Model:
     """z [b, latent] -> image [b, 28, 28, 1]; 210,065 parameters at latent 64."""
     h, w, c = cfg.image_shape
+    rate = dropout_rate(cfg, 0.4)
     z = keras.Input((cfg.latent_dim,), name="z")
-    x = _lrelu_dropout_bn(layers.Dense(4 * 4 * 1)(z))
+    x = _lrelu_dropout_bn(layers.Dense(4 * 4 * 1)(z), rate)
     x = layers.Reshape((4, 4, 1))(x)
     x = layers.Resizing(h // 4, w // 4, interpolation="bilinear")(x)
     for stride in (2, 2, 1):
-        x = _lrelu_dropout_bn(layers.Conv2DTranspose(64, 5, strides=stride, padding="same")(x))
+        x = _lrelu_dropout_bn(layers.Conv2DTranspose(64, 5, strides=stride, padding="same")(x), rate)
     image = layers.Conv2DTranspose(c, 5, padding="same", activation=cfg.output_activation, dtype="float32",
                                    name="image")(x)
     return keras.Model(z, image, name="generator")
@@ -43,7 +45,7 @@ def build_discriminator(cfg) -> keras.Model:
     for stride in (2, 1, 1):
         x = layers.Conv2D(64, 5, strides=stride, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
-        x = layers.Dropout(0.4)(x)
+        x = layers.Dropout(dropout_rate(cfg, 0.4))(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128)(x)
     x = layers.LeakyReLU(0.2)(x)

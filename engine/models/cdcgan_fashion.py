@@ -27,7 +27,7 @@ def build_discriminator(cfg) -> keras.Model:
     label = keras.Input((), dtype="int32", name="label")
     plane = layers.Reshape((h, w, 1))(layers.Embedding(cfg.num_classes, h * w)(label))
     x = layers.Concatenate()([image, plane])
-    return keras.Model([image, label], discriminator_body(x), name="discriminator")
+    return keras.Model([image, label], discriminator_body(x, cfg), name="discriminator")
 
 
 register("cdcgan_fashion", build_generator, build_discriminator, conditioning="input")

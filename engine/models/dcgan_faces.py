@@ -3,20 +3,21 @@
 G: z ~ U[0, 1) (64) -> Dense 4*4*3 -> bilinear resize to 10x10 -> Conv2DTranspose 256/128/64 (LeakyReLU 0.2,
 Dropout 0.4, BN 0.9) -> Conv2DTranspose(3) sigmoid; D: Conv2D 256/128/64 (LeakyReLU 0.2, Dropout 0.4) -> Dense 128
 -> logit. The TF1 code passed keep_prob (0.6) where `tf.layers.dropout` takes a drop rate and never set its
-`training` flag, so its dropout never ran; this implements the intent: dropout at rate 0.4, active in training.
+`training` flag, so its dropout never ran: the preset trains with `dropout=0` (as published); the layers keep
+the intended rate 0.4 as the family's own, for `--set dropout=0.4`.
 """
 
 import keras
 from keras import layers
 
-from engine.models import register
+from engine.models import dropout_rate, register
 
 _MOMENTUM = 0.9  # one `momentum` variable sets every BN of the TF1 generator, the first (after the Dense) included
 
 
-def _lrelu_dropout_bn(x):
+def _lrelu_dropout_bn(x, rate):
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(0.4)(x)
+    x = layers.Dropout(rate)(x)
     # Keras BN defaults (with gamma); TF1's contrib batch_norm had scale=False, i.e. no gamma.
     return layers.BatchNormalization(momentum=_MOMENTUM)(x)
 
@@ -24,13 +25,14 @@ def _lrelu_dropout_bn(x):
 def build_generator(cfg) -> keras.Model:
     """z [b, latent] -> image [b, 40, 40, 3]; 1,053,555 parameters at latent 64."""
     h, w, c = cfg.image_shape
+    rate = dropout_rate(cfg, 0.4)
     z = keras.Input((cfg.latent_dim,), name="z")
-    x = _lrelu_dropout_bn(layers.Dense(4 * 4 * 3)(z))  # BN over the 48 Dense units, before the reshape
+    x = _lrelu_dropout_bn(layers.Dense(4 * 4 * 3)(z), rate)  # BN over the 48 Dense units, before the reshape
     x = layers.Reshape((4, 4, 3))(x)
     # tf.image.resize_images used legacy corner alignment; Keras resizes with half-pixel centers. No weights either way.
     x = layers.Resizing(h // 4, w // 4, interpolation="bilinear")(x)
     for filters, stride in ((256, 2), (128, 2), (64, 1)):
-        x = _lrelu_dropout_bn(layers.Conv2DTranspose(filters, 5, strides=stride, padding="same")(x))
+        x = _lrelu_dropout_bn(layers.Conv2DTranspose(filters, 5, strides=stride, padding="same")(x), rate)
     image = layers.Conv2DTranspose(c, 5, padding="same", activation=cfg.output_activation, dtype="float32",
                                    name="image")(x)
     return keras.Model(z, image, name="generator")
@@ -43,7 +45,7 @@ def build_discriminator(cfg) -> keras.Model:
     for filters, stride in ((256, 2), (128, 1), (64, 1)):
         x = layers.Conv2D(filters, 5, strides=stride, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
-        x = layers.Dropout(0.4)(x)
+        x = layers.Dropout(dropout_rate(cfg, 0.4))(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128)(x)
     x = layers.LeakyReLU(0.2)(x)

@@ -1,9 +1,10 @@
-"""DCGAN for Fashion-MNIST (Géron, Hands-On ML, ch. 17): Conv2DTranspose generator, strided-conv discriminator."""
+"""DCGAN for Fashion-MNIST ("DCGAN with Keras" on Fashion-MNIST, Géron's Hands-On ML ch. 17 code with SELU in G and
+Dropout 0.3 in D): Conv2DTranspose generator, strided-conv discriminator."""
 
 import keras
 from keras import layers
 
-from engine.models import register
+from engine.models import dropout_rate, register
 
 
 def generator_body(x, cfg):
@@ -19,12 +20,13 @@ def generator_body(x, cfg):
                                   dtype="float32", name="image")(x)
 
 
-def discriminator_body(x):
-    """Two strided 5x5 convs (64, 128) with LeakyReLU(0.2) and Dropout(0.3), then Dense(1) = logit."""
+def discriminator_body(x, cfg):
+    """Two strided 5x5 convs (64, 128) with LeakyReLU(0.2) and Dropout (0.3 unless cfg.dropout), then Dense(1)."""
+    rate = dropout_rate(cfg, 0.3)
     for filters in (64, 128):
         x = layers.Conv2D(filters, 5, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
-        x = layers.Dropout(0.3)(x)
+        x = layers.Dropout(rate)(x)
     return layers.Dense(1, dtype="float32", name="logit")(layers.Flatten()(x))
 
 
@@ -37,7 +39,7 @@ def build_generator(cfg) -> keras.Model:
 def build_discriminator(cfg) -> keras.Model:
     """image [b, 28, 28, 1] -> logit [b, 1]; 212,865 parameters."""
     image = keras.Input(cfg.image_shape, name="image")
-    return keras.Model(image, discriminator_body(image), name="discriminator")
+    return keras.Model(image, discriminator_body(image, cfg), name="discriminator")
 
 
 register("dcgan_fashion", build_generator, build_discriminator)

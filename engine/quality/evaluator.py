@@ -3,13 +3,18 @@
 Inception weights cannot be downloaded here and judge 28x28 grayscale poorly anyway, so, as TF-GAN did for MNIST
 (`mnist_frechet_distance`, `mnist_score`), the metrics use a classifier trained on the dataset itself.
 
+Shipped evaluators (inside the package, so every user's FID is measured by the same weights, as torch-fidelity and
+TF-GAN fix their feature extractors): engine/quality/evaluators/<dataset>/{evaluator.keras, evaluator.json}, the
+JSON holding the file's sha256, its test accuracy and the command that trained it. Fashion-MNIST ships one.
+
 Cache layout (root: `cache_dir`, else $GAN_ENGINE_CACHE, else ~/.cache/gan-engine):
-  evaluators/<dataset>/evaluator.keras   the classifier
+  evaluators/<dataset>/evaluator.keras   a classifier trained here (used instead of a shipped one; see load_evaluator)
   evaluators/<dataset>/evaluator.json    test accuracy, data source, image shape, classes, date
-  evaluators/<dataset>/reference-*.npz   cached features of a reference split (dropped when retrained)
+  evaluators/<dataset>/reference-*.npy   cached features of a reference split, keyed by images and evaluator
 """
 
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -25,6 +30,7 @@ MODEL_FILE = "evaluator.keras"
 INFO_FILE = "evaluator.json"
 FEATURE_LAYER = "features"
 VAL_FRACTION = 0.1  # held-out slice of the train split, for the accuracy printed while training
+SHIPPED = Path(__file__).parent / "evaluators"
 
 
 def cache_root(cache_dir=None) -> Path:
@@ -33,6 +39,16 @@ def cache_root(cache_dir=None) -> Path:
 
 def evaluator_dir(dataset: str, cache_dir=None) -> Path:
     return cache_root(cache_dir) / "evaluators" / dataset
+
+
+def shipped_dir(dataset: str) -> Path | None:
+    """The package's evaluator of `dataset`, or None when none ships."""
+    directory = SHIPPED / dataset
+    return directory if (directory / INFO_FILE).exists() else None
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def train_command(dataset: str, data_dir=None) -> str:
@@ -131,6 +147,11 @@ def train_evaluator(dataset: str, *, data_dir=None, cache_dir=None, epochs: int 
         acc = json.loads((target / INFO_FILE).read_text()).get("test_accuracy", float("nan"))
         raise UserError(f"an evaluator for {dataset} exists in {target} (test accuracy {acc:.4f}); pass --force to "
                         "retrain it (FID values measured with the old one will not be comparable)")
+    if shipped_dir(dataset) and not force:
+        acc = json.loads((shipped_dir(dataset) / INFO_FILE).read_text())["test_accuracy"]
+        raise UserError(f"{dataset} has a shipped evaluator (test accuracy {acc:.4f}) that every published FID uses; "
+                        f"pass --force to train your own into {target} (it is then used instead, and its FIDs are "
+                        "not comparable with the shipped one's)")
     train = load_dataset(dataset, "train", data_dir, image_shape)
     test = load_dataset(dataset, "test", data_dir, image_shape)
     if train.labels is None or train.num_classes < 2:
@@ -155,8 +176,13 @@ def train_evaluator(dataset: str, *, data_dir=None, cache_dir=None, epochs: int 
         "test_images": len(test.images), "epochs": epochs, "train_seconds": round(seconds, 1),
         "trained_at": datetime.datetime.now().isoformat(timespec="seconds"), "keras_version": keras.__version__,
     }
-    _publish(model, info, target)
-    return Evaluator(model, info)
+    shipped = shipped_dir(dataset)
+    if shipped:  # how the new one compares with the one every published number uses
+        info["shipped_test_accuracy"] = json.loads((shipped / INFO_FILE).read_text())["test_accuracy"]
+    inference = build_classifier(train.images.shape[1:], train.num_classes)  # uncompiled: no optimizer state saved
+    inference.set_weights(model.get_weights())
+    _publish(inference, info, target)
+    return Evaluator(inference, {**info, "sha256": file_sha256(target / MODEL_FILE), "shipped": False})
 
 
 def _publish(model, info: dict, target: Path) -> None:
@@ -172,24 +198,36 @@ def _publish(model, info: dict, target: Path) -> None:
 
 
 def load_evaluator(dataset: str, *, data_dir=None, cache_dir=None, image_shape=None) -> Evaluator:
-    """The cached evaluator of `dataset`.
+    """The evaluator of `dataset`: one trained into the cache when there is one, else the shipped one.
+
+    Loaded with Keras's safe mode (no code from the file runs); a shipped file is checked against its sha256 first.
+    The returned info adds "sha256" (of the .keras file) and "shipped".
 
     Raises:
-      UserError: none trained yet (the message gives the command), unreadable, or trained for another image shape.
+      UserError: none trained or shipped (the message gives the command), unreadable or damaged, or trained for
+        another image shape.
     """
     import keras
 
-    directory = evaluator_dir(dataset, cache_dir)
+    directory, shipped = evaluator_dir(dataset, cache_dir), False
     if not (directory / INFO_FILE).exists() or not (directory / MODEL_FILE).exists():
-        raise UserError(f"no evaluator for dataset {dataset} in {directory}; train it once with "
-                        f"`{train_command(dataset, data_dir)}`")
+        if shipped_dir(dataset) is None:
+            raise UserError(f"no evaluator for dataset {dataset} in {directory}; train it once with "
+                            f"`{train_command(dataset, data_dir)}`")
+        directory, shipped = shipped_dir(dataset), True
     try:
         info = json.loads((directory / INFO_FILE).read_text())
-        model = keras.models.load_model(directory / MODEL_FILE)
+        sha = file_sha256(directory / MODEL_FILE)
+        if shipped and sha != info["sha256"]:
+            raise UserError(f"the shipped evaluator {directory / MODEL_FILE} is damaged (sha256 {sha[:12]}..., "
+                            f"expected {info['sha256'][:12]}...); reinstall the package (git checkout / pip install)")
+        model = keras.models.load_model(directory / MODEL_FILE, safe_mode=True)
+    except UserError:
+        raise
     except Exception as e:  # keras raises many types for a damaged archive
-        raise UserError(f"evaluator in {directory} is unreadable ({str(e).splitlines()[0][:160]}); retrain it with "
-                        f"`{train_command(dataset, data_dir)} --force`") from None
+        fix = "reinstall the package" if shipped else f"retrain it with `{train_command(dataset, data_dir)} --force`"
+        raise UserError(f"evaluator in {directory} is unreadable ({str(e).splitlines()[0][:160]}); {fix}") from None
     if image_shape is not None and tuple(image_shape) != tuple(info["image_shape"]):
         raise UserError(f"the evaluator for {dataset} was trained on images {tuple(info['image_shape'])}, not "
                         f"{tuple(image_shape)}; retrain it with `{train_command(dataset, data_dir)} --force`")
-    return Evaluator(model, info)
+    return Evaluator(model, {**info, "sha256": sha, "shipped": shipped})

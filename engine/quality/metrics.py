@@ -87,3 +87,22 @@ def classifier_score(probs, splits: int = 10) -> tuple[float, float]:
         kl = (part * (np.log(part + eps) - np.log(marginal + eps))).sum(axis=1)
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+def class_balance(probs) -> dict:
+    """How evenly generated images spread over the classes, by the classifier's predicted class of each image.
+
+    Returns:
+      {"class_counts": per-class counts, "class_entropy": the histogram's entropy / log(classes) (1 = uniform,
+      0 = one class), "class_ratio": most / least frequent class count (1 = uniform; inf when a class is missing:
+      mode dropping shows up here first)}.
+    """
+    probs = np.asarray(probs, np.float64)
+    if probs.ndim != 2 or probs.shape[1] < 2 or len(probs) == 0:
+        raise ValueError(f"need class probabilities [N >= 1, classes >= 2], got shape {probs.shape}")
+    counts = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
+    p = counts / counts.sum()
+    nonzero = p[p > 0]
+    entropy = float(-(nonzero * np.log(nonzero)).sum() / np.log(len(p))) + 0.0  # + 0.0: one class gives 0, not -0
+    ratio = float(counts.max() / counts.min()) if counts.min() > 0 else float("inf")
+    return {"class_counts": counts.tolist(), "class_entropy": entropy, "class_ratio": ratio}

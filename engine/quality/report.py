@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 
-from engine.quality import metrics
+from engine.quality import manifold, metrics
 from engine.quality.evaluator import evaluator_dir, load_evaluator, to_unit
 
 KID_SUBSETS = 50
@@ -45,22 +45,28 @@ class Judge:
         self.reference_labels = test.labels[keep] if test.labels is not None else None
         self.reference_source = test.source
         self._reference_stats = metrics.feature_stats(self.reference_feats)
+        self._reference_radii = manifold.knn_radii(self.reference_feats)
 
     def _reference_features(self, images_uint8) -> np.ndarray:
-        """Features of the test split, cached beside the evaluator (keyed by the images' bytes)."""
+        """Features of the test split, cached in the evaluator cache (keyed by the images' bytes and the evaluator)."""
         key = hashlib.sha256(np.ascontiguousarray(images_uint8).tobytes()).hexdigest()[:16]
-        path = evaluator_dir(self.dataset, self.cache_dir) / f"reference-{key}.npy"
+        path = evaluator_dir(self.dataset, self.cache_dir) / f"reference-{key}-{self.evaluator.info['sha256'][:12]}.npy"
         if path.exists():
             return np.load(path)
         feats = self.evaluator.features(to_unit(images_uint8))
-        np.save(path, feats)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, feats)
+        tmp.replace(path)
         return feats
 
     def score(self, images01, labels=None, *, seed: int = 0, kid_subsets: int = KID_SUBSETS) -> dict:
         """Metrics of images (float32 NHWC in [0, 1]) against the reference split.
 
         Returns:
-          {"fid", "kid", "kid_stderr", "score", "score_std", "num_samples"}, plus with `labels` (the classes the
+          {"fid", "kid", "kid_stderr", "score", "score_std", "num_samples", "precision", "recall", "density",
+          "coverage" (engine.quality.manifold), "class_counts", "class_entropy", "class_ratio" (metrics.class_balance:
+          the evaluator's predicted classes of the images)}, plus with `labels` (the classes the
           images were asked to be) "class_accuracy" (the evaluator agrees with the label) and "intra_fid" (mean
           over classes of the FID between that class's images and that class's reference images).
         """
@@ -70,7 +76,9 @@ class Judge:
         score, score_std = metrics.classifier_score(probs)
         out = {"fid": metrics.gaussian_frechet(*metrics.feature_stats(feats), *self._reference_stats),
                "kid": kid_mean, "kid_stderr": kid_err, "score": score, "score_std": score_std,
-               "num_samples": len(feats)}
+               "num_samples": len(feats),
+               **manifold.manifold_metrics(self.reference_feats, feats, real_radii=self._reference_radii),
+               **metrics.class_balance(probs)}
         if labels is not None:
             labels = np.asarray(labels)
             out["class_accuracy"] = float(np.mean(probs.argmax(axis=1) == labels))

@@ -1,4 +1,5 @@
-"""Evaluation during training: every K epochs score the sampler, log the numbers, keep the best checkpoint by FID.
+"""Evaluation during training: every K epochs (and/or at marks of training minutes) score the sampler, log the
+numbers, keep the best checkpoint by FID.
 
 Called from engine.loop at each epoch end; the loop stays in charge of when, this module of what.
 """
@@ -14,7 +15,8 @@ from engine import rundir
 from engine.quality.report import Judge, to_unit_range
 from engine.quality.sampling import generate
 
-LOGGED = ("fid", "kid", "kid_stderr", "score", "class_accuracy", "intra_fid")
+LOGGED = ("fid", "kid", "kid_stderr", "score", "precision", "recall", "density", "coverage", "class_entropy",
+          "class_ratio", "class_accuracy", "intra_fid")
 EVAL_SEED = 1234  # one fixed latent set for every evaluation of a run, so epochs differ only by the weights
 
 
@@ -28,6 +30,7 @@ class TrainingEvaluation:
         import tensorflow as tf
 
         self.cfg, self.every, self.num_samples = cfg, opts.eval_every, opts.eval_samples
+        self.marks = [60.0 * m for m in opts.eval_at_minutes]  # training seconds still to evaluate at
         self.judge = Judge(cfg.dataset, data_dir=opts.data_dir, image_shape=cfg.image_shape)
         best_dir = Path(run_dir) / rundir.CHECKPOINTS / rundir.BEST
         self.info_path = best_dir / rundir.BEST_INFO
@@ -36,12 +39,16 @@ class TrainingEvaluation:
 
     @classmethod
     def start(cls, cfg, opts, run_dir: Path, checkpoint) -> "TrainingEvaluation | None":
-        """The evaluation of this run, or None when `opts.eval_every` is 0 (off)."""
-        return cls(cfg, opts, run_dir, checkpoint) if opts.eval_every else None
+        """The evaluation of this run, or None when neither `opts.eval_every` nor `opts.eval_at_minutes` is set."""
+        return cls(cfg, opts, run_dir, checkpoint) if opts.eval_every or opts.eval_at_minutes else None
 
-    def at(self, gan, *, step: int, epoch: int, epoch_end: bool, last: bool) -> dict:
-        """Metrics to log at this point of the run ({} when no evaluation is due): every K-th epoch and the end."""
-        if not ((epoch_end and epoch % self.every == 0) or last):
+    def at(self, gan, *, step: int, epoch: int, epoch_end: bool, last: bool, train_s: float = 0.0) -> dict:
+        """Metrics to log at this point of the run ({} when no evaluation is due): every K-th epoch, when training
+        time has passed the next minute mark (all marks passed count once), and at the end."""
+        by_epoch = bool(self.every) and epoch_end and epoch % self.every == 0
+        passed = [m for m in self.marks if train_s >= m]
+        self.marks = [m for m in self.marks if train_s < m]
+        if not (by_epoch or passed or last):
             return {}
         images, labels = generate(gan.sampler, self.cfg, self.num_samples, seed=EVAL_SEED)
         if not np.all(np.isfinite(images)):  # never score, let alone keep as best, a generator that outputs NaN
@@ -54,6 +61,8 @@ class TrainingEvaluation:
             tmp = self.info_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.best, indent=2) + "\n")
             os.replace(tmp, self.info_path)
-        tqdm.write(f"step {step}: FID {result['fid']:.2f}, KID {result['kid']:.4f}, score {result['score']:.2f} "
+        tqdm.write(f"step {step}: FID {result['fid']:.2f}, KID {result['kid']:.4f}, score {result['score']:.2f}, "
+                   f"precision {result['precision']:.2f}, recall {result['recall']:.2f}, "
+                   f"class entropy {result['class_entropy']:.3f} "
                    f"({self.num_samples} samples; best FID {self.best['fid']:.2f} at step {self.best['step']})")
         return {k: result[k] for k in LOGGED if k in result}

@@ -17,7 +17,7 @@ def cache(tmp_path_factory, data_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GAN_ENGINE_CACHE", str(root))
         assert evaluate.main(["--train-evaluator", "--dataset", "fashion_mnist", "--data-dir", str(data_dir),
-                              "--epochs", "1"]) == 0
+                              "--epochs", "1", "--force"]) == 0
     return root
 
 
@@ -57,10 +57,17 @@ def test_evaluate_is_deterministic_for_a_seed(run, cache):
     assert a["generator"]["fid"] == pytest.approx(b["generator"]["fid"], rel=1e-6)
 
 
-def test_evaluate_without_evaluator_says_how_to_train_it(run, tmp_path, monkeypatch):
+def test_evaluate_with_an_empty_cache_uses_the_shipped_evaluator(run, tmp_path, monkeypatch, capsys):
+    from engine.quality.evaluator import shipped_dir
+
     monkeypatch.setenv("GAN_ENGINE_CACHE", str(tmp_path / "empty"))
-    with pytest.raises(UserError, match="--train-evaluator --dataset fashion_mnist"):
-        evaluate.main(["--run-dir", str(run), "--num-samples", "64"])
+    assert evaluate.main(["--run-dir", str(run), "--num-samples", "64"]) == 0  # nothing trained
+    result = json.loads((run / "evaluation.json").read_text())
+    shipped = json.loads((shipped_dir("fashion_mnist") / "evaluator.json").read_text())
+    assert result["evaluator"]["shipped"] is True and result["evaluator"]["sha256"] == shipped["sha256"]
+    assert result["evaluator"]["test_accuracy"] == shipped["test_accuracy"]
+    assert not (tmp_path / "empty" / "evaluators" / "fashion_mnist" / "evaluator.keras").exists()
+    assert "shipped evaluator" in capsys.readouterr().out
 
 
 def test_best_checkpoint_asked_of_a_run_without_one_is_refused(run, cache):

@@ -54,10 +54,11 @@ def test_every_preset_trains_under_mirrored(preset):
 
 
 @pytest.mark.parametrize("strategy_name", ["default", "mirrored"])
-def test_balance_rule_skips_the_stronger_networks_update(strategy_name):
+@pytest.mark.parametrize("order", ["simultaneous", "alternating"])
+def test_balance_rule_skips_the_stronger_networks_update(strategy_name, order):
     # balance_g tiny: g_loss * 1e-9 < d_loss always holds, so G's update is always skipped; D never is.
-    cfg = small("dcgan_fashion", balance_g=1e-9, balance_d=1e-9 * 0 + 0.0)
-    gan, it, fn = build(dataclasses.replace(cfg, balance_d=0.0), make_strategy(strategy_name, 2))
+    cfg = small("dcgan_fashion", update_order=order, d_fakes_inference=order == "alternating", balance_g=1e-9)
+    gan, it, fn = build(cfg, make_strategy(strategy_name, 2))
     g0, d0 = weights(gan.generator), weights(gan.discriminator)
     out = fn(it, tf.constant(1))
     assert float(out["g_skipped"]) == 1.0 and float(out["d_skipped"]) == 0.0
@@ -67,11 +68,76 @@ def test_balance_rule_skips_the_stronger_networks_update(strategy_name):
 
 
 def test_balance_rule_skips_d_when_d_is_ahead():
-    cfg = dataclasses.replace(small("dcgan_fashion"), balance_d=1e-9)
+    cfg = small("dcgan_fashion", balance_d=1e-9)
     gan, it, fn = build(cfg, tf.distribute.get_strategy())
     d0 = weights(gan.discriminator)
     out = fn(it, tf.constant(1))
     assert float(out["d_skipped"]) == 1.0 and same(d0, weights(gan.discriminator))
+
+
+def zero_output_layer(discriminator):
+    """Zeroes D's last Dense so every logit is 0 (D says 0.5 to everything)."""
+    import keras
+
+    last = [l for l in discriminator.layers if isinstance(l, keras.layers.Dense)][-1]
+    last.kernel.assign(tf.zeros_like(last.kernel))
+    last.bias.assign(tf.zeros_like(last.bias))
+
+
+@pytest.mark.parametrize("preset", ["balanced_dcgan_mnist", "dcgan_faces"])
+def test_balance_rule_compares_the_sources_losses(preset):
+    # Mohr: loss_d = mean(0.5 * (bce_real + bce_fake)), loss_g = mean(bce(1, D(G(z)))). With D at 0.5 everywhere
+    # both are ln 2, so neither `g * 1.5 < d` nor `d * 2 < g` holds: neither update is skipped. (Summing D's two
+    # terms, as the engine once did, makes d = 2 ln 2 and skips G's update.)
+    cfg = small(preset)
+    gan, it, fn = build(cfg, tf.distribute.get_strategy())
+    zero_output_layer(gan.discriminator)
+    out = fn(it, tf.constant(1))
+    assert float(out["d_loss"]) == pytest.approx(np.log(2), rel=1e-4)
+    assert float(out["g_loss"]) == pytest.approx(np.log(2), rel=1e-4)
+    assert float(out["d_skipped"]) == 0.0 and float(out["g_skipped"]) == 0.0
+    assert (int(gan.d_optimizer.iterations.numpy()), int(gan.g_optimizer.iterations.numpy())) == (1, 1)
+
+
+def test_d_loss_is_the_mean_of_its_two_terms_and_accuracy_counts_sides():
+    gan = GAN(small("dcgan_fashion", dropout=0.0))
+    zero_output_layer(gan.discriminator)
+    data = fake_data((28, 28, 1))
+    batch = {"image": tf.constant(data.images[:8], tf.float32) / 127.5 - 1, "label": tf.constant(data.labels[:8])}
+    loss, accuracy = gan.d_loss(batch, batch["image"], None, 8)
+    assert float(loss) == pytest.approx(np.log(2), rel=1e-5)
+    assert accuracy.numpy().tolist() == [0.0, 0.0]  # a logit of exactly 0 is right about neither side
+    last = [l for l in gan.discriminator.layers if hasattr(l, "bias") and l.bias is not None][-1]
+    last.bias.assign(tf.ones_like(last.bias))  # logit 1 everywhere: every real called real, every fake called real
+    _, accuracy = gan.d_loss(batch, batch["image"], None, 8)
+    assert accuracy.numpy().tolist() == [1.0, 0.0]
+
+
+def test_acgan_splits_d_into_a_real_and_a_fake_update():
+    gan, it, fn = build(small("acgan_mnist"), make_strategy("mirrored", 2))
+    out = fn(it, tf.constant(3))
+    assert (int(gan.d_optimizer.iterations.numpy()), int(gan.g_optimizer.iterations.numpy())) == (6, 3)
+    assert 0.0 <= float(out["d_acc_real"]) <= 1.0 and 0.0 <= float(out["d_acc_fake"]) <= 1.0
+
+
+def test_g_batch_factor_trains_g_on_more_latents():
+    sizes = []
+    gan, it, fn = build(small("dcgan_mnist"), tf.distribute.get_strategy())
+    g_loss = gan.g_loss
+    gan.g_loss = lambda fake, *args, **kwargs: sizes.append(fake.shape[0]) or g_loss(fake, *args, **kwargs)
+    fn(it, tf.constant(1))
+    assert set(sizes) == {16}  # traced once or more; batch 8 real images, 2 latents each (Brownlee: G on 256 for D's 128 + 128)
+
+
+def test_dropout_option_sets_every_dropout_layer():
+    import keras
+
+    for preset, default in (("dcgan_fashion", 0.3), ("balanced_dcgan_mnist", 0.0), ("dcgan_faces", 0.0)):
+        for rate in (None, 0.25):
+            gan = GAN(small(preset, dropout=rate) if rate is not None else small(preset))
+            rates = {l.rate for net in (gan.generator, gan.discriminator) for l in net.layers
+                     if isinstance(l, keras.layers.Dropout)}
+            assert rates == {default if rate is None else rate}, preset
 
 
 def test_n_critic_updates_d_n_times_per_g_update():
@@ -105,20 +171,16 @@ def test_spectral_norm_wraps_d_and_bounds_its_kernels():
         assert sigma == pytest.approx(1.0, abs=0.1)
 
 
-def test_l2_penalty_is_added_to_the_loss():
+def test_l2_penalty_is_added_to_what_the_optimizer_minimises():
     data = fake_data((28, 28, 1))
     batch = {"image": tf.constant(data.images[:8], tf.float32) / 127.5 - 1, "label": tf.constant(data.labels[:8])}
-    results = []
-    for l2 in (0.0, 1e-2):
-        tf.keras.utils.set_random_seed(0)
-        gan = GAN(small("dcgan_fashion", l2=l2))
-        for layer in gan.discriminator.layers:  # no dropout: compare the losses, not the masks
-            if hasattr(layer, "rate"):
-                layer.rate = 0.0
-        results.append((gan, float(gan.d_loss(batch, batch["image"], None, 8))))
-    (gan0, plain), (_, penalised) = results
-    squares = sum(float(np.sum(w.numpy() ** 2)) for w in gan0.discriminator.trainable_variables if len(w.shape) > 1)
-    assert penalised - plain == pytest.approx(1e-2 * squares, rel=1e-3)
+    gan = GAN(small("dcgan_fashion", l2=1e-2, dropout=0.0))
+    plain, _ = gan.d_loss(batch, batch["image"], None, 8)
+    penalised = gan.penalised(plain, gan.discriminator, gan.d_optimizer)
+    squares = sum(float(np.sum(w.numpy() ** 2)) for w in gan.discriminator.trainable_variables if len(w.shape) > 1)
+    assert float(penalised) - float(plain) == pytest.approx(1e-2 * squares, rel=1e-3)
+    no_l2 = GAN(small("dcgan_fashion", dropout=0.0))
+    assert float(no_l2.penalised(plain, no_l2.discriminator, no_l2.d_optimizer)) == float(plain)
 
 
 def test_gradient_penalty_is_positive_and_added_for_wgan_gp():
@@ -154,18 +216,28 @@ def test_inconsistent_options_are_refused(changes, message):
         GAN(small("dcgan_fashion", **changes))
 
 
-@pytest.mark.parametrize("pair, message", [
-    ("n_critic=3", "n_critic > 1 needs update_order=alternating"),
-    ("balance_g=1.5", None),
-    ("ema_decay=1.0", r"ema_decay=1.0 \(must be in \[0, 1\)\)"),
+@pytest.mark.parametrize("pairs, message", [
+    (["update_order=simultaneous", "n_critic=3"], "n_critic > 1 needs update_order=alternating"),
+    (["balance_g=1.5", "n_critic=2", "loss=wgan_gp"], "balance_g/balance_d need n_critic=1"),
+    (["update_order=simultaneous", "g_reuses_noise=true"], "g_reuses_noise need update_order=alternating"),
+    (["g_batch_factor=2", "g_reuses_noise=true"], "g_batch_factor=2 .must be >= 1, and 1 when g_reuses_noise"),
+    (["dropout=1.0"], r"dropout=1.0 \(must be in \[0, 1\)\)"),
+    (["ema_decay=1.0"], r"ema_decay=1.0 \(must be in \[0, 1\)\)"),
 ])
-def test_option_combinations_are_checked(pair, message):
+def test_option_combinations_are_checked(pairs, message):
     from engine.config import apply_overrides
 
-    if message is None:
-        apply_overrides(get_preset("dcgan_fashion"), [pair])
-        with pytest.raises(UserError, match="balance_g/balance_d need update_order=simultaneous"):
-            apply_overrides(get_preset("dcgan_fashion"), [pair, "update_order=alternating"])
-    else:
-        with pytest.raises(UserError, match=message):
-            apply_overrides(get_preset("dcgan_fashion"), [pair])
+    with pytest.raises(UserError, match=message):
+        apply_overrides(get_preset("dcgan_fashion"), pairs)
+    for ok in (["balance_g=1.5"], ["update_order=simultaneous", "d_fakes_inference=false", "balance_g=1.5"]):  # the rule works in both orders
+        apply_overrides(get_preset("dcgan_fashion"), ok)
+
+
+def test_ema_warmup_starts_by_following_g():
+    # decay at step t is min(ema_decay, (1 + t) / (10 + t)): 0.1 at the first step, so the average is mostly G's.
+    cfg = small("dcgan_fashion", ema_decay=0.999, ema_warmup=True)
+    gan, it, fn = build(cfg, tf.distribute.get_strategy())
+    w0 = [w.numpy().copy() for w in gan.generator.weights]
+    fn(it, tf.constant(1))
+    for ema, before, after in zip(gan.generator_ema.weights, w0, gan.generator.weights):
+        np.testing.assert_allclose(ema.numpy(), 0.1 * before + 0.9 * after.numpy(), rtol=1e-5, atol=1e-6)

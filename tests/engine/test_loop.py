@@ -19,6 +19,8 @@ def test_run_directory_holds_everything(trained_run):
     assert list((trained_run / "samples").glob("*.png"))
     records = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4]
+    for r in records:  # D's accuracy on real and on generated images, as the MNIST tutorials print it
+        assert 0.0 <= r["d_acc_real"] <= 1.0 and 0.0 <= r["d_acc_fake"] <= 1.0
     assert tf.train.latest_checkpoint(str(trained_run / "checkpoints")).endswith("ckpt-4")
     cfg, opts = rundir.read_config(trained_run)
     assert cfg == tiny_config()

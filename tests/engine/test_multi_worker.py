@@ -69,7 +69,8 @@ def test_two_workers_train_and_match_one_process_with_two_replicas(tmp_path, dat
     from engine.rundir import load_generator, read_config
 
     cfg = tiny_config(batch_size=16, seed=3, epochs=0)
-    train_args = ["--data-dir", str(data_dir), "--batch-size", "16", "--steps", "4", "--seed", "3",
+    train_args = ["--preset", "dcgan_fashion", "--data-dir", str(data_dir), "--batch-size", "16", "--steps", "4",
+                  "--seed", "3",
                   "--set", "epochs=0", "--set", "log_every=1", "--set", "checkpoint_every=2",
                   "--set", "sample_count=16", "--steps-per-loop", "1", "--out-dir", str(tmp_path / "mw")]
     launcher = start([sys.executable, "-m", "engine.launch", "--workers", "2", "--log-dir", str(tmp_path / "logs"),

@@ -87,3 +87,17 @@ def test_malformed_tf_config_is_one_line(tmp_path):
                             cwd=tmp_path, env={**ENV, "TF_CONFIG": "{oops"}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "TF_CONFIG is not valid JSON" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_dry_run_prints_each_networks_layer_table(capsys):
+    from engine.train import main
+
+    assert main(["--preset", "dcgan_fashion", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("layer ") == 2 and "output shape" in out
+    # G's first Dense (100 -> 7*7*128, SELU) and D's last Dense (6272 -> 1), as model.summary() shows them
+    assert any(line.split()[1:2] == ["Dense"] and "(None, 6272)" in line and line.endswith("633,472")
+               for line in out.splitlines())
+    assert any(line.split()[1:2] == ["Dense"] and "(None, 1)" in line and line.endswith("6,273")
+               for line in out.splitlines())
+    assert "generator parameters: 840,705" in out and "discriminator parameters: 212,865" in out

@@ -35,7 +35,7 @@ def test_dataset_yields_full_global_batches_in_range():
     ("acgan_mnist", data(labels=False), "is conditional .* has no labels"),
     ("dcgan_faces", data(), r"has images \(28, 28, 1\) but preset dcgan_faces expects \(40, 40, 3\)"),
     ("acgan_mnist", data(classes=26, n=52), "has 26 classes but preset acgan_mnist has 10"),
-    ("dcgan_fashion", data(n=10), "has 10 images, fewer than batch_size 128"),
+    ("dcgan_fashion", data(n=10), "has 10 images, fewer than batch_size 32"),
 ])
 def test_incompatible_data_fails_before_training(preset, d, message):
     cfg = dataclasses.replace(get_preset(preset), dataset="test")

@@ -61,6 +61,29 @@ def test_an_existing_evaluator_is_retrained_only_with_force(cache, data_dir):
         train_evaluator("fashion_mnist", data_dir=data_dir, cache_dir=cache, epochs=1, verbose=0)
 
 
+def test_a_shipped_dataset_is_retrained_only_with_force(tmp_path, data_dir):
+    with pytest.raises(UserError, match="has a shipped evaluator .* pass --force"):
+        train_evaluator("fashion_mnist", data_dir=data_dir, cache_dir=tmp_path, epochs=1, verbose=0)
+    assert not (tmp_path / "evaluators").exists()
+
+
+def test_a_damaged_shipped_evaluator_is_refused(tmp_path, monkeypatch):
+    from engine.quality import evaluator as module
+
+    copy = tmp_path / "shipped" / "fashion_mnist"
+    copy.mkdir(parents=True)
+    for name in ("evaluator.json", "evaluator.keras"):
+        (copy / name).write_bytes((module.shipped_dir("fashion_mnist") / name).read_bytes())
+    with open(copy / "evaluator.keras", "r+b") as f:  # one flipped byte
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    monkeypatch.setattr(module, "SHIPPED", tmp_path / "shipped")
+    with pytest.raises(UserError, match="shipped evaluator .* is damaged .*reinstall"):
+        load_evaluator("fashion_mnist", cache_dir=tmp_path / "cache")
+
+
 def real_fashion_dir() -> Path | None:
     return next((d for d in candidate_dirs("fashion_mnist") if (d / "t10k-images-idx3-ubyte.gz").exists()), None)
 
@@ -70,9 +93,23 @@ def real_fashion_dir() -> Path | None:
 def test_fashion_mnist_evaluator_is_at_least_90_percent_accurate_on_held_out_images(tmp_path):
     from engine.data.registry import load_dataset
 
-    evaluator = train_evaluator("fashion_mnist", cache_dir=tmp_path, verbose=0)
+    evaluator = train_evaluator("fashion_mnist", cache_dir=tmp_path, verbose=0, force=True)
     test = load_dataset("fashion_mnist", "test")  # never seen in training
     held_out = slice(5000, None)
     accuracy = np.mean(evaluator.probabilities(to_unit(test.images[held_out])).argmax(axis=1) == test.labels[held_out])
     assert accuracy >= 0.90, f"{FASHION_MNIST.name} evaluator accuracy {accuracy:.4f}"
     assert evaluator.test_accuracy >= 0.90
+
+
+@pytest.mark.skipif(real_fashion_dir() is None, reason="real Fashion-MNIST not installed")
+def test_shipped_evaluator_loads_on_a_fresh_cache_and_reaches_its_stated_accuracy(tmp_path):
+    from engine.data.registry import load_dataset
+
+    evaluator = load_evaluator("fashion_mnist", cache_dir=tmp_path)
+    assert evaluator.info["shipped"] and evaluator.info["sha256"] == evaluator.info["sha256"].lower()
+    test = load_dataset("fashion_mnist", "test")
+    part = slice(0, 2000)  # a slice keeps it quick; 2,000 images put the accuracy within ~0.013 (2 sigma)
+    accuracy = np.mean(evaluator.probabilities(to_unit(test.images[part])).argmax(axis=1) == test.labels[part])
+    assert abs(accuracy - evaluator.test_accuracy) < 0.02, (accuracy, evaluator.test_accuracy)
+    assert evaluator.test_accuracy >= 0.90
+    assert not list(tmp_path.iterdir())  # nothing trained or written

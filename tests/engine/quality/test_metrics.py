@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.quality.metrics import classifier_score, frechet_distance, gaussian_frechet, kid
+from engine.quality.metrics import class_balance, classifier_score, frechet_distance, gaussian_frechet, kid
 
 
 def random_cov(rng, d):
@@ -93,3 +93,32 @@ def test_classifier_score_is_the_class_count_for_confident_balanced_and_one_for_
     assert classifier_score(np.full((1000, k), 1 / k))[0] == pytest.approx(1.0)
     one_class = np.eye(k)[np.zeros(1000, int)]  # confident but collapsed: no diversity
     assert classifier_score(one_class)[0] == pytest.approx(1.0)
+
+
+def one_hot(classes, n_classes=10):
+    return np.eye(n_classes)[np.asarray(classes)]
+
+
+def test_class_balance_on_known_histograms():
+    uniform = class_balance(one_hot(np.repeat(np.arange(10), 7)))
+    assert uniform["class_counts"] == [7] * 10
+    assert uniform["class_entropy"] == pytest.approx(1.0) and uniform["class_ratio"] == 1.0
+
+    single = class_balance(one_hot([3] * 50))
+    assert single["class_entropy"] == pytest.approx(0.0) and single["class_ratio"] == float("inf")
+
+    # 6 of class 0, 1 of each other class: p = (6, 1 x 9) / 15; the ratio is most / least = 6.
+    skewed = class_balance(one_hot([0] * 6 + list(range(1, 10))))
+    p = np.array([6] + [1] * 9) / 15
+    assert skewed["class_entropy"] == pytest.approx(-(p * np.log(p)).sum() / np.log(10))
+    assert skewed["class_ratio"] == 6.0
+
+    # two classes of ten, evenly: entropy log 2 / log 10
+    assert class_balance(one_hot([1, 2] * 5))["class_entropy"] == pytest.approx(np.log(2) / np.log(10))
+    with pytest.raises(ValueError, match="class probabilities"):
+        class_balance(np.ones(5))
+
+
+def test_class_balance_counts_the_most_probable_class():
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])
+    assert class_balance(probs)["class_counts"] == [2, 1, 1]

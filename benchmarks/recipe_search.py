@@ -1,0 +1,135 @@
+"""A recorded recipe search: short equal-time trials of one lever at a time, every trial and result kept.
+
+Usage: python -m benchmarks.recipe_search [--trials NAME,...] [--minutes 4] [--num-samples 5000] [--work-dir DIR]
+       python -m benchmarks.recipe_search --list
+Each trial is a preset plus `--set` overrides and a strategy, trained in its own process for the same training
+time (`--time-limit`, evaluations excluded) on this machine and scored at its end (and every 2 minutes) with
+the shipped evaluator. Results are appended to benchmarks/results/recipe_search.jsonl (one line per trial run, with
+its command, machine and date), and recipe_search.md is rebuilt from all lines, so the search can be rerun or
+extended trial by trial. Trials already in the JSONL for the same minutes and samples are skipped unless --again.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.machine import cpu_model, describe_machine
+from benchmarks.quality import read_curve
+
+BASE = "dcgan_fashion_adam"
+# name -> (preset, strategy, overrides, the question it answers). One lever changed against `base` each time.
+TRIALS = {
+    "base": (BASE, "mirrored", [], "the DCGAN paper's settings: Adam(2e-4, 0.5), batch 64, simultaneous, EMA 0.999"),
+    "published": ("dcgan_fashion", "default", [], "the tutorial as published (RMSprop 1e-3, batch 32, alternating)"),
+    "published_ema": ("dcgan_fashion", "default", ["ema_decay=0.999", "ema_warmup=true"],
+                      "the tutorial's recipe plus an EMA of G (0.999, warm-up)"),
+    "published_ema_mirrored": ("dcgan_fashion", "mirrored", ["ema_decay=0.999", "ema_warmup=true"],
+                               "the same on 2 CPU replicas (16 images per replica)"),
+    "adam1e-3_b32": (BASE, "mirrored", ["g_lr=1e-3", "d_lr=1e-3", "batch_size=32"],
+                     "Adam at the tutorial's learning rate and batch, simultaneous step, EMA"),
+    "no_ema": (BASE, "mirrored", ["ema_decay=0.0", "ema_warmup=false"], "what the EMA of G adds"),
+    "batch32": (BASE, "mirrored", ["batch_size=32"], "more, smaller updates per second"),
+    "batch128": (BASE, "mirrored", ["batch_size=128"], "fewer, larger updates per second"),
+    "lr1e-3_beta0.5": (BASE, "mirrored", ["g_lr=1e-3", "d_lr=1e-3"], "Adam at the tutorial's learning rate"),
+    "lr5e-4": (BASE, "mirrored", ["g_lr=5e-4", "d_lr=5e-4"], "a higher learning rate for a short budget"),
+    "beta0.9": (BASE, "mirrored", ["beta1=0.9"], "keras-io gan_ada: beta_1 0.5, 'not 0.9, important'"),
+    "ttur": (BASE, "mirrored", ["g_lr=1e-4", "d_lr=4e-4"], "two time-scale update rule (D lr > G lr)"),
+    "no_dropout": (BASE, "mirrored", ["dropout=0.0"], "D's Dropout(0.3) off"),
+    "hinge_sn": (BASE, "mirrored", ["loss=hinge", "spectral_norm=true"], "hinge + spectral norm at lr 2e-4"),
+    "hinge_sn_lr1e-3": (BASE, "mirrored", ["loss=hinge", "spectral_norm=true", "d_lr=1e-3", "g_lr=2e-4"],
+                        "the earlier guess: SN shrank D's steps at lr 2e-4; a 5x larger D lr tests it"),
+    "hinge_no_sn": (BASE, "mirrored", ["loss=hinge"], "hinge without spectral norm: which of the two hurts"),
+    "alternating": (BASE, "mirrored", ["update_order=alternating"], "D then G against the updated D"),
+    "default_strategy": (BASE, "default", [], "one replica (TensorFlow's own threads) instead of 2 CPU replicas"),
+}
+
+
+def run_trial(name: str, minutes: float, num_samples: int, work: Path, data_dir: str | None) -> dict:
+    preset, strategy, overrides, question = TRIALS[name]
+    run_dir = work / f"{name}-{int(time.time())}"
+    marks = ",".join(str(m) for m in range(2, int(minutes), 2) if m < minutes)  # and the end
+    cmd = ["python", "-m", "engine.train", "--preset", preset, "--strategy", strategy, "--steps", "1000000",
+           "--time-limit", f"{minutes:g}", "--eval-samples", str(num_samples), "--out-dir", str(run_dir)]
+    cmd += [arg for o in overrides for arg in ("--set", o)]
+    cmd += ["--eval-at-minutes", marks] if marks else []
+    cmd += ["--data-dir", data_dir] if data_dir else []
+    print(" ".join(cmd), flush=True)
+    work.mkdir(parents=True, exist_ok=True)
+    with open(run_dir.with_suffix(".log"), "w") as log:
+        code = subprocess.run([sys.executable, *cmd[1:]], stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
+    if code:
+        raise SystemExit(f"error: trial {name} failed (exit {code}); see {run_dir.with_suffix('.log')}")
+    curve = read_curve(run_dir)
+    return {"trial": name, "preset": preset, "strategy": strategy, "overrides": overrides, "question": question,
+            "minutes": minutes, "num_samples": num_samples, "command": " ".join(cmd), "run_dir": str(run_dir),
+            "cpu": cpu_model(), "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "final": curve[-1], "curve": curve}
+
+
+def format_table(records: list[dict]) -> str:
+    lines = ["| trial | changes vs base | question | minutes | steps | FID | precision | recall | coverage | "
+             "class entropy | max/min class |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(records, key=lambda r: r["final"]["fid"]):
+        f = r["final"]
+        changes = " ".join(([f"`{r['preset']}`"] if r["preset"] != BASE else []) + [f"`{o}`" for o in r["overrides"]])
+        changes += "" if r["strategy"] == "mirrored" else f" `--strategy {r['strategy']}`"
+        lines.append(f"| {r['trial']} | {changes or '(none)'} | {r['question']} | {r['minutes']:g} | {f['step']} | "
+                     f"{f['fid']:.1f} | {f['precision']:.3f} | {f['recall']:.3f} | {f['coverage']:.3f} | "
+                     f"{f['class_entropy']:.3f} | {f['class_ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.recipe_search", description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", default="base,published_ema,adam1e-3_b32,lr5e-4,hinge_sn_lr1e-3",
+                        help=f"comma-separated, from: {', '.join(TRIALS)}")
+    parser.add_argument("--list", action="store_true", help="print the trials and exit")
+    parser.add_argument("--minutes", type=float, default=4.0, help="training minutes per trial (default 4)")
+    parser.add_argument("--num-samples", type=int, default=5000)
+    parser.add_argument("--again", action="store_true", help="rerun trials already recorded")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--work-dir", default="runs/recipe_search")
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args()
+    if args.list:
+        for name, (preset, strategy, overrides, question) in TRIALS.items():
+            print(f"{name:<18} {preset} --strategy {strategy} {' '.join(overrides)}: {question}")
+        return
+    names = [n.strip() for n in args.trials.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TRIALS]
+    if unknown:
+        raise SystemExit(f"error: unknown trial(s) {unknown}; see --list")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jsonl = out / "recipe_search.jsonl"
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()] if jsonl.exists() else []
+    for name in names:
+        done = [r for r in records if (r["trial"], r["minutes"], r["num_samples"]) ==
+                (name, args.minutes, args.num_samples)]
+        if done and not args.again:
+            print(f"{name}: recorded (FID {done[-1]['final']['fid']:.1f}); --again reruns it")
+            continue
+        record = run_trial(name, args.minutes, args.num_samples, Path(args.work_dir), args.data_dir)
+        records.append(record)
+        with open(jsonl, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(f"{name}: FID {record['final']['fid']:.1f} after {record['final']['step']} steps", flush=True)
+    latest = {}
+    for r in records:  # the latest run of each (trial, minutes, samples)
+        latest[(r["trial"], r["minutes"], r["num_samples"])] = r
+    (out / "recipe_search.md").write_text(
+        "# Recipe search: one lever at a time, equal training time\n\n"
+        + describe_machine("python -m benchmarks.recipe_search --trials ...") + "\n\n"
+        + f"Every trial's command, curve and machine are in recipe_search.jsonl. FID and the rest at the trial's "
+        f"end against the full test split, {args.num_samples} samples; best first.\n\n"
+        + format_table(list(latest.values())) + "\n")
+    print(format_table(list(latest.values())))
+
+
+if __name__ == "__main__":
+    main()
