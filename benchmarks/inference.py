@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from engine.quiet import quiet_tensorflow
 from benchmarks.machine import describe_machine, save_results
 
 WARMUP = 3
@@ -283,7 +284,7 @@ def main() -> None:
         args = parser.parse_args()
         if args.runs < 1:
             parser.error("--runs must be >= 1")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        quiet_tensorflow()
         command = ("python -m benchmarks.inference " + shlex.join(sys.argv[1:])).rstrip()
         run_benchmark(args.run_dir, runs=args.runs, batches=args.batches, out=args.out, onnx=args.onnx,
                       tflite=args.tflite, savedmodel=args.savedmodel, variants=not args.float32_only,

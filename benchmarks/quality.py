@@ -50,7 +50,7 @@ def train_run(preset: str, strategy: str, extra: list, run_dir: Path, *, minutes
     start = time.perf_counter()
     with open(log_path, "w") as log:
         code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
+                              env=dict(os.environ)).returncode  # the child quiets TensorFlow itself
     if code:
         tail = log_path.read_text().strip().splitlines()[-3:]
         raise SystemExit(f"error: training {preset} failed (exit {code}): {' | '.join(tail)}")

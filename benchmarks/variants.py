@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.quiet import quiet_tensorflow
 from benchmarks.machine import describe_machine, save_results
 
 # name -> (format, writer keyword arguments); the order of the table.
@@ -173,7 +174,7 @@ def main() -> None:
             args.samples, args.runs = 512, 5
         if args.samples < 2 or args.runs < 1:
             parser.error("--samples must be >= 2 and --runs >= 1")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        quiet_tensorflow()
         command = ("python -m benchmarks.variants " + shlex.join(sys.argv[1:])).rstrip()
         run_variants(args.run_dir, samples=args.samples, runs=args.runs, out=args.out,
                      with_rejected=args.with_rejected, data_dir=args.data_dir, cache_dir=args.cache_dir,

@@ -1,6 +1,9 @@
 """Experiment configs as frozen dataclasses, presets registered by name, and type-checked `key=value` overrides."""
 
 import dataclasses
+import math
+import os
+import types
 import typing
 from dataclasses import dataclass
 
@@ -12,6 +15,8 @@ LATENT_DISTRIBUTIONS = ("normal", "uniform")
 UPDATE_ORDERS = ("simultaneous", "alternating")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
+MAX_PIXELS = 256 * 256  # image_shape bound: the families are small DCGANs; 4096x4096 would exhaust memory first
+MAX_CPU_REPLICAS_PER_CORE = 4  # logical CPU replicas beyond this many per core only oversubscribe (and can crash)
 
 
 # Settings of the alternating order (D's update, then G's) with no meaning in the simultaneous one, and their "off".
@@ -103,6 +108,22 @@ class Config:
             problems.append(f"ema_decay={self.ema_decay} (must be in [0, 1))")
         if self.epochs == 0 and self.steps == 0:
             problems.append("epochs=0 and steps=0 (set one of them)")
+        for name in ("g_lr", "d_lr"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                problems.append(f"{name}={getattr(self, name)} (must be a finite number > 0)")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                problems.append(f"{name}={getattr(self, name)} (must be in [0, 1))")
+        if not 0 <= self.seed < 2**32:
+            problems.append(f"seed={self.seed} (must be in [0, 2**32))")
+        if len(self.image_shape) != 3 or any(d <= 0 for d in self.image_shape) or self.image_shape[2] not in (1, 3, 4):
+            problems.append(f"image_shape={self.image_shape} (must be HxWxC with H, W > 0 and C 1, 3 or 4)")
+        elif self.image_shape[0] * self.image_shape[1] > MAX_PIXELS:
+            problems.append(f"image_shape={self.image_shape} ({self.image_shape[0] * self.image_shape[1]:,} pixels; "
+                            f"the model families are built for small images, at most {MAX_PIXELS:,} pixels)")
+        for name in ("real_label", "fake_label", "gp_weight", "l2", "balance_g", "balance_d"):
+            if not math.isfinite(getattr(self, name)):
+                problems.append(f"{name}={getattr(self, name)} (must be finite)")
         if problems:
             raise UserError("invalid config: " + "; ".join(problems))
 
@@ -131,17 +152,21 @@ class RunOptions:
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise UserError(f"unknown strategy {self.strategy!r}; valid: {', '.join(STRATEGIES)}")
-        if self.cpu_replicas < 1:
-            raise UserError(f"invalid options: cpu_replicas={self.cpu_replicas} (must be >= 1)")
+        most = MAX_CPU_REPLICAS_PER_CORE * (os.cpu_count() or 1)
+        if not 1 <= self.cpu_replicas <= most:
+            raise UserError(f"invalid options: cpu_replicas={self.cpu_replicas} (must be 1 to {most}: at most "
+                            f"{MAX_CPU_REPLICAS_PER_CORE} per CPU core)")
         if self.steps_per_loop < 1:
             raise UserError(f"invalid options: steps_per_loop={self.steps_per_loop} (must be >= 1)")
-        if self.checkpoint_every_seconds < 0 or self.max_consecutive_skips < 1:
+        if not self.checkpoint_every_seconds >= 0 or math.isinf(self.checkpoint_every_seconds):
             raise UserError(f"invalid options: checkpoint_every_seconds={self.checkpoint_every_seconds} "
-                            f"(must be >= 0), max_consecutive_skips={self.max_consecutive_skips} (must be >= 1)")
+                            "(must be a finite number >= 0)")
+        if self.max_consecutive_skips < 1:
+            raise UserError(f"invalid options: max_consecutive_skips={self.max_consecutive_skips} (must be >= 1)")
         if (self.time_limit_min or self.eval_at_minutes) and self.strategy == "multi_worker":
             raise UserError("--time-limit/--eval-at-minutes cannot be used with multi_worker (the workers' clocks "
                             "would disagree on the step to stop or evaluate at); use --steps/--epochs, --eval-every")
-        if self.time_limit_min < 0:
+        if not (self.time_limit_min >= 0 and math.isfinite(self.time_limit_min)):
             raise UserError(f"invalid options: time_limit_min={self.time_limit_min} (must be >= 0; 0 = no limit)")
         if any(m <= 0 for m in self.eval_at_minutes):
             raise UserError(f"invalid options: eval_at_minutes={self.eval_at_minutes} (each must be > 0)")
@@ -215,10 +240,38 @@ def to_dict(cfg) -> dict:
 def from_dict(cls, data: dict):
     """Rebuilds a Config/RunOptions from its JSON dict (lists back to tuples); unknown keys raise UserError."""
     hints = typing.get_type_hints(cls)
+    if not isinstance(data, dict):
+        raise UserError(f"{cls.__name__} in run directory is a {type(data).__name__}, not an object")
     unknown = set(data) - set(hints)
     if unknown:
         raise UserError(f"{cls.__name__} in run directory has unknown keys {sorted(unknown)}: written by another version?")
+    wrong = [f"{k}={v!r} (expected {_type_name(hints[k])})" for k, v in data.items() if not _matches(v, hints[k])]
+    if wrong:
+        raise UserError(f"{cls.__name__} in run directory has values of the wrong type: {', '.join(wrong)}")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def _matches(value, hint) -> bool:
+    """Whether a JSON value fits a Config field's type (an int for an int field, not 28.0 or true)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False
+        kinds = [args[0]] * len(value) if Ellipsis in args else list(args)
+        return len(kinds) == len(value) and all(_matches(v, k) for v, k in zip(value, kinds))
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_name(hint) -> str:
+    return getattr(hint, "__name__", None) if not typing.get_args(hint) else str(hint).replace("typing.", "")
 
 
 # Presets live in engine/presets.py; importing it here registers them wherever Config is used.

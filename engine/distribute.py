@@ -57,6 +57,15 @@ def peer_failures_as_errors(strategy_name: str):
                         "restart every worker with --resume") from None
 
 
+def any_worker(strategy: tf.distribute.Strategy, flag: bool) -> bool:
+    """Whether `flag` is set on any worker of the cluster: an all-reduce (SUM), so every worker gets the same answer.
+
+    Every worker must call it at the same point of its loop (it is a collective, like the step).
+    """
+    value = strategy.run(lambda: tf.constant(1.0 if flag else 0.0))
+    return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None).numpy() > 0)
+
+
 _MADE: dict[tuple[str, int], tf.distribute.Strategy] = {}
 
 

@@ -1,4 +1,4 @@
-"""The one exception type that CLIs turn into a single-line message and a non-zero exit."""
+"""The exceptions that CLIs turn into a single-line message and a non-zero exit."""
 
 import sys
 from typing import Callable
@@ -11,6 +11,14 @@ class UserError(Exception):
     """
 
 
+class Stopped(Exception):
+    """The run stopped on a signal after saving a checkpoint; `code` is the exit status (128 + the signal)."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Runs `main`, turning a UserError into one line on stderr and exit status 2."""
     try:
@@ -18,6 +26,9 @@ def run_cli(main: Callable[[], int | None]) -> None:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Stopped as e:
+        print(str(e), file=sys.stderr)
+        sys.exit(e.code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

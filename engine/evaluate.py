@@ -14,9 +14,8 @@ import argparse
 import json
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from engine.errors import UserError, run_cli  # noqa: E402
+from engine.errors import UserError, run_cli
+from engine.quiet import quiet_tensorflow
 
 DEFAULT_SAMPLES = 5000
 RESULT_FILE = "evaluation.json"
@@ -36,6 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint", default="auto", choices=("auto", "best", "latest"),
                    help="auto: the best checkpoint by FID when the run kept one, else the latest")
     p.add_argument("--data-dir", help="dataset files (default: the run's, or the usual search)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
     return p.parse_args(argv)
 
 
@@ -112,6 +112,7 @@ def format_report(result: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    quiet_tensorflow(args.verbose)
     if args.train_evaluator:
         return train(args)
     if args.dataset:

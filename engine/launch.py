@@ -3,7 +3,8 @@
 Starts N `python -m engine.train ... --strategy multi_worker` processes on free loopback ports, each with a
 TF_CONFIG naming the whole cluster and its own index. Worker 0 (the chief, the only one that writes the run)
 streams to this console; the others write to log files named at start. If any worker fails, the rest are stopped
-and the launcher exits non-zero naming it; Ctrl-C (or SIGTERM) stops them all. It imports no TensorFlow.
+and the launcher exits non-zero naming it. Ctrl-C (or SIGTERM) is passed on to every worker: they agree on a step,
+save a checkpoint there and exit, and the launcher says so (exit 143 or 130). It imports no TensorFlow.
 """
 
 import argparse
@@ -20,10 +21,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import UserError, run_cli
+from engine.errors import Stopped, UserError, run_cli
 
 HOST = "127.0.0.1"
 STOP_GRACE_S = 10.0  # how long a stopped worker may take to exit before it is killed
+SAVE_GRACE_S = 120.0  # after a signal: how long the workers may take to save their checkpoint and exit
+SAVED_CODES = (128 + signal.SIGTERM, 128 + signal.SIGINT)  # a worker stopped on a signal, its checkpoint saved
+_SIGNALLED = 0  # the signal the launcher received, if any
 
 
 @dataclass(frozen=True)
@@ -103,17 +107,39 @@ def launch(n_workers: int, train_args: list[str], *, log_dir: str | None = None)
 
 
 def _wait(workers: list[Worker], procs: list[subprocess.Popen]) -> int:
-    """Polls until every worker exits 0, or raises UserError at the first that does not."""
+    """Polls until every worker exits 0, or raises at the first that fails.
+
+    On SIGTERM/SIGINT to the launcher, each worker gets SIGTERM: they agree on a step, save a checkpoint there and
+    exit with 128 + the signal (engine.stopping); the launcher waits for that (SAVE_GRACE_S at most), then raises
+    Stopped. A worker that exits so on its own (someone signalled it) is waited for the same way.
+
+    Raises:
+      UserError: a worker exited non-zero otherwise, or was killed (naming it and its log); the others were stopped.
+      Stopped: the workers stopped on a signal after saving.
+    """
+    forwarded = None
     while True:
         codes = [p.poll() for p in procs]
+        stopping = _SIGNALLED or any(code in SAVED_CODES for code in codes)
         for w, code in zip(workers, codes):
-            if code is not None and code != 0:
+            if code is not None and code != 0 and not (stopping and code in SAVED_CODES):
                 why = (f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
                        else f"exited with {code}")
                 where = "its output is above" if w.log is None else f"its log: {w.log}"
                 raise UserError(f"worker {w.index} {why}; {where} (the other workers were stopped)")
+        if all(code is not None for code in codes) and stopping:
+            raise Stopped("stopped: the workers saved a checkpoint at one step; run the same command with --resume "
+                          "to continue", max(c for c in codes if c is not None) or 143)
         if all(code == 0 for code in codes):
             return 0
+        if _SIGNALLED and forwarded is None:
+            forwarded = time.monotonic()
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+        if forwarded is not None and time.monotonic() - forwarded > SAVE_GRACE_S:
+            raise UserError(f"the workers did not stop within {SAVE_GRACE_S:.0f} s of the signal; they were killed "
+                            "(the latest checkpoint is the last complete one)")
         time.sleep(0.2)
 
 
@@ -131,13 +157,15 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM stops the workers too, as Ctrl-C does, instead of orphaning them
+def _signalled(signum, frame):
+    global _SIGNALLED
+    _SIGNALLED = signum  # _wait forwards it to the workers, which save and stop together
 
 
 def main(argv=None) -> int:
     args, train_args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, _signalled)
+    signal.signal(signal.SIGINT, _signalled)
     return launch(args.workers, train_args, log_dir=args.log_dir)
 
 

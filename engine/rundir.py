@@ -11,7 +11,9 @@ Runs without `--out-dir` go to runs/<timestamp>-<preset>/, and runs/latest point
 """
 
 import contextlib
+import dataclasses
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -26,23 +28,29 @@ from engine.errors import UserError
 RUNS_ROOT = Path("runs")
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
+TRAINED_CONFIG = "trained_config.json"  # under checkpoints/
+_LOCKS: dict[str, int] = {}  # resolved run directory -> the open descriptor holding its lock
 
 
-def new_run_dir(out_dir: str | None, preset: str, *, resume: bool, runs_root: Path = RUNS_ROOT) -> Path:
-    """Chooses and creates the run directory, refusing to overwrite an existing run.
+def new_run_dir(out_dir: str | None, preset: str, *, resume: bool, runs_root: Path = RUNS_ROOT,
+                lock: bool = True) -> Path:
+    """Chooses and creates the run directory, refusing to overwrite an existing run, and locks it.
 
     Args:
       out_dir: `--out-dir`, used as the run directory itself; None: a new runs/<timestamp>-<preset>/, or with
         `resume` the run runs/latest points at.
       resume: continue the run in the directory instead of starting one.
+      lock: take a new run's lock (`take_lock`) for this process; False for a non-chief worker, which writes
+        nothing. A resumed run is not locked here: the caller locks it once the resume is validated.
     Raises:
-      UserError: resuming a directory with no run in it, or starting a run in a non-empty directory.
+      UserError: resuming a directory with no run in it, starting a run in a non-empty directory, or the run is
+        locked by another process.
     """
     if resume:
         run_dir = resolve(out_dir, runs_root=runs_root)
         if not (run_dir / CONFIG_FILE).exists():
             raise UserError(f"--resume: {run_dir} holds no run ({CONFIG_FILE} missing); drop --resume to start one")
-        return run_dir
+        return run_dir  # locked by the caller once the resume is validated (a refused one leaves no lock file)
     if out_dir is not None:
         run_dir = Path(out_dir)
         check_out_dir(out_dir)
@@ -54,9 +62,52 @@ def new_run_dir(out_dir: str | None, preset: str, *, resume: bool, runs_root: Pa
             n += 1
             run_dir = runs_root / f"{stamp}-{preset}-{n}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    if lock:
+        take_lock(run_dir)
+        check_out_dir(str(run_dir))  # again, under the lock: another process may have started a run here meanwhile
     if out_dir is None:
         _point_latest(runs_root, run_dir)
     return run_dir
+
+
+def take_lock(run_dir: Path) -> None:
+    """Takes an exclusive lock on the run directory (`flock` on the directory itself: no file is created) until
+    `release_locks` or the process ends (the kernel drops it even after kill -9).
+
+    Raises:
+      UserError: another process holds it (naming its pid): two processes must never train one run.
+    """
+    key = str(Path(run_dir).resolve())
+    if key in _LOCKS:
+        return
+    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(os.fstat(fd).st_ino) or "unknown"
+        os.close(fd)
+        raise UserError(f"{run_dir} is being trained by another process (pid {holder}); wait for it to finish, or "
+                        f"stop it (kill {holder}: it saves a checkpoint) and then --resume") from None
+    _LOCKS[key] = fd
+
+
+def _lock_holder(inode: int) -> str | None:
+    """The pid holding a flock on `inode`, from Linux's /proc/locks ("1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE ...")."""
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(inode):
+            return parts[4]
+    return None
+
+
+def release_locks() -> None:
+    """Releases every run lock this process holds."""
+    while _LOCKS:
+        os.close(_LOCKS.popitem()[1])  # closing the descriptor drops the flock
 
 
 def check_out_dir(out_dir: str | None) -> None:
@@ -106,9 +157,43 @@ def resolve(run_dir: str | os.PathLike | None, *, runs_root: Path = RUNS_ROOT) -
 def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=()) -> None:
     data = {"config": to_dict(cfg), "options": to_dict(opts), "class_names": list(class_names),
             "engine_version": engine.__version__}
-    tmp = run_dir / (CONFIG_FILE + ".tmp")
+    _write_json(run_dir / CONFIG_FILE, data)
+    # The config the checkpoints are trained with, kept beside them: an edited config.json cannot silently change
+    # a resumed run (check_config_unchanged).
+    (run_dir / CHECKPOINTS).mkdir(exist_ok=True)
+    trained = json.dumps(to_dict(cfg), sort_keys=True)
+    _write_json(run_dir / CHECKPOINTS / TRAINED_CONFIG,
+                {"config": to_dict(cfg), "sha256": hashlib.sha256(trained.encode()).hexdigest()})
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, run_dir / CONFIG_FILE)
+    os.replace(tmp, path)
+
+
+def check_config_unchanged(run_dir: Path, cfg: Config) -> None:
+    """Refuses to resume when `cfg` (from config.json) differs from the config the checkpoints were trained with,
+    except in its length (epochs, steps). Runs from before the record was kept are not checked.
+
+    Raises:
+      UserError: naming each changed key.
+    """
+    path = Path(run_dir) / CHECKPOINTS / TRAINED_CONFIG
+    if not path.exists():
+        return
+    try:
+        trained = from_dict(Config, json.loads(path.read_text())["config"])
+    except (json.JSONDecodeError, KeyError, TypeError, UserError) as e:
+        raise UserError(f"{path} is unreadable ({e}); it records the config the checkpoints were trained with, "
+                        "so the run cannot be resumed safely; start a new run") from None
+    changed = [f.name for f in dataclasses.fields(Config)
+               if f.name not in ("epochs", "steps") and getattr(trained, f.name) != getattr(cfg, f.name)]
+    if changed:
+        diffs = ", ".join(f"{k}: trained with {getattr(trained, k)!r}, config.json has {getattr(cfg, k)!r}"
+                          for k in changed)
+        raise UserError(f"--resume {run_dir}: its config.json was changed since the checkpoints were trained "
+                        f"({diffs}); restore config.json, or start a new run with the new settings")
 
 
 def read_config(run_dir: Path) -> tuple[Config, RunOptions]:
@@ -121,12 +206,18 @@ def read_run(run_dir: Path) -> tuple[Config, RunOptions, tuple[str, ...]]:
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         raise UserError(f"{run_dir} is not a run directory ({CONFIG_FILE} missing)")
+    if not path.is_file():
+        raise UserError(f"{path} is not a file; it was not written by this engine")
     try:
         data = json.loads(path.read_text())
         return (from_dict(Config, data["config"]), from_dict(RunOptions, data["options"]),
                 tuple(data.get("class_names", ())))
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise UserError(f"{path} is unreadable ({e}); it was not written by this engine or is damaged") from None
+    except UserError as e:
+        raise UserError(f"{path} is unusable: {e}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:  # ValueError: bad JSON, not UTF-8
+        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise UserError(f"{path} is unreadable ({type(e).__name__}: {reason}); it was not written by this engine or "
+                        "is damaged") from None
 
 
 def latest_checkpoint(run_dir: Path) -> str:

@@ -6,13 +6,11 @@ calls engine.loop.train. `--dry-run` builds the models and prints what would run
 
 import argparse
 import dataclasses
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the console
-
-from engine.config import PRECISIONS, PRESETS, STRATEGIES, Config, RunOptions, apply_overrides, get_preset  # noqa: E402
-from engine.errors import UserError, run_cli  # noqa: E402
-from engine.presets import ENGINE_RECIPES, PUBLISHED  # noqa: E402
+from engine.config import PRECISIONS, PRESETS, STRATEGIES, Config, RunOptions, apply_overrides, get_preset
+from engine.errors import UserError, run_cli
+from engine.presets import ENGINE_RECIPES, PUBLISHED
+from engine.quiet import quiet_tensorflow
 
 DEFAULT_PRESET = "dcgan_fashion_fast"
 
@@ -53,6 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-at-minutes", metavar="M,M,...", default="",
                    help="also score when training time (evaluations excluded) passes each mark, e.g. 2,5,10")
     p.add_argument("--dry-run", action="store_true", help="build everything, print parameter counts and the plan, exit")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
     return p.parse_args(argv)
 
 
@@ -76,6 +75,7 @@ def resume_config(args, run_dir) -> Config:
     from engine import rundir
 
     stored, _ = rundir.read_config(run_dir)
+    rundir.check_config_unchanged(run_dir, stored)
     if args.preset and args.preset != stored.preset:
         raise UserError(f"--resume {run_dir}: the run is preset {stored.preset!r}, not {args.preset!r}; "
                         "drop --preset or start a new run")
@@ -105,21 +105,33 @@ def main(argv=None) -> int:
                       deterministic=args.deterministic,
                       checkpoint_every_seconds=args.checkpoint_every_seconds,
                       max_consecutive_skips=args.max_consecutive_skips)
+    quiet_tensorflow(args.verbose)
+    from engine import rundir
+    from engine.cluster import is_chief, parse_tf_config
+
+    # Only the chief of a multi-worker cluster writes (and locks) the run; TF_CONFIG is checked here, before
+    # TensorFlow starts.
+    chief = is_chief(parse_tf_config()) if opts.strategy == "multi_worker" else True
+    try:
+        return _run(args, opts, chief)
+    finally:
+        rundir.release_locks()
+
+
+def _run(args, opts: RunOptions, chief: bool) -> int:
     from engine import rundir
 
     if args.resume:
         run_dir = rundir.new_run_dir(args.out_dir, args.preset or DEFAULT_PRESET, resume=True)
         cfg = resume_config(args, run_dir)
+        if chief:
+            rundir.take_lock(run_dir)  # before anything is written: a second process on this run is refused
     else:
         cfg = build_config(args)
         rundir.check_out_dir(args.out_dir)
     from engine.data.registry import DATASETS
 
     DATASETS.get_or_fail(cfg.dataset)  # names are checked before any work starts
-    from engine.cluster import is_chief, parse_tf_config
-
-    # Only the chief of a multi-worker cluster writes the run; TF_CONFIG is checked here, before TensorFlow starts.
-    chief = is_chief(parse_tf_config()) if opts.strategy == "multi_worker" else True
     # The first TensorFlow import: flags were checked without it.
     from engine.distribute import make_strategy, peer_failures_as_errors
 
@@ -137,10 +149,23 @@ def main(argv=None) -> int:
         return 0
     if not args.resume:
         # Created (and runs/latest moved) only once the data and models are ready: a bad input leaves nothing behind.
-        run_dir = lambda: rundir.new_run_dir(args.out_dir, cfg.preset, resume=False)  # noqa: E731
+        run_dir = lambda: rundir.new_run_dir(args.out_dir, cfg.preset, resume=False, lock=chief)  # noqa: E731
     with peer_failures_as_errors(opts.strategy):
-        train(cfg, opts, run_dir, strategy, resume=args.resume)
+        summary = train(cfg, opts, run_dir, strategy, resume=args.resume)
+    if summary.get("trained"):
+        print(next_steps(summary["run_dir"]))
     return 0
+
+
+def next_steps(run_dir: str) -> str:
+    """What to do with a finished run: export, sample, evaluate, look at the curves."""
+    return "\n".join([
+        "next:",
+        f"  python -m export.onnx --run-dir {run_dir}        # or export.tflite / export.savedmodel (verified vs Keras)",
+        f"  python -m export.sample {run_dir}/export/generator.onnx --out grid.png   # samples, no TensorFlow",
+        f"  python -m engine.evaluate --run-dir {run_dir}    # FID, precision/recall, class balance",
+        f"  tensorboard --logdir {run_dir}/tensorboard",
+    ])
 
 
 def layer_table(model) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.errors import UserError, run_cli
+from engine.quiet import quiet_tensorflow
 
 
 def input_signature(meta: dict) -> list:
@@ -50,23 +51,71 @@ def serving_fn(generator, meta: dict) -> Callable:
     return lambda z: {"image": generator(z, training=False)}
 
 
-def check_target(out: Path, force: bool) -> None:
-    if out.exists() and not force:
+# What a SavedModel directory written by export.savedmodel may hold; --force replaces nothing else.
+SAVEDMODEL_ENTRIES = {"saved_model.pb", "variables", "assets", "fingerprint.pb", "keras_metadata.pb"}
+
+
+def check_target(out: Path, force: bool, kind: str = "file") -> None:
+    """Refuses to write `out` unless it is new, or `force` is set and `out` is a previous export of this `kind`.
+
+    Args:
+      kind: "file" (.onnx, .tflite: `out` must be a regular file) or "savedmodel" (`out` must be a directory
+        holding `saved_model.pb` and only what a SavedModel holds).
+    Raises:
+      UserError: `out` exists without `force`; or with `force`, `out` is not a previous export of this kind (a run
+        directory, the working directory or one of its parents, any other directory or file).
+    """
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not force:
         raise UserError(f"{out} exists; pass --force to overwrite it (nothing was written)")
+    problem = replace_refusal(out, kind)
+    if problem:
+        raise UserError(f"--force: {out} {problem}; --force replaces only a previous export of this kind, so choose "
+                        "another --out (nothing was written or deleted)")
 
 
-def publish(tmp: Path, out: Path) -> None:
-    """Moves a verified file or directory into place, replacing `out` only now that the new one is good."""
+def replace_refusal(out: Path, kind: str) -> str | None:
+    """Why `out` must not be replaced by a new export of `kind`, or None when it is a previous one."""
+    real, cwd = out.resolve(), Path.cwd().resolve()
+    if real == cwd or real in cwd.parents:
+        return "is the working directory or one of its parents"
+    if out.is_dir() and ((out / "config.json").exists() or (out / "checkpoints").exists()):
+        return "is a training run directory"
+    if kind == "savedmodel":
+        if out.is_symlink() or not out.is_dir() or not (out / "saved_model.pb").is_file():
+            return "is not a SavedModel directory (no saved_model.pb)"
+        extra = sorted(p.name for p in out.iterdir() if p.name not in SAVEDMODEL_ENTRIES)
+        if extra:
+            return f"holds files a SavedModel does not ({', '.join(extra[:3])})"
+        return None
+    if out.is_dir() or not out.is_file():
+        return "is a directory" if out.is_dir() else "is not a regular file"
+    return None
+
+
+def publish(tmp: Path, out: Path, kind: str = "file") -> None:
+    """Moves a verified file or directory into place, replacing `out` only now that the new one is good.
+
+    `out` is checked again here (it may have changed since check_target): only a previous export is replaced.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.is_dir():
-        shutil.rmtree(out)
+    if out.exists() or out.is_symlink():
+        problem = replace_refusal(out, kind)
+        if problem:
+            raise UserError(f"{out} {problem}; not replaced (nothing was written or deleted)")
+        if out.is_dir():
+            shutil.rmtree(out)
     os.replace(tmp, out)
 
 
 def staging_dir(out: Path) -> tempfile.TemporaryDirectory:
     """A temporary directory beside `out` (same filesystem, so the final move is a rename)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent)
+    except OSError as e:
+        raise UserError(f"cannot write into {out.parent} ({e.strerror}); choose a writable --out") from None
 
 
 def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable | None = None) -> None:
@@ -77,17 +126,19 @@ def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable 
                                          description=f"Export a trained generator to {fmt}, verified against Keras.")
         parser.add_argument("--run-dir", default=None, help="run directory (default: runs/latest)")
         parser.add_argument("--out", default=None, help=f"output path (default: <run-dir>/export/{default_name})")
-        parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+        parser.add_argument("--force", action="store_true", help="replace a previous export at --out")
+        parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
         if extra_args:
             extra_args(parser)
         args = parser.parse_args()
-        kwargs = {k: v for k, v in vars(args).items() if k not in ("run_dir", "out", "force")}
+        quiet_tensorflow(args.verbose)
+        kwargs = {k: v for k, v in vars(args).items() if k not in ("run_dir", "out", "force", "verbose")}
         export_fn(args.run_dir, args.out, force=args.force, verbose=True, **kwargs)
 
     run_cli(run)
 
 
-def load_for_export(run_dir, out, default_name: str, force: bool):
+def load_for_export(run_dir, out, default_name: str, force: bool, kind: str = "file"):
     """(generator, meta, checkpoint prefix, output path) for a run, refusing to overwrite without force.
 
     The weights are the run's best checkpoint by FID when it kept one (trained with --eval-every), else the newest.
@@ -96,18 +147,24 @@ def load_for_export(run_dir, out, default_name: str, force: bool):
 
     run_path = rundir.resolve(run_dir)
     out_path = Path(out) if out else run_path / "export" / default_name
-    check_target(out_path, force)
+    check_target(out_path, force, kind)
     generator, meta, prefix = rundir.load_generator(run_path)
     return generator, meta, prefix, out_path
+
+
+def run_of(prefix: str) -> Path:
+    """The run directory a checkpoint prefix belongs to (RUN/checkpoints[/best]/ckpt-N)."""
+    from engine import rundir
+
+    path = Path(prefix)
+    return next((p.parent for p in path.parents if p.name == rundir.CHECKPOINTS), path.parent)
 
 
 def source_line(prefix: str) -> str:
     """"exporting ckpt-N, <best by FID at step S (FID x) | latest (step S)>, of RUN": which weights were taken."""
     from engine import rundir
 
-    path = Path(prefix)
-    run = next((p.parent for p in path.parents if p.name == rundir.CHECKPOINTS), path.parent)
-    return f"exporting {path.name}, {rundir.checkpoint_label(prefix)}, of {run}"
+    return f"exporting {Path(prefix).name}, {rundir.checkpoint_label(prefix)}, of {run_of(prefix)}"
 
 
 def parity_line(what: str, path: Path, parity: dict) -> str:

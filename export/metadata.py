@@ -1,7 +1,7 @@
 """What every exported generator carries about itself, so an embedding app needs no other knowledge.
 
-Stored as ONNX `metadata_props` (each value JSON-encoded) and as a JSON sidecar `<file>.json` beside TFLite and
-SavedModel exports. No TensorFlow import here: the runtime reads it.
+Stored as ONNX `metadata_props` (each value JSON-encoded) and as a JSON sidecar `<file>.json` beside every export
+(ONNX too, for readers without access to `metadata_props`, such as onnxruntime-web). No TensorFlow import here: the runtime reads it.
 
 Keys (all present in every export):
   latent_dim           int, size of input `z`
@@ -68,7 +68,7 @@ def for_variant(meta: dict, *, variant: str = "float32", layout: str = "NHWC") -
 
 
 def sidecar_path(model_path: str | Path) -> Path:
-    """The JSON sidecar beside a TFLite file or SavedModel directory: `<path>.json`."""
+    """The JSON sidecar beside an exported file or SavedModel directory: `<path>.json`."""
     p = Path(model_path)
     return p.with_name(p.name + ".json")
 

@@ -17,7 +17,9 @@ import numpy as np
 
 from engine.errors import UserError
 from export import metadata
-from export.common import (exportable, input_signature, load_for_export, main, parity_line, publish, source_line,
+from export.card import write_card
+from export.common import (exportable, input_signature, load_for_export, main, parity_line, publish, run_of,
+                           source_line,
                            staging_dir)
 from export.verify import budget_for, check_parity
 
@@ -59,6 +61,38 @@ def _transpose_output(model, nhwc_name: str) -> None:
         out.type.tensor_type.shape.dim.extend(shape)
 
 
+def _only_integer_upsampling(generator) -> bool:
+    """Whether every resize in the generator is a nearest UpSampling2D (integer factors by construction)."""
+    import keras
+
+    layers = generator.layers
+    return (any(isinstance(layer, keras.layers.UpSampling2D) for layer in layers)
+            and not any(isinstance(layer, keras.layers.Resizing) for layer in layers)
+            and all(layer.interpolation == "nearest" for layer in layers if isinstance(layer, keras.layers.UpSampling2D)))
+
+
+def _asymmetric_nearest(model) -> None:
+    """Rewrites tf2onnx's nearest Resize nodes from `tf_half_pixel_for_nn` to `asymmetric` + `floor`.
+
+    onnxruntime warns about the deprecated `tf_half_pixel_for_nn` at every load, and other ONNX runtimes may reject
+    it. For an integer factor s both map output pixel i to input pixel floor(i / s) ((i + 0.5) / s never crosses the
+    next integer), so the pixels are the same; the parity check against Keras confirms it for every export.
+    """
+    from onnx import helper
+
+    for node in model.graph.node:
+        attrs = {a.name: a for a in node.attribute}
+        mode = attrs.get("coordinate_transformation_mode")
+        if node.op_type != "Resize" or mode is None or helper.get_attribute_value(mode) != b"tf_half_pixel_for_nn":
+            continue
+        if helper.get_attribute_value(attrs["mode"]) != b"nearest" if "mode" in attrs else True:
+            continue
+        kept = [a for a in node.attribute if a.name not in ("coordinate_transformation_mode", "nearest_mode")]
+        del node.attribute[:]
+        node.attribute.extend(kept + [helper.make_attribute("coordinate_transformation_mode", "asymmetric"),
+                                      helper.make_attribute("nearest_mode", "floor")])
+
+
 def _set_metadata(model, meta: dict) -> None:
     del model.metadata_props[:]
     for key, value in metadata.to_props(meta).items():
@@ -74,6 +108,8 @@ def convert(generator, meta: dict, opset: int = 17, *, nchw: bool = False):
     onnx_model, _ = tf2onnx.convert.from_keras(exportable(generator), input_signature=input_signature(meta),
                                                opset=opset)
     _rename_output(onnx_model, "image")
+    if _only_integer_upsampling(generator):
+        _asymmetric_nearest(onnx_model)
     if nchw:
         _transpose_output(onnx_model, "image_nhwc")
     _set_metadata(onnx_model, meta)
@@ -134,8 +170,9 @@ def ort_runner(model_bytes: bytes, *, nchw: bool = False):
 
 
 def write_onnx(generator, meta: dict, path, opset: int = 17, *, fp16: bool = False, nchw: bool = False,
-               quantize: str = "none", log=None) -> Path:
-    """Writes a verified .onnx file at `path`.
+               quantize: str = "none", log=None, run_dir=None) -> Path:
+    """Writes a verified .onnx file at `path`, its metadata sidecar `<path>.json` (onnxruntime-web cannot read
+    metadata_props) and its model card beside it (`run_dir`: the run it came from).
 
     Raises:
       UserError: the file disagrees with Keras beyond its variant's budget (export.verify); nothing is written.
@@ -162,6 +199,8 @@ def write_onnx(generator, meta: dict, path, opset: int = 17, *, fp16: bool = Fal
         staged = Path(tmp) / path.name
         staged.write_bytes(model_bytes)
         publish(staged, path)
+    metadata.write_sidecar(path, meta)
+    write_card(path, generator, meta, parity, what=what, run_dir=run_dir)
     if log:
         log(parity_line(what, path, parity))
     return path
@@ -179,7 +218,7 @@ def export_onnx(run_dir=None, out=None, *, force: bool = False, opset: int = 17,
                                                    force)
     if verbose:
         print(source_line(prefix))
-    return write_onnx(generator, meta, out, opset, fp16=fp16, nchw=nchw, quantize=quantize,
+    return write_onnx(generator, meta, out, opset, fp16=fp16, nchw=nchw, quantize=quantize, run_dir=run_of(prefix),
                       log=print if verbose else None)
 
 

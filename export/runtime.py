@@ -20,6 +20,7 @@ from export import metadata
 from export.grid import make_grid, to_uint8
 
 SUFFIXES = (".onnx", ".tflite")
+SAMPLE_CHUNK = 1024  # rows per backend call in Generator.sample
 
 
 class GeneratorFileError(ValueError):
@@ -93,7 +94,17 @@ class Generator:
         if providers is None:
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                          if p in ort.get_available_providers()]
-        session = ort.InferenceSession(str(path), options, providers=providers)
+        data = path.read_bytes()  # read once: the bytes checked are the bytes run
+        external = external_data_tensors(data, path)
+        if external:
+            raise GeneratorFileError(
+                f"{path}: initializer {external[0]!r} keeps its data in another file (ONNX external data); the runtime "
+                "refuses such models, since they could read any file (the exporters never write them)")
+        try:
+            session = ort.InferenceSession(data, options, providers=providers)
+        except Exception as e:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...) for a bad file
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise GeneratorFileError(f"{path}: onnxruntime cannot load it ({first})") from None
         try:
             meta = metadata.from_props(session.get_modelmeta().custom_metadata_map)
         except json.JSONDecodeError as e:
@@ -176,6 +187,9 @@ class Generator:
         if z.dtype != np.float32 or z.ndim != 2 or z.shape[1] != self.latent_dim or z.shape[0] < 1:
             hint = " (batch must be >= 1)" if z.ndim == 2 and z.shape[0] == 0 else ""
             raise GeneratorInputError(f"z must be float32 [batch, {self.latent_dim}], got {_describe(z)}{hint}")
+        if not np.isfinite(z).all():
+            raise GeneratorInputError(f"z holds {np.count_nonzero(~np.isfinite(z))} NaN or infinite values; pass "
+                                      "finite latents (e.g. from Generator.latents)")
         return np.ascontiguousarray(z)
 
     def _check_labels(self, labels, batch: int) -> np.ndarray:
@@ -191,14 +205,15 @@ class Generator:
 
     def latents(self, n: int, *, seed: int | None = None) -> np.ndarray:
         """Draws float32 z [n, latent_dim] from the metadata's latent distribution with numpy default_rng(seed)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise GeneratorInputError(f"n must be an integer >= 1, got {n!r}")
-        rng = np.random.default_rng(seed)
-        shape = (int(n), self.latent_dim)
+        return self._draw(np.random.default_rng(seed), _count(n))
+
+    def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n latents from `rng`, drawn as float32 (no float64 copy): successive calls continue one stream."""
+        shape = (n, self.latent_dim)
         if self.meta["latent_distribution"] == "uniform":
             lo, hi = self.meta["latent_range"]
-            return rng.uniform(lo, hi, shape).astype(np.float32)
-        return rng.standard_normal(shape).astype(np.float32)
+            return (rng.random(shape, dtype=np.float32) * np.float32(hi - lo) + np.float32(lo)).astype(np.float32)
+        return rng.standard_normal(shape, dtype=np.float32)
 
     def sample(self, n: int, *, seed: int | None = None, labels=None) -> np.ndarray:
         """Generates n images from fresh latents.
@@ -212,12 +227,24 @@ class Generator:
         Raises:
           GeneratorInputError: as for `__call__`, or n < 1.
         """
-        z = self.latents(n, seed=seed)
+        n = _count(n)
         if self.num_classes and labels is None:
             labels = np.arange(n) % self.num_classes
         elif labels is not None and np.ndim(labels) == 0:
             labels = np.full(n, labels)
-        return self(z, labels)
+        if labels is not None and np.shape(labels) != (n,):
+            raise GeneratorInputError(f"labels must be integer [{n}] (one per image), got {_describe(np.asarray(labels))}")
+        # In chunks: the latents and the backend's buffers stay SAMPLE_CHUNK rows whatever n is; only the images
+        # returned grow with n. The latent stream is the one `latents(n, seed)` draws, so results do not depend on
+        # the chunk size.
+        rng, out = np.random.default_rng(seed), None
+        for start in range(0, n, SAMPLE_CHUNK):
+            rows = min(SAMPLE_CHUNK, n - start)
+            images = self(self._draw(rng, rows), None if labels is None else labels[start:start + rows])
+            if out is None:
+                out = np.empty((n, *images.shape[1:]), np.float32)
+            out[start:start + rows] = images
+        return out
 
     def sample_uint8(self, n: int, *, seed: int | None = None, labels=None) -> np.ndarray:
         """`sample` mapped to uint8 [n, H, W, C] (output_range -> 0..255), NHWC whatever the file's layout."""
@@ -308,3 +335,92 @@ def _as_int(dim):
     if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and dim >= 0:
         return int(dim)
     return None
+
+
+def _count(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise GeneratorInputError(f"n must be an integer >= 1, got {n!r}")
+    return int(n)
+
+
+# ONNX protobuf field numbers (onnx/onnx.proto3) on the paths that can hold a TensorProto.
+_MODEL_GRAPH, _MODEL_FUNCTIONS, _FUNCTION_NODES = 7, 25, 7
+_GRAPH_NODES, _GRAPH_INITIALIZERS, _GRAPH_SPARSE_INITIALIZERS = 1, 5, 15
+_NODE_ATTRIBUTES, _SPARSE_VALUES, _SPARSE_INDICES = 5, 1, 2
+_ATTR_TENSOR, _ATTR_GRAPH, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
+_TENSOR_NAME, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION, _EXTERNAL = 8, 13, 14, 1
+
+
+def _fields(buf: memoryview):
+    """(field number, wire type, value) of one protobuf message: ints for varints, memoryviews for bytes."""
+    i, n = 0, len(buf)
+
+    def varint():
+        nonlocal i
+        shift = result = 0
+        while True:
+            if i >= n or shift > 63:
+                raise ValueError("truncated varint")
+            b = buf[i]
+            i += 1
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+
+    while i < n:
+        key = varint()
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            yield number, wire, varint()
+        elif wire in (1, 5):
+            i += 8 if wire == 1 else 4
+            yield number, wire, None
+        elif wire == 2:
+            size = varint()
+            if i + size > n:
+                raise ValueError("truncated field")
+            yield number, wire, buf[i:i + size]
+            i += size
+        else:
+            raise ValueError(f"wire type {wire}")
+    if i != n:
+        raise ValueError("truncated message")
+
+
+def _children(buf, wanted: dict):
+    """Sub-messages of `buf` whose field number is in `wanted`, each with its kind (`wanted[number]`)."""
+    return [(wanted[num], value) for num, wire, value in _fields(buf) if wire == 2 and num in wanted]
+
+
+def external_data_tensors(data: bytes, path) -> list[str]:
+    """Names of the tensors in an ONNX model that point at external data (another file), walking every graph,
+    subgraph (If/Loop bodies), function, attribute and sparse tensor. Needs no `onnx` package.
+
+    Raises:
+      GeneratorFileError: the bytes are not a protobuf message (not an ONNX file).
+    """
+    found, stack = [], [("model", memoryview(data))]
+    kinds = {
+        "model": {_MODEL_GRAPH: "graph", _MODEL_FUNCTIONS: "function"},
+        "function": {_FUNCTION_NODES: "node"},
+        "graph": {_GRAPH_NODES: "node", _GRAPH_INITIALIZERS: "tensor", _GRAPH_SPARSE_INITIALIZERS: "sparse"},
+        "node": {_NODE_ATTRIBUTES: "attribute"},
+        "attribute": {_ATTR_TENSOR: "tensor", _ATTR_GRAPH: "graph", _ATTR_TENSORS: "tensor", _ATTR_GRAPHS: "graph",
+                      _ATTR_SPARSE: "sparse", _ATTR_SPARSES: "sparse"},
+        "sparse": {_SPARSE_VALUES: "tensor", _SPARSE_INDICES: "tensor"},
+    }
+    try:
+        while stack:
+            kind, buf = stack.pop()
+            if kind != "tensor":
+                stack.extend(_children(buf, kinds[kind]))
+                continue
+            fields = list(_fields(buf))
+            if any(num == _TENSOR_EXTERNAL_DATA or (num == _TENSOR_DATA_LOCATION and value == _EXTERNAL)
+                   for num, _, value in fields):
+                names = [bytes(v).decode(errors="replace") for num, w, v in fields if num == _TENSOR_NAME and w == 2]
+                found.append(names[0] if names else "?")
+    except ValueError as e:
+        raise GeneratorFileError(f"{path}: not an ONNX model ({e})") from None
+    return found

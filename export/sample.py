@@ -21,6 +21,9 @@ import numpy as np
 from export.grid import make_grid, save_png, to_uint8
 from export.runtime import Generator, GeneratorFileError, GeneratorInputError
 
+MAX_SCALE = 64  # --scale: a 64x grid of 64 28x28 images is already 15,000 pixels wide
+MAX_IMAGES = 10_000  # --n / --steps in one picture
+
 
 def sample_grid(g: Generator, *, n: int = 64, labels=None, seed: int | None = 0, pad: int = 2) -> np.ndarray:
     """A uint8 [H', W', C] grid: conditional generators one row per label (default all classes), else n samples.
@@ -91,6 +94,24 @@ def parse_labels(text: str) -> list[int]:
     return labels
 
 
+class OptionError(ValueError):
+    """An option that cannot work (checked before the model is read): one line, exit status 2."""
+
+
+def check_outputs(args) -> None:
+    """Refuses seeds out of range, sizes that would not fit in memory, and output paths of the wrong kind."""
+    if args.seed < 0 or args.seed >= 2**64:
+        raise OptionError(f"--seed must be in [0, 2**64), got {args.seed}")
+    if args.scale > MAX_SCALE or args.n > MAX_IMAGES or args.steps > MAX_IMAGES:
+        raise OptionError(f"--scale is at most {MAX_SCALE}, --n and --steps at most {MAX_IMAGES:,} (the image would "
+                          "not fit in memory)")
+    for flag, path, suffix in (("--out", args.out, ".png"), ("--gif", args.gif, ".gif")):
+        if path is not None and Path(path).is_dir():
+            raise OptionError(f"{flag} {path} is a directory; give a file path ending in {suffix}")
+        if path is not None and Path(path).suffix.lower() != suffix:
+            raise OptionError(f"{flag} {path}: the file name must end in {suffix} (the format written)")
+
+
 def run(argv=None) -> list[Path]:
     """The CLI; returns the paths written. Raises the runtime's errors for a bad file or labels."""
     parser = argparse.ArgumentParser(prog="python -m export.sample", description=__doc__.split("\n")[0])
@@ -110,6 +131,7 @@ def run(argv=None) -> list[Path]:
             parser.error(f"--{name} must be >= {1 + (name == 'steps')}")
     if args.gif and not args.interpolate:
         parser.error("--gif needs --interpolate")
+    check_outputs(args)
     g = Generator.load(args.model, threads=args.threads)
     if args.interpolate:
         frames = interpolation_frames(g, steps=args.steps, labels=args.labels, seed=args.seed)
@@ -130,7 +152,7 @@ def main() -> None:
     """`run` with the project's CLI contract: a bad file or input is one line `error: ...` and exit status 2."""
     try:
         run()
-    except (GeneratorFileError, GeneratorInputError) as e:
+    except (GeneratorFileError, GeneratorInputError, OptionError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
 

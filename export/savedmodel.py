@@ -6,7 +6,9 @@ Usage: python -m export.savedmodel [--run-dir DIR] [--out PATH] [--force]
 from pathlib import Path
 
 from export import metadata
-from export.common import exportable, input_signature, load_for_export, main, publish, parity_line, source_line, serving_fn, staging_dir
+from export.card import write_card
+from export.common import (exportable, input_signature, load_for_export, main, parity_line, publish, run_of,
+                           serving_fn, source_line, staging_dir)
 from export.verify import check_parity
 
 DEFAULT_NAME = "saved_model"
@@ -23,8 +25,9 @@ def save_archive(generator, meta: dict, path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def write_savedmodel(generator, meta: dict, path, *, log=None) -> Path:
-    """Writes a verified SavedModel directory at `path` and its metadata sidecar `<path>.json`.
+def write_savedmodel(generator, meta: dict, path, *, log=None, run_dir=None) -> Path:
+    """Writes a verified SavedModel directory at `path`, its metadata sidecar `<path>.json` and its model card
+    (`run_dir`: the run it came from).
 
     Returns:
       The path. Raises UserError (nothing written) if the reloaded model disagrees with Keras.
@@ -38,8 +41,9 @@ def write_savedmodel(generator, meta: dict, path, *, log=None) -> Path:
         signature = tf.saved_model.load(str(staged)).signatures["serving_default"]
         run = lambda inputs: signature(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
         parity = check_parity(generator, run, meta, what="SavedModel")
-        publish(staged, path)
+        publish(staged, path, kind="savedmodel")
     metadata.write_sidecar(path, meta)
+    write_card(path, generator, meta, parity, what="SavedModel float32", run_dir=run_dir)
     if log:
         log(parity_line("SavedModel", path, parity))
     return path
@@ -50,10 +54,10 @@ def export_savedmodel(run_dir=None, out=None, *, force: bool = False, verbose: b
 
     Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
     """
-    generator, meta, prefix, out = load_for_export(run_dir, out, DEFAULT_NAME, force)
+    generator, meta, prefix, out = load_for_export(run_dir, out, DEFAULT_NAME, force, kind="savedmodel")
     if verbose:
         print(source_line(prefix))
-    return write_savedmodel(generator, meta, out, log=print if verbose else None)
+    return write_savedmodel(generator, meta, out, log=print if verbose else None, run_dir=run_of(prefix))
 
 
 if __name__ == "__main__":

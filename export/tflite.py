@@ -19,7 +19,8 @@ import numpy as np
 
 from engine.errors import UserError
 from export import metadata
-from export.common import load_for_export, main, parity_line, publish, source_line, staging_dir
+from export.card import write_card
+from export.common import load_for_export, main, parity_line, publish, run_of, source_line, staging_dir
 from export.savedmodel import save_archive
 from export.verify import budget_for, check_parity, random_inputs
 
@@ -78,8 +79,8 @@ def convert(saved_model_dir, meta: dict, quantize: str = "none", calibration: in
 
 
 def write_tflite(generator, meta: dict, path, *, quantize: str = "none", calibration: int = CALIBRATION,
-                 log=None) -> Path:
-    """Writes a verified .tflite file at `path` and its metadata sidecar.
+                 log=None, run_dir=None) -> Path:
+    """Writes a verified .tflite file at `path`, its metadata sidecar and its model card (`run_dir`: its run).
 
     Raises:
       UserError: the file disagrees with Keras beyond its variant's budget (export.verify); nothing is written.
@@ -101,6 +102,7 @@ def write_tflite(generator, meta: dict, path, *, quantize: str = "none", calibra
         staged.write_bytes(model_bytes)
         publish(staged, path)
     metadata.write_sidecar(path, meta)
+    write_card(path, generator, meta, parity, what=f"TFLite {variant}", run_dir=run_dir)
     if log:
         log(parity_line(f"TFLite {variant}", path, parity))
     return path
@@ -118,7 +120,7 @@ def export_tflite(run_dir=None, out=None, *, force: bool = False, quantize: str 
     if verbose:
         print(source_line(prefix))
     return write_tflite(generator, meta, out, quantize=quantize, calibration=calibration,
-                        log=print if verbose else None)
+                        log=print if verbose else None, run_dir=run_of(prefix))
 
 
 def _args(parser) -> None:

@@ -105,6 +105,62 @@ def corrupt_checkpoint_resume(tmp, data_dir, trained_run):
     return ["engine.train", "--resume", "--out-dir", damaged_run(tmp, trained_run), "--steps", "6"]
 
 
+def force_onto_folder(tmp, data_dir, trained_run):
+    (tmp / "mine" / "sub").mkdir(parents=True)
+    (tmp / "mine" / "sub" / "f").write_text("x")
+    return ["export.onnx", "--run-dir", trained_run, "--out", tmp / "mine", "--force"]
+
+
+def force_onto_run(tmp, data_dir, trained_run):
+    run = tmp / "run"
+    shutil.copytree(trained_run, run)
+    return ["export.onnx", "--run-dir", run, "--out", run, "--force"]
+
+
+def force_onto_cwd(tmp, data_dir, trained_run):
+    (tmp / "keep.txt").write_text("x")
+    return ["export.savedmodel", "--run-dir", trained_run, "--out", ".", "--force"]
+
+
+def force_savedmodel_onto_folder(tmp, data_dir, trained_run):
+    (tmp / "models").mkdir()
+    (tmp / "models" / "saved_model.pb").write_bytes(b"x")
+    (tmp / "models" / "notes.txt").write_text("mine")
+    return ["export.savedmodel", "--run-dir", trained_run, "--out", tmp / "models", "--force"]
+
+
+def edited_config(tmp: Path, content) -> list:
+    """A run directory whose config.json is replaced by `content` (bytes, a function of the original dict, or None
+    for a directory), to be resumed."""
+    import json
+
+    from engine import rundir
+    from engine.config import RunOptions
+
+    run = tmp / "edited"
+    run.mkdir()
+    rundir.write_config(run, tiny_config(), RunOptions())
+    path = run / "config.json"
+    if content is None:
+        path.unlink()
+        path.mkdir()
+    elif callable(content):
+        path.write_text(json.dumps(content(json.loads(path.read_text()))))
+    else:
+        path.write_bytes(content)
+    return ["engine.train", "--resume", "--out-dir", run]
+
+
+def float_latent_dim(data: dict) -> dict:
+    data["config"]["latent_dim"] = 100.0
+    return data
+
+
+def edited_lr(data: dict) -> dict:
+    data["config"]["g_lr"] = 0.5
+    return data
+
+
 @dataclass(frozen=True)
 class Case:
     """One row: `command(tmp, data_dir[, trained_run])` -> argv (module first); the error line it must print."""
@@ -162,6 +218,47 @@ CASES = [
          r"ckpt-4 cannot be restored into preset dcgan_fashion's generator .*--resume --out-dir", needs_run=True),
     Case("corrupt checkpoint (--resume)", corrupt_checkpoint_resume,
          r"none of the checkpoints in \S+ \(ckpt-4, ckpt-2\) can be restored .*start a new run", needs_run=True),
+    Case("export --force onto a folder that is no export", force_onto_folder,
+         r"--force: \S+mine is a directory; --force replaces only a previous export of this kind", needs_run=True),
+    Case("export --force onto the run directory", force_onto_run,
+         r"--force: \S+run is a training run directory; --force replaces only", needs_run=True),
+    Case("export --force onto the working directory", force_onto_cwd,
+         r"--force: \. is the working directory or one of its parents", needs_run=True),
+    Case("savedmodel --force onto a folder with other files", force_savedmodel_onto_folder,
+         r"--force: \S+models holds files a SavedModel does not \(notes.txt\)", needs_run=True),
+    Case("--seed -1", lambda t, d: ["engine.train", "--seed", "-1"],
+         r"invalid config: seed=-1 \(must be in \[0, 2\*\*32\)\)", fresh_process=True),
+    Case("--seed 2**32", lambda t, d: ["engine.train", "--seed", "4294967296"],
+         r"seed=4294967296 \(must be in \[0, 2\*\*32\)\)", fresh_process=True),
+    Case("image_shape 0x0x1", lambda t, d: ["engine.train", "--set", "image_shape=0x0x1"],
+         r"image_shape=\(0, 0, 1\) \(must be HxWxC with H, W > 0", fresh_process=True),
+    Case("image_shape 28x28", lambda t, d: ["engine.train", "--set", "image_shape=28x28"],
+         r"image_shape=\(28, 28\) \(must be HxWxC", fresh_process=True),
+    Case("image_shape -28x28x1", lambda t, d: ["engine.train", "--set", "image_shape=-28x28x1"],
+         r"image_shape=\(-28, 28, 1\) \(must be HxWxC", fresh_process=True),
+    Case("image_shape 4096x4096x1", lambda t, d: ["engine.train", "--set", "image_shape=4096x4096x1"],
+         r"16,777,216 pixels; the model families are built for small images, at most 65,536", fresh_process=True),
+    Case("--cpu-replicas 64", lambda t, d: ["engine.train", "--strategy", "mirrored", "--cpu-replicas", "64"],
+         r"cpu_replicas=64 \(must be 1 to \d+: at most 4 per CPU core\)", fresh_process=True),
+    Case("--cpu-replicas 100000 --dry-run", lambda t, d: ["engine.train", "--cpu-replicas", "100000", "--dry-run"],
+         r"cpu_replicas=100000 \(must be 1 to", fresh_process=True),
+    Case("negative learning rate", lambda t, d: ["engine.train", "--set", "g_lr=-1"],
+         r"g_lr=-1.0 \(must be a finite number > 0\)", fresh_process=True),
+    Case("NaN learning rate", lambda t, d: ["engine.train", "--set", "d_lr=nan"],
+         r"d_lr=nan \(must be a finite number > 0\)", fresh_process=True),
+    Case("--checkpoint-every-seconds nan", lambda t, d: ["engine.train", "--checkpoint-every-seconds", "nan"],
+         r"checkpoint_every_seconds=nan \(must be a finite number >= 0\)$", fresh_process=True),
+    Case("config.json that is binary", lambda t, d: edited_config(t, b"\x89PNG\xff\xfe"),
+         r"config.json is unreadable \(UnicodeDecodeError: .*not written by this engine or is damaged", fresh_process=True),
+    Case("config.json with a list for config", lambda t, d: edited_config(t, b'{"config": [], "options": {}}'),
+         r"config.json is unusable: Config in run directory is a list, not an object", fresh_process=True),
+    Case("config.json with a float latent_dim", lambda t, d: edited_config(t, float_latent_dim),
+         r"values of the wrong type: latent_dim=100.0 \(expected int\)", fresh_process=True),
+    Case("config.json that is a directory", lambda t, d: edited_config(t, None),
+         r"config.json is not a file; it was not written by this engine", fresh_process=True),
+    Case("config.json edited since training", lambda t, d: edited_config(t, edited_lr),
+         r"its config.json was changed since the checkpoints were trained \(g_lr: trained with 0.001, config.json "
+         r"has 0.5\); restore config.json", fresh_process=True),
     Case("malformed TF_CONFIG", lambda t, d: ["engine.train", "--strategy", "multi_worker", "--data-dir", d],
          r"TF_CONFIG is not valid JSON \(Expecting property name enclosed in double quotes at char 1\)",
          env=(("TF_CONFIG", "{oops"),)),

@@ -16,7 +16,8 @@ label = that folder's index in sorted order and class_names = the folder names; 
 Split: there is no official one; a permutation of the sorted file list with seed 0, its last 10% "test" and the
 rest "train" (`engine.data.splits.split_indices`). Only the split's files are decoded.
 
-Unreadable or corrupt files among good ones are skipped and counted; one line on stderr at the end names how many
+Unreadable or corrupt files among good ones, and images over MAX_SOURCE_PIXELS (checked from the header, before
+decoding), are skipped and counted; only regular files are read (a FIFO named x.png is not); one line on stderr at the end names how many
 and the first few paths. If none can be read, that is an error.
 """
 
@@ -36,6 +37,9 @@ from engine.errors import UserError
 NAME = "image_folder"
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 MAX_CLASSES = 1000
+# Larger sources are skipped (counted as unreadable) before decoding: a 17 KB PNG can declare 12000x12000 (+2.7 GB
+# decoded, just under Pillow's own bomb limit). 50 MP covers any camera photo; the targets here are at most 256x256.
+MAX_SOURCE_PIXELS = 50_000_000
 _SHOWN_SKIPPED = 3
 
 
@@ -103,7 +107,9 @@ def list_images(root: Path) -> list[Path]:
     files = []
     for directory, subdirs, names in os.walk(root):
         subdirs.sort()
-        files += [Path(directory, n) for n in sorted(names) if n.lower().endswith(EXTENSIONS)]
+        # Regular files only: a FIFO or device named x.png would block the decoder forever.
+        files += [Path(directory, n) for n in sorted(names)
+                  if n.lower().endswith(EXTENSIONS) and Path(directory, n).is_file()]
     if not files:
         raise UserError(f"{root} has no .jpg/.jpeg/.png files (searched recursively); pass a folder of images")
     return files
@@ -145,7 +151,9 @@ def decode_all(files: list[Path], shape: tuple[int, int, int]) -> tuple[np.ndarr
 def decode(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
     """One image file -> uint8 [H, W, C]: center-cropped to the target aspect ratio, Lanczos-resized, RGB or L."""
     height, width, channels = shape
-    with Image.open(path) as image:
+    with Image.open(path) as image:  # reads the header only: the size is known before any pixel is decoded
+        if image.width * image.height > MAX_SOURCE_PIXELS:
+            raise ValueError(f"{image.width}x{image.height} is over {MAX_SOURCE_PIXELS:,} pixels")
         image.draft("RGB" if channels == 3 else "L", (2 * width, 2 * height))  # JPEG only; a no-op otherwise
         image = ImageOps.exif_transpose(image)
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:

@@ -195,3 +195,129 @@ def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_pa
     # The killed run's log records past the restored checkpoint were dropped, not duplicated.
     steps = [json.loads(line)["step"] for line in (killed_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, STEPS + 1))
+    assert tensorboard_steps(killed_dir, "d_loss") == list(range(1, STEPS + 1))  # the same in TensorBoard
+
+
+# ---- pre-emption (SIGTERM, Ctrl-C) and a second process on one run ----
+
+def wait_for_records(run_dir, count, process, seconds=240):
+    deadline = time.monotonic() + seconds
+    log = run_dir / "metrics.jsonl"
+    while not (log.exists() and len(log.read_text().splitlines()) >= count):
+        assert process.poll() is None, "the run ended early"
+        assert time.monotonic() < deadline, "no progress"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_the_current_step_and_a_second_process_is_refused(tmp_path, data_dir, signum, code):
+    run = tmp_path / "run"
+    # No checkpoint is due for 1,000 steps: all that survives the signal is what the stop itself saves.
+    command = lambda *extra: [*train_command(data_dir, run, "default", "--set", "checkpoint_every=1000"), *extra]
+    first = subprocess.Popen(command("--steps", "1000"), cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    wait_for_records(run, 3, first)
+
+    second = subprocess.run(command("--resume", "--steps", "1000"), cwd=tmp_path, env=ENV, capture_output=True,
+                            text=True, timeout=120)
+    assert second.returncode == 2 and f"is being trained by another process (pid {first.pid})" in second.stderr
+
+    first.send_signal(signum)
+    first.send_signal(signum)  # a second signal during the save is noted, not obeyed
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == code, err
+    stopped = re.search(r"stopped at step (\d+) of 1000: checkpoint saved, resume with `python -m engine.train "
+                        r"--resume --out-dir \S+`", err)
+    assert stopped, err
+    step = int(stopped[1])
+    assert f'"ckpt-{step}"' in latest_named(run)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == step and records[-1]["stopped"] == "signal"
+
+    resumed = subprocess.run(command("--resume", "--steps", str(step + 2)), cwd=tmp_path, env=ENV,
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {run / 'checkpoints' / f'ckpt-{step}'} at step {step}" in resumed.stdout
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(
+        range(1, step + 3))
+    assert tensorboard_steps(run, "d_loss") == list(range(1, step + 3))
+
+
+def tensorboard_steps(run, tag) -> list:
+    """The steps of `tag`'s scalar events across the run's event files, in order."""
+    from tensorflow.core.util import event_pb2
+
+    steps = []
+    for path in sorted((run / "tensorboard").glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            steps += [event.step for v in event.summary.value if v.tag == tag]
+    return sorted(steps)
+
+
+def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path, trained_run, data_dir, capsys):
+    import shutil
+
+    from engine.train import main
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    assert main(["--resume", "--out-dir", str(run), "--steps", "2", "--data-dir", str(data_dir)]) == 0
+    assert "nothing to do: " in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
+# ---- a full disk ----
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (root only; skipped elsewhere), grown with `grow(size)`."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    grow = lambda size: subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)
+    yield mount, grow
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_stops_with_one_line_leaves_no_partial_checkpoint_and_resumes(small_disk, tmp_path, data_dir):
+    mount, grow = small_disk
+    run = mount / "run"
+    command = lambda *extra: [*train_command(data_dir, run, "default", "--set", "checkpoint_every=2"), *extra]
+    full = subprocess.run(command("--steps", "4"), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    assert full.returncode == 2, full.stderr
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in full.stderr
+    assert re.match(r"error: disk full while saving ckpt-2 under \S+: the partial files were removed and the latest "
+                    r"checkpoint is still none \(no checkpoint yet\); free space and resume with `python -m "
+                    r"engine.train --resume --out-dir \S+run`", errors[0]), errors[0]
+    assert not list((run / "checkpoints").glob("ckpt-*")), "a partial checkpoint was left behind"
+
+    grow("64M")
+    resumed = subprocess.run(command("--steps", "4", "--resume"), cwd=tmp_path, env=ENV, capture_output=True,
+                             text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "has no checkpoint yet (it stopped before its first); training it from step 0" in resumed.stdout
+    assert '"ckpt-4"' in latest_named(run)
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint_the_latest(tmp_path, monkeypatch):
+    cfg = tiny_config()
+    gan = GAN(cfg)
+    manager = tf.train.CheckpointManager(loop.make_checkpoint(gan), str(tmp_path / "checkpoints"), max_to_keep=3)
+    loop.save_checkpoint(gan, manager, 2)
+    real_save = manager.save
+
+    def save_until_full(checkpoint_number):
+        (tmp_path / "checkpoints" / f"ckpt-{checkpoint_number}_temp").mkdir()
+        (tmp_path / "checkpoints" / f"ckpt-{checkpoint_number}.index").write_bytes(b"half")
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(manager, "save", save_until_full)
+    with pytest.raises(UserError, match=r"disk full while saving ckpt-4 .* the latest checkpoint is still ckpt-2;"):
+        loop.save_checkpoint(gan, manager, 4)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2") and real_save

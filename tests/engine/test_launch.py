@@ -25,6 +25,11 @@ index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
 open(os.path.join(os.environ["PID_DIR"], str(index)), "w").write(str(os.getpid()))
 action = os.environ.get(f"FAKE_WORKER_{index}", "sleep")
 print(f"worker {index} says {action}", flush=True)
+def saved_and_stopped(signum, frame):  # what engine.train does on SIGTERM: save (a moment), exit 128 + signal
+    time.sleep(0.3)
+    open(os.path.join(os.environ["PID_DIR"], f"saved-{index}"), "w").write("")
+    sys.exit(128 + signum)
+signal.signal(signal.SIGTERM, saved_and_stopped)
 if action != "sleep":
     time.sleep(0.5)
     if action == "kill":
@@ -42,7 +47,7 @@ def fake_workers(monkeypatch, tmp_path):
     monkeypatch.setattr(launch, "train_command", lambda args: [sys.executable, "-c", FAKE_WORKER])
 
     def alive() -> list[int]:
-        pids = [int(p.read_text()) for p in pid_dir.iterdir()]
+        pids = [int(p.read_text()) for p in pid_dir.iterdir() if not p.name.startswith("saved")]
         return [pid for pid in pids if _running(pid)]
 
     return alive
@@ -99,7 +104,7 @@ def test_a_killed_worker_is_reported_with_its_signal(fake_workers, monkeypatch, 
 
 def test_ctrl_c_stops_every_worker(fake_workers, monkeypatch, tmp_path):
     def interrupt_once_all_started(workers, procs):
-        while len(list((tmp_path / "pids").iterdir())) < 2:
+        while len(list((tmp_path / "pids").glob("[0-9]"))) < 2:
             time.sleep(0.05)
         raise KeyboardInterrupt  # what Ctrl-C raises in the launcher while it waits
 
@@ -109,20 +114,29 @@ def test_ctrl_c_stops_every_worker(fake_workers, monkeypatch, tmp_path):
     assert fake_workers() == []
 
 
-def test_sigterm_to_the_launcher_stops_every_worker(fake_workers, tmp_path):
-    def terminate_once_all_started():
-        while len(list((tmp_path / "pids").iterdir())) < 2:
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_the_launcher_is_passed_on_and_the_workers_save_before_it_exits(fake_workers, tmp_path,
+                                                                                     monkeypatch, signum):
+    from engine.errors import Stopped
 
-    before = signal.getsignal(signal.SIGTERM)
-    threading.Thread(target=terminate_once_all_started, daemon=True).start()
+    def signal_once_all_started():
+        while len(list((tmp_path / "pids").glob("[0-9]"))) < 2:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(launch, "_SIGNALLED", 0)
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    threading.Thread(target=signal_once_all_started, daemon=True).start()
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(Stopped, match="the workers saved a checkpoint at one step; run the same command with "
+                                          "--resume") as stopped:
             launch.main(["--workers", "2", "--log-dir", str(tmp_path / "logs"), "--", "--steps", "1"])
     finally:
-        signal.signal(signal.SIGTERM, before)
-    assert fake_workers() == []
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert stopped.value.code == 143  # the workers were sent SIGTERM whatever the launcher received
+    assert fake_workers() == [] and sorted(p.name for p in (tmp_path / "pids").glob("saved-*")) == ["saved-0",
+                                                                                                      "saved-1"]
 
 
 def test_all_workers_succeeding_is_success(fake_workers, monkeypatch, tmp_path):

@@ -240,3 +240,27 @@ def test_two_workers_resume_where_an_uninterrupted_run_would_be(tmp_path, data_d
     for a, b in zip(mw, one):
         for key in ("d_loss", "g_loss"):
             assert a[key] == pytest.approx(b[key], rel=LOSS_RTOL), (a["step"], key)
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_saves_every_worker_at_one_step(tmp_path, data_dir):
+    """The launcher passes SIGTERM on; the workers agree on a step (an all-reduce), save there together and exit."""
+    args = ["--data-dir", str(data_dir), "--batch-size", "16", "--steps", "1000", "--set", "log_every=1",
+            "--set", "checkpoint_every=1000", "--steps-per-loop", "1", "--out-dir", str(tmp_path / "mw")]
+    launcher = start([sys.executable, "-m", "engine.launch", "--workers", "2", "--log-dir", str(tmp_path / "logs"),
+                      "--", *args], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 180
+        while not ((tmp_path / "mw" / "metrics.jsonl").exists() and len(metrics(tmp_path / "mw")) >= 3):
+            assert time.monotonic() < deadline and launcher.poll() is None, "the workers never trained"
+            time.sleep(0.2)
+        launcher.send_signal(signal.SIGTERM)
+        done = finish(launcher, timeout=180)
+    finally:
+        stop(launcher)
+    assert done.returncode == 143, done.stderr[-3000:]
+    chief = re.search(r"stopped at step (\d+) of 1000: checkpoint saved", done.stderr)
+    worker = re.search(r"stopped at step (\d+) of 1000: checkpoint saved", (tmp_path / "logs" / "worker-1.log").read_text())
+    assert chief and worker and chief[1] == worker[1], done.stderr[-2000:]
+    assert f'"ckpt-{chief[1]}"' in (tmp_path / "mw" / "checkpoints" / "checkpoint").read_text()
+    assert "the workers saved a checkpoint at one step" in done.stderr

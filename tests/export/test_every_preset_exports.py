@@ -18,3 +18,28 @@ def test_preset_generator_exports_in_every_format(preset, tmp_path):
     # Each writer verifies parity at batch 1 and 16 and raises (writing nothing) if it is over budget.
     for write, name in ((write_onnx, "g.onnx"), (write_tflite, "g.tflite"), (write_savedmodel, "saved")):
         assert write(generator, meta, tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("preset", ["alphabet", "acgan_mnist"])  # the families with UpSampling2D
+def test_upsampling_exports_use_the_current_resize_mode_and_load_without_warnings(preset, tmp_path, capfd):
+    """UpSampling2D becomes Resize(nearest, asymmetric, floor), not the deprecated tf_half_pixel_for_nn that
+    onnxruntime warns about at every load; write_onnx's parity check (1e-4 vs Keras) passed for it."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    cfg = get_preset(preset)
+    generator = models.build_generator(cfg)
+    meta = rundir.generator_metadata(cfg, step=0, checkpoint_sha="0" * 64,
+                                     class_names=[str(i) for i in range(cfg.num_classes)])
+    path = write_onnx(generator, meta, tmp_path / "g.onnx")
+    resizes = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Resize"]
+    assert resizes
+    for node in resizes:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        assert attrs["coordinate_transformation_mode"] == b"asymmetric" and attrs["nearest_mode"] == b"floor"
+    capfd.readouterr()
+    options = ort.SessionOptions()
+    options.log_severity_level = 1  # warnings and above
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    assert "tf_half_pixel_for_nn" not in capfd.readouterr().err

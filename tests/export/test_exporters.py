@@ -68,6 +68,16 @@ def test_refuses_to_overwrite_without_force(fmt, exported, trained_run):
     assert exported[fmt].stat().st_mtime_ns == stamp
 
 
+@pytest.mark.parametrize("fmt", list(EXPORTERS))
+def test_force_replaces_a_previous_export_of_the_same_kind(fmt, trained_run, tmp_path):
+    fn, name = EXPORTERS[fmt]
+    first = fn(trained_run, tmp_path / name)
+    stamp = first.stat().st_mtime_ns
+    assert fn(trained_run, tmp_path / name, force=True) == first
+    assert first.stat().st_mtime_ns != stamp and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [name, f"{name}.md", f"{name}.png", f"{name}.json"])
+
+
 def test_parity_failure_names_the_numbers_and_writes_nothing(trained_run):
     generator, meta, _ = rundir.load_generator(trained_run)
     off_by = lambda x: np.asarray(generator(x["z"], training=False)) + 1e-3
@@ -143,3 +153,23 @@ def test_ema_weights_are_what_gets_exported(acgan_run):
     kernels = [w.numpy() for w in generator.trainable_variables if len(w.shape) > 1]
     assert ema and all(any(np.array_equal(k, e) for e in ema) for k in kernels)
     assert not all(any(np.array_equal(k, r) for r in raw) for k in kernels)  # EMA differs from raw G after 2 steps
+
+
+@pytest.mark.parametrize("fmt", list(EXPORTERS))
+def test_every_export_has_a_model_card_with_its_facts(fmt, exported, trained_run):
+    from PIL import Image
+
+    from export.card import card_paths
+
+    md, png = card_paths(exported[fmt])
+    text = md.read_text()
+    _, meta, _ = rundir.load_generator(trained_run)
+    assert f"# Model card: {exported[fmt].name}" in text and f"![64 samples, latent seed 0]({png.name})" in text
+    assert "`fashion_mnist`: Fashion-MNIST (Zalando Research" in text and "| preset | `dcgan_fashion`" in text
+    assert "rmsprop (G lr 0.001, D lr 0.001), batch 32, alternating updates" in text
+    assert f"| weights | step {meta['step']:,};" in text and "max abs error against the Keras generator: batch 1:" in text
+    assert "`z` float32 [batch, 100] drawn from N(0, 1)" in text and "in [-1, 1] (grayscale)" in text
+    assert "not evaluated; `python -m engine.evaluate --run-dir" in text and "## Intended use and limits" in text
+    assert "T-shirt/top" in text  # the dataset's class names
+    with Image.open(png) as grid:
+        assert grid.size == (8 * 28 + 9 * 2, 8 * 28 + 9 * 2)

@@ -217,3 +217,76 @@ def test_runtime_never_imports_tensorflow(exported, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["lite.png", "onnx.png"]
+
+
+def test_sample_runs_in_chunks_on_the_stream_latents_draws(exported, monkeypatch):
+    import export.runtime as runtime
+
+    g = Generator.load(exported[2]["onnx"])
+    whole = g.sample(7, seed=3)
+    monkeypatch.setattr(runtime, "SAMPLE_CHUNK", 3)
+    calls = []
+    run = g._run
+    g._run = lambda feeds: calls.append(len(feeds["z"])) or run(feeds)
+    np.testing.assert_array_equal(g.sample(7, seed=3), whole)
+    assert calls == [3, 3, 1]
+    np.testing.assert_array_equal(g(g.latents(7, seed=3), [0, 1, 2, 0, 1, 2, 0] if g.num_classes else None), whole)
+
+
+def test_non_finite_latents_are_refused(exported):
+    g = Generator.load(exported[2]["onnx"])
+    z = g.latents(2, seed=0)
+    z[1, 3] = np.nan
+    with pytest.raises(GeneratorInputError, match="z holds 1 NaN or infinite values"):
+        g(z, [0, 1] if g.num_classes else None)
+
+
+def external_data_model(tmp_path: Path, location: str) -> Path:
+    """A valid generator file whose one initializer points at external data `location`."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[LATENT])
+    w.data_location = TensorProto.EXTERNAL
+    w.external_data.add(key="location", value=location)
+    node = helper.make_node("Mul", ["z", "w"], ["image"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, LATENT])],
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, LATENT])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "evil.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("location", ["../../../../etc/passwd", "/etc/passwd", "weights.bin"])
+def test_models_with_external_data_are_refused_before_onnxruntime_reads_them(tmp_path, location, monkeypatch):
+    import onnxruntime
+
+    (tmp_path / "weights.bin").symlink_to("/etc/passwd")
+    path = external_data_model(tmp_path, location)
+    monkeypatch.setattr(onnxruntime, "InferenceSession", lambda *a, **k: pytest.fail("onnxruntime was called"))
+    with pytest.raises(GeneratorFileError, match="initializer 'w' keeps its data in another file"):
+        Generator.load(path)
+
+
+def test_the_scan_finds_external_data_in_subgraphs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from export.runtime import external_data_tensors
+
+    inner = onnx.load_from_string(external_data_model(tmp_path, "x.bin").read_bytes()).graph
+    cond = helper.make_tensor_value_info("c", TensorProto.BOOL, [])
+    node = helper.make_node("If", ["c"], ["image"], then_branch=inner, else_branch=inner)
+    graph = helper.make_graph([node], "outer", [cond], [helper.make_tensor_value_info("image", TensorProto.FLOAT, None)])
+    data = helper.make_model(graph).SerializeToString()
+    assert external_data_tensors(data, "m") == ["w", "w"]
+    assert external_data_tensors(helper.make_model(helper.make_graph([], "e", [], [])).SerializeToString(), "m") == []
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe garbage" * 9, b"\x0a\x05abc"], ids=["empty", "garbage", "cut"])
+def test_bad_onnx_files_are_generator_file_errors(tmp_path, content):
+    path = tmp_path / "g.onnx"
+    path.write_bytes(content)
+    with pytest.raises(GeneratorFileError, match=r"g.onnx: (not an ONNX model|onnxruntime cannot load it|no valid)"):
+        Generator.load(path)

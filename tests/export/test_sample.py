@@ -119,3 +119,18 @@ def test_cli_errors_are_one_line(files, tmp_path):
                                                                      "run_name='__main__')", "import tensorflow")],
                              capture_output=True, text=True, timeout=60)
     assert "blocked: tensorflow" in blocked.stderr  # the blocker does block
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "noext"], "--out noext: the file name must end in .png"),
+    (["--out", "grid.jpg"], "--out grid.jpg: the file name must end in .png"),
+    (["--out", "."], "--out . is a directory; give a file path ending in .png"),
+    (["--interpolate", "--gif", "walk.png"], "--gif walk.png: the file name must end in .gif"),
+    (["--scale", "100000"], "--scale is at most 64"),
+    (["--seed", "-1"], "--seed must be in [0, 2**64), got -1"),
+], ids=["no extension", "unknown extension", "a directory", "gif name", "scale", "seed"])
+def test_bad_output_options_are_refused_before_the_model_is_read(files, tmp_path, args, message):
+    result = run_cli([tmp_path / "missing.onnx", *args], tmp_path)  # the options fail first: the file is not read
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir()) or all(p.name != "grid.png" for p in tmp_path.iterdir())

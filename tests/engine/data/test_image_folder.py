@@ -1,5 +1,6 @@
 """image_folder: resizing to the preset's shape, skipping bad files, sub-folder labels, the split, and errors."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,23 @@ def test_labels_only_when_every_image_is_in_a_subfolder(tmp_path, monkeypatch):
     monkeypatch.undo()
     save(root / "loose.jpg", size=(8, 8))
     assert image_folder.folder_labels(root, image_folder.list_images(root)) == (None, ())
+
+
+def test_a_fifo_named_png_is_not_read(tmp_path):
+    for i in range(19):
+        Image.fromarray(np.full((8, 8), i, np.uint8)).save(tmp_path / f"g{i:02d}.png")
+    os.mkfifo(tmp_path / "pipe.png")  # opening it for reading would block forever
+    files = image_folder.list_images(tmp_path)
+    assert len(files) == 19 and all(f.name != "pipe.png" for f in files)
+
+
+def test_a_decompression_bomb_is_skipped_from_its_header(tmp_path, capsys, monkeypatch):
+    for i in range(19):
+        Image.fromarray(np.full((8, 8), i, np.uint8)).save(tmp_path / f"g{i:02d}.png")
+    Image.new("L", (400, 300)).save(tmp_path / "huge.png")
+    monkeypatch.setattr(image_folder, "MAX_SOURCE_PIXELS", 100_000)  # 120,000 pixels is "huge" here
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.size) or pytest.fail("decoded"))
+    with pytest.raises(ValueError, match=r"400x300 is over 100,000 pixels"):
+        image_folder.decode(tmp_path / "huge.png", (8, 8, 1))
+    assert not decoded
