@@ -35,4 +35,32 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".${extra}"
+
+# --dev: the browser demo's test (tests/export/test_web.py) drives Debian's chromium with Playwright (which downloads
+# no browser here) and needs onnxruntime-web in examples/web/node_modules (pinned by package-lock.json).
+if [ -n "$extra" ]; then
+  if ! [ -x /usr/bin/chromium ]; then
+    if command -v apt-get >/dev/null; then
+      sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+      echo "setup: installing chromium with apt-get (for the browser demo's test)"
+      $sudo apt-get update -qq || echo "setup: apt-get update failed; trying the install anyway" >&2
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+        || echo "setup: could not install chromium; tests/export/test_web.py will be skipped" >&2
+    else
+      echo "setup: no apt-get here; install chromium at /usr/bin/chromium or tests/export/test_web.py is skipped" >&2
+    fi
+  fi
+  if command -v npm >/dev/null; then
+    web=examples/web
+    pinned=$(node -p "require('./$web/package.json').dependencies['onnxruntime-web']")
+    installed=$(node -p "require('./$web/node_modules/onnxruntime-web/package.json').version" 2>/dev/null || true)
+    if [ "$installed" != "$pinned" ]; then
+      echo "setup: installing onnxruntime-web $pinned in examples/web (npm ci)"
+      (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) \
+        || echo "setup: npm ci failed in examples/web; tests/export/test_web.py will be skipped" >&2
+    fi
+  else
+    echo "setup: no npm here; install Node.js, then: cd examples/web && npm ci (or test_web.py is skipped)" >&2
+  fi
+fi
 echo "setup: ready ($(.venv/bin/python -c 'import tensorflow as tf, keras; print(f"tensorflow {tf.__version__}, keras {keras.__version__}")' 2>/dev/null))"
