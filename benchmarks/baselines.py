@@ -81,13 +81,13 @@ class FitGAN(keras.Model):
         with tf.GradientTape() as tape:
             d_loss = self.loss_fn(labels, self.discriminator(images, training=True))
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights, strict=False))
 
         z = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
         with tf.GradientTape() as tape:
             g_loss = self.loss_fn(tf.ones((n, 1)), self.discriminator(self.generator(z, training=True), training=True))
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=False))
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}
@@ -96,6 +96,10 @@ class FitGAN(keras.Model):
 def make_fit_gan(generator, discriminator, cfg, *, jit_compile: bool, steps_per_execution: int) -> FitGAN:
     """A compiled FitGAN with the config's optimizers."""
     gan = FitGAN(generator, discriminator, cfg.latent_dim)
-    gan.compile(d_optimizer=_adam(cfg), g_optimizer=keras.optimizers.Adam(cfg.g_lr, beta_1=cfg.beta1, beta_2=cfg.beta2),
-                jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    gan.compile(
+        d_optimizer=_adam(cfg),
+        g_optimizer=keras.optimizers.Adam(cfg.g_lr, beta_1=cfg.beta1, beta_2=cfg.beta2),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
     return gan

@@ -86,8 +86,9 @@ def step_passes(update_order: str, n_critic: int = 1) -> dict[str, int]:
     raise ValueError(f"unknown update_order {update_order!r} (valid: simultaneous, alternating)")
 
 
-def step_flops(generator: keras.Model, discriminator: keras.Model, update_order: str = "simultaneous",
-               n_critic: int = 1) -> int:
+def step_flops(
+    generator: keras.Model, discriminator: keras.Model, update_order: str = "simultaneous", n_critic: int = 1
+) -> int:
     """FLOPs per real image of one training step (see `step_passes` for the passes counted).
 
     For dcgan_fashion (G 21.95, D 20.71 MFLOP forward) the simultaneous step is 3 * 21.95 + 7 * 20.71 = 210.8

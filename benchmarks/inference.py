@@ -19,62 +19,34 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from engine.quiet import quiet_tensorflow
 from benchmarks.machine import describe_machine, save_results
+from benchmarks.timing import WARMUP, measure  # noqa: F401  (measure: re-exported for tests)
+from engine.quiet import quiet_tensorflow
 
-WARMUP = 3
 NOT_AVAILABLE = "not available on this machine"
-
-
-def measure(backends: dict[str, Callable | str], inputs: dict[int, dict], runs: int, *, warmup: int = WARMUP,
-            clock: Callable[[], float] = time.perf_counter) -> list[dict]:
-    """Times `fn(inputs[batch])` for every backend and batch.
-
-    Args:
-      backends: name -> fn(inputs) -> images, or name -> a string saying why that backend cannot run here.
-      inputs: batch size -> the inputs dict (`z`, maybe `label`); the same object goes to every backend.
-      runs: timed calls per (backend, batch), after `warmup` untimed ones.
-      clock: seconds; injectable so tests can use a fake one.
-    Returns:
-      One row per (backend, batch), in order: {"backend", "batch", "runs", "median_ms", "p90_ms", "images_per_s"}
-      (p90 by numpy's linear interpolation), or {"backend", "batch", "unavailable": reason}.
-    """
-    rows = []
-    for name, fn in backends.items():
-        for batch, x in inputs.items():
-            if isinstance(fn, str):
-                rows.append({"backend": name, "batch": batch, "unavailable": fn})
-                continue
-            for _ in range(warmup):  # first calls allocate buffers / pick kernels
-                fn(x)
-            times = np.empty(runs)
-            for i in range(runs):
-                start = clock()
-                fn(x)
-                times[i] = clock() - start
-            median = float(np.median(times))
-            rows.append({"backend": name, "batch": batch, "runs": runs, "median_ms": median * 1e3,
-                         "p90_ms": float(np.percentile(times, 90)) * 1e3, "images_per_s": batch / median})
-    return rows
 
 
 def format_table(rows: list[dict]) -> str:
     """A markdown table, one line per row of `measure` (with `add_floor`'s columns when present)."""
-    lines = ["| backend | batch | median ms | p90 ms | images/s | FLOP floor ms | x floor |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| backend | batch | median ms | p90 ms | images/s | FLOP floor ms | x floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         if "unavailable" in r:
             lines.append(f"| {r['backend']} | {r['batch']} | {r['unavailable']} | | | | |")
             continue
         floor = r.get("floor_ms")
         floor_cells = f"{floor:.3f} | {r['median_ms'] / floor:.1f}x" if floor else "n/a | n/a"
-        lines.append(f"| {r['backend']} | {r['batch']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
-                     f"{r['images_per_s']:,.0f} | {floor_cells} |")
+        lines.append(
+            f"| {r['backend']} | {r['batch']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
+            f"{r['images_per_s']:,.0f} | {floor_cells} |"
+        )
     return "\n".join(lines)
 
 
@@ -86,8 +58,9 @@ def fixed_inputs(meta: dict, batches, seed: int = 0) -> dict[int, dict]:
     return {b: random_inputs(meta, b, rng) for b in batches}
 
 
-def ort_matmul_peak(threads: int, sizes=(256, 512, 1024, 2048), repeats: int = 5,
-                    clock: Callable[[], float] = time.perf_counter) -> float:
+def ort_matmul_peak(
+    threads: int, sizes=(256, 512, 1024, 2048), repeats: int = 5, clock: Callable[[], float] = time.perf_counter
+) -> float:
     """onnxruntime's float32 MatMul rate on its CPU EP with `threads` intra-op threads, in GFLOP/s.
 
     The best over sizes and repeats: the peak is what the kernels can do, and noise only slows them down. A ReduceSum
@@ -99,8 +72,12 @@ def ort_matmul_peak(threads: int, sizes=(256, 512, 1024, 2048), repeats: int = 5
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "n"])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", "n"])
     out = helper.make_tensor_value_info("s", TensorProto.FLOAT, [])
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "y"], ["p"]),
-                               helper.make_node("ReduceSum", ["p"], ["s"], keepdims=0)], "peak", [x, y], [out])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "y"], ["p"]), helper.make_node("ReduceSum", ["p"], ["s"], keepdims=0)],
+        "peak",
+        [x, y],
+        [out],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -112,7 +89,7 @@ def ort_matmul_peak(threads: int, sizes=(256, 512, 1024, 2048), repeats: int = 5
         for _ in range(repeats):
             start = clock()
             session.run(None, feeds)
-            best = max(best, 2 * n ** 3 / (clock() - start) / 1e9)
+            best = max(best, 2 * n**3 / (clock() - start) / 1e9)
     return best
 
 
@@ -127,8 +104,9 @@ def add_floor(rows: list[dict], flops_per_image: int | None, peaks: dict[int, fl
             r["floor_ms"] = flops_per_image * r["batch"] / (peaks[t] * 1e9) * 1e3
 
 
-def make_backends(paths: dict[str, Path], savedmodel_path: Path | None = None,
-                  cores: int | None = None) -> tuple[dict[str, Callable | str], dict[str, int]]:
+def make_backends(
+    paths: dict[str, Path], savedmodel_path: Path | None = None, cores: int | None = None
+) -> tuple[dict[str, Callable | str], dict[str, int]]:
     """Backends for every variant file x provider, and the CPU thread count of each (for the FLOP floor).
 
     Args:
@@ -172,14 +150,24 @@ def make_backends(paths: dict[str, Path], savedmodel_path: Path | None = None,
         import tensorflow as tf
 
         signature = tf.saved_model.load(str(savedmodel_path)).signatures["serving_default"]
-        backends["SavedModel float32 / TF"] = lambda x: signature(
-            **{k: tf.constant(v) for k, v in x.items()})["image"].numpy()
+        backends["SavedModel float32 / TF"] = lambda x: signature(**{k: tf.constant(v) for k, v in x.items()})[
+            "image"
+        ].numpy()
     return backends, threads
 
 
-def run_benchmark(run_dir=None, *, runs: int = 30, batches=(1, 16, 256), out="benchmarks/results", onnx=None,
-                  tflite=None, savedmodel=None, variants: bool = True,
-                  command: str = "python -m benchmarks.inference") -> list[dict]:
+def run_benchmark(
+    run_dir=None,
+    *,
+    runs: int = 30,
+    batches=(1, 16, 256),
+    out="benchmarks/results",
+    onnx=None,
+    tflite=None,
+    savedmodel=None,
+    variants: bool = True,
+    command: str = "python -m benchmarks.inference",
+) -> list[dict]:
     """Times every export variant x provider x batch, with a FLOP floor; prints and writes the results.
 
     With files given (--onnx/--tflite/--savedmodel) only those are timed, and without a run there is no generator to
@@ -197,36 +185,60 @@ def run_benchmark(run_dir=None, *, runs: int = 30, batches=(1, 16, 256), out="be
     flops = None
     with tempfile.TemporaryDirectory() as tmp:
         if any(given.values()):
-            paths = {f"{fmt.upper() if fmt == 'onnx' else 'TFLite'} float32": Path(p)
-                     for fmt, p in given.items() if p and fmt != "savedmodel"}
+            paths = {
+                f"{fmt.upper() if fmt == 'onnx' else 'TFLite'} float32": Path(p)
+                for fmt, p in given.items()
+                if p and fmt != "savedmodel"
+            }
             saved = Path(savedmodel) if savedmodel else None
         else:
             paths, saved, flops = _export_run(run_dir, Path(tmp), variants)
         metas = {name: _read_meta(p) for name, p in [*paths.items(), *([("savedmodel", saved)] if saved else [])]}
         first = next(iter(metas.values()))
         if any(_same_generator(m) != _same_generator(first) for m in metas.values()):
-            raise UserError("the files carry different metadata, so they are not the same generator: " + "; ".join(
-                f"{name}: step {m.get('step')}, checkpoint {str(m.get('checkpoint_sha256'))[:12]}"
-                for name, m in metas.items()))
+            raise UserError(
+                "the files carry different metadata, so they are not the same generator: "
+                + "; ".join(
+                    f"{name}: step {m.get('step')}, checkpoint {str(m.get('checkpoint_sha256'))[:12]}"
+                    for name, m in metas.items()
+                )
+            )
         meta = metadata.check(first)
         backends, threads = make_backends(paths, saved)
         peaks = {t: ort_matmul_peak(t) for t in sorted(set(threads.values()))}
         rows = measure(backends, fixed_inputs(meta, batches), runs)
     add_floor(rows, flops, peaks, threads)
     peak_text = ", ".join(f"{peaks[t]:.1f} GFLOP/s on {t} thread{'s' * (t > 1)}" for t in peaks)
-    floor_text = (f"{flops / 1e6:.2f} MFLOP/image (benchmarks.flops, multiply-add = 2)" if flops else
-                  "n/a (files given without a run: no generator to count FLOPs on)")
-    header = (f"# Inference latency, {meta['preset']} generator (step {meta['step']}, "
-              f"{meta['latent_dim']} -> {'x'.join(map(str, meta['image_shape']))})\n\n{describe_machine(command)}\n"
-              f"- each row: {WARMUP} warm-up calls, then {runs} timed calls on the same fixed inputs, numpy in and "
-              "out (onnxruntime and LiteRT via export.runtime, including its input checks)\n"
-              f"- FLOP floor = FLOPs per image x batch / measured peak; FLOPs: {floor_text}; peak: onnxruntime MatMul, "
-              f"best of sizes 256-2048: {peak_text} (float32: int8 and float16 rows are held to the float32 peak)\n")
+    floor_text = (
+        f"{flops / 1e6:.2f} MFLOP/image (benchmarks.flops, multiply-add = 2)"
+        if flops
+        else "n/a (files given without a run: no generator to count FLOPs on)"
+    )
+    header = (
+        f"# Inference latency, {meta['preset']} generator (step {meta['step']}, "
+        f"{meta['latent_dim']} -> {'x'.join(map(str, meta['image_shape']))})\n\n{describe_machine(command)}\n"
+        f"- each row: {WARMUP} warm-up calls, then {runs} timed calls on the same fixed inputs, numpy in and "
+        "out (onnxruntime and LiteRT via export.runtime, including its input checks)\n"
+        f"- FLOP floor = FLOPs per image x batch / measured peak; FLOPs: {floor_text}; peak: onnxruntime MatMul, "
+        f"best of sizes 256-2048: {peak_text} (float32: int8 and float16 rows are held to the float32 peak)\n"
+    )
     table = format_table(rows)
     print(header + "\n" + table)
-    save_results(out, "inference", header + "\n" + table + "\n",
-                  {"command": command, "machine": describe_machine(command), "warmup": WARMUP, "runs": runs,
-                   "meta": meta, "flops_per_image": flops, "peak_gflops": peaks, "rows": rows})
+    save_results(
+        out,
+        "inference",
+        header + "\n" + table + "\n",
+        {
+            "command": command,
+            "machine": describe_machine(command),
+            "warmup": WARMUP,
+            "runs": runs,
+            "meta": meta,
+            "flops_per_image": flops,
+            "peak_gflops": peaks,
+            "rows": rows,
+        },
+    )
     return rows
 
 
@@ -259,7 +271,7 @@ def _read_meta(path: Path) -> dict:
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
-    """"1,16,256" -> (1, 16, 256); raises argparse.ArgumentTypeError unless all are integers >= 1."""
+    """ "1,16,256" -> (1, 16, 256); raises argparse.ArgumentTypeError unless all are integers >= 1."""
     try:
         batches = tuple(int(b) for b in text.split(","))
     except ValueError:
@@ -286,9 +298,17 @@ def main() -> None:
             parser.error("--runs must be >= 1")
         quiet_tensorflow()
         command = ("python -m benchmarks.inference " + shlex.join(sys.argv[1:])).rstrip()
-        run_benchmark(args.run_dir, runs=args.runs, batches=args.batches, out=args.out, onnx=args.onnx,
-                      tflite=args.tflite, savedmodel=args.savedmodel, variants=not args.float32_only,
-                      command=command)
+        run_benchmark(
+            args.run_dir,
+            runs=args.runs,
+            batches=args.batches,
+            out=args.out,
+            onnx=args.onnx,
+            tflite=args.tflite,
+            savedmodel=args.savedmodel,
+            variants=not args.float32_only,
+            command=command,
+        )
 
     run_cli(run)
 

@@ -30,13 +30,16 @@ def versions(*packages: str) -> str:
 
 def describe_machine(command: str) -> str:
     """Markdown lines: date, command, CPU, cores, Python and the ML packages' versions."""
-    return "\n".join([
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- command: `{command}`",
-        f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}",
-        f"- software: Python {platform.python_version()}, "
-        + versions("tensorflow", "keras", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tf2onnx", "onnx"),
-    ])
+    return "\n".join(
+        [
+            f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+            f"- command: `{command}`",
+            f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}",
+            f"- software: Python {platform.python_version()}, "
+            + versions("tensorflow", "keras", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tf2onnx", "onnx"),
+        ]
+    )
+
 
 def save_results(out, name: str, markdown: str, record: dict) -> tuple[Path, Path]:
     """Writes `<out>/<name>.md` and `<out>/<name>.json`; returns both paths."""

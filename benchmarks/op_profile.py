@@ -43,14 +43,22 @@ def op_table(times: dict[str, float], steps: int, wall_s: float, top: int = 12) 
     for name, ms in times.items():
         by_type[name.rsplit(":", 1)[1]] += ms
     total = sum(by_type.values())
-    lines = [f"Traced {steps} steps: {1e3 * wall_s / steps:.1f} ms wall per step, {total / steps:.1f} ms of kernel "
-             "time per step (summed over threads).", "", "| op type | ms/step | share of kernel time |",
-             "|---|---:|---:|"]
-    lines += [f"| {op} | {ms / steps:.1f} | {100 * ms / total:.1f}% |" for op, ms in
-              sorted(by_type.items(), key=lambda kv: -kv[1])[:top]]
+    lines = [
+        f"Traced {steps} steps: {1e3 * wall_s / steps:.1f} ms wall per step, {total / steps:.1f} ms of kernel "
+        "time per step (summed over threads).",
+        "",
+        "| op type | ms/step | share of kernel time |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {op} | {ms / steps:.1f} | {100 * ms / total:.1f}% |"
+        for op, ms in sorted(by_type.items(), key=lambda kv: -kv[1])[:top]
+    ]
     lines += ["", "| slowest nodes | ms/step |", "|---|---:|"]
-    lines += [f"| `{name.replace('while/body/', '')[-110:]}` | {ms / steps:.1f} |"
-              for name, ms in sorted(times.items(), key=lambda kv: -kv[1])[:top]]
+    lines += [
+        f"| `{name.replace('while/body/', '')[-110:]}` | {ms / steps:.1f} |"
+        for name, ms in sorted(times.items(), key=lambda kv: -kv[1])[:top]
+    ]
     return "\n".join(lines)
 
 
@@ -80,14 +88,26 @@ def profile_step(preset: str, batch: int, steps_per_call: int, calls: int = 2) -
         tf.profiler.experimental.stop()
         [path] = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
         times = kernel_times(path)
-    header = f"Engine step, {preset}, batch {batch}, {steps_per_call} steps/call, simultaneous, XLA off (TF profiler).\n\n"
+    header = (
+        f"Engine step, {preset}, batch {batch}, {steps_per_call} steps/call, simultaneous, XLA off (TF profiler).\n\n"
+    )
     return header + op_table(times, calls * steps_per_call, wall)
 
 
 def profile_in_child(preset: str, batch: int, steps_per_call: int) -> str:
     """Runs `profile_step` in a fresh process (the benchmark's parent process never starts TensorFlow)."""
-    args = [sys.executable, "-m", "benchmarks.op_profile", "--preset", preset, "--batch", str(batch),
-            "--steps-per-call", str(steps_per_call), "--json"]
+    args = [
+        sys.executable,
+        "-m",
+        "benchmarks.op_profile",
+        "--preset",
+        preset,
+        "--batch",
+        str(batch),
+        "--steps-per-call",
+        str(steps_per_call),
+        "--json",
+    ]
     out = subprocess.run(args, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True)
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if not lines:

@@ -24,22 +24,55 @@ from benchmarks.machine import describe_machine, save_results
 
 # name -> (preset, strategy, extra arguments, what it is). The baseline is the tutorial as published, full length.
 RECIPES = {
-    "published": ("dcgan_fashion", "default", [],
-                  "the Fashion-MNIST tutorial as published: RMSprop(1e-3), batch 32, 10 epochs, D then G"),
-    "default": ("dcgan_fashion_fast", "mirrored", [],
-                "the engine's default (`python -m engine.train --strategy mirrored`)"),
-    "modern": ("dcgan_fashion_modern", "default", [],
-               "the earlier 'recommended' recipe: hinge, spectral norm on D, EMA 0.995, batch 128, 3 epochs"),
+    "published": (
+        "dcgan_fashion",
+        "default",
+        [],
+        "the Fashion-MNIST tutorial as published: RMSprop(1e-3), batch 32, 10 epochs, D then G",
+    ),
+    "default": (
+        "dcgan_fashion_fast",
+        "mirrored",
+        [],
+        "the engine's default (`python -m engine.train --strategy mirrored`)",
+    ),
+    "modern": (
+        "dcgan_fashion_modern",
+        "default",
+        [],
+        "the earlier 'recommended' recipe: hinge, spectral norm on D, EMA 0.995, batch 128, 3 epochs",
+    ),
 }
 DATASET = "fashion_mnist"
 METRICS = ("fid", "kid", "kid_stderr", "precision", "recall", "density", "coverage", "class_entropy", "class_ratio")
 
 
-def train_run(preset: str, strategy: str, extra: list, run_dir: Path, *, minutes: list, num_samples: int,
-              data_dir: str | None, quick: bool) -> float:
+def train_run(
+    preset: str,
+    strategy: str,
+    extra: list,
+    run_dir: Path,
+    *,
+    minutes: list,
+    num_samples: int,
+    data_dir: str | None,
+    quick: bool,
+) -> float:
     """Trains one recipe in a child process, scored at each minute mark and at the end; returns wall seconds."""
-    cmd = [sys.executable, "-m", "engine.train", "--preset", preset, "--strategy", strategy, *extra,
-           "--eval-samples", str(num_samples), "--out-dir", str(run_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine.train",
+        "--preset",
+        preset,
+        "--strategy",
+        strategy,
+        *extra,
+        "--eval-samples",
+        str(num_samples),
+        "--out-dir",
+        str(run_dir),
+    ]
     cmd += ["--steps", "100"] if quick else ["--eval-at-minutes", ",".join(f"{m:g}" for m in minutes)]
     if data_dir:
         cmd += ["--data-dir", data_dir]
@@ -49,8 +82,9 @@ def train_run(preset: str, strategy: str, extra: list, run_dir: Path, *, minutes
     log_path = run_dir.parent / f"{run_dir.name}.log"
     start = time.perf_counter()
     with open(log_path, "w") as log:
-        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
-                              env=dict(os.environ)).returncode  # the child quiets TensorFlow itself
+        code = subprocess.run(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)
+        ).returncode  # the child quiets TensorFlow itself
     if code:
         tail = log_path.read_text().strip().splitlines()[-3:]
         raise SystemExit(f"error: training {preset} failed (exit {code}): {' | '.join(tail)}")
@@ -87,8 +121,9 @@ def plot(results: dict, floor: dict, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     for name, r in results.items():
         curve = r["curve"]
-        ax.plot([c["train_s"] / 60 for c in curve], [c["fid"] for c in curve], marker="o",
-                label=f"{name} ({r['preset']})")
+        ax.plot(
+            [c["train_s"] / 60 for c in curve], [c["fid"] for c in curve], marker="o", label=f"{name} ({r['preset']})"
+        )
     ax.axhline(floor["fid"], color="gray", linestyle="--", label="floor: real train vs test images")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -103,13 +138,17 @@ def plot(results: dict, floor: dict, path: Path, title: str) -> None:
 
 
 def _row(m: dict) -> str:
-    return (f"{m['fid']:.1f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['density']:.2f} | {m['coverage']:.3f} | "
-            f"{m['class_entropy']:.3f} | {m['class_ratio']:.2f}")
+    return (
+        f"{m['fid']:.1f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['density']:.2f} | {m['coverage']:.3f} | "
+        f"{m['class_entropy']:.3f} | {m['class_ratio']:.2f}"
+    )
 
 
 def format_tables(results: dict, refs: dict, minutes: list, num_samples: int) -> str:
-    head = ("| recipe | preset | steps | training time | FID | precision | recall | density | coverage | "
-            "class entropy | max/min class |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head = (
+        "| recipe | preset | steps | training time | FID | precision | recall | density | coverage | "
+        "class entropy | max/min class |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
     lines = [head]
     for name, r in results.items():
         last = r["curve"][-1]
@@ -117,8 +156,10 @@ def format_tables(results: dict, refs: dict, minutes: list, num_samples: int) ->
     for name, m in (("floor (real train images)", refs["floor"]), ("noise (Gaussian, clipped)", refs["noise"])):
         lines.append(f"| {name} | | | | {_row(m)} |")
     names = list(results)
-    per_minute = ["| training minutes | " + " | ".join(f"{n} FID" for n in names) + " |",
-                  "|---:|" + "---:|" * len(names)]
+    per_minute = [
+        "| training minutes | " + " | ".join(f"{n} FID" for n in names) + " |",
+        "|---:|" + "---:|" * len(names),
+    ]
     for minute in minutes:
         cells = []
         for n in names:
@@ -126,17 +167,19 @@ def format_tables(results: dict, refs: dict, minutes: list, num_samples: int) ->
             cells.append(f"{c['fid']:.1f} (step {c['step']})" if c else "")
         if any(cells):
             per_minute.append(f"| {minute:g} | " + " | ".join(cells) + " |")
-    return (f"All at {num_samples} generated images vs the full test split (10,000 images); class entropy is the "
-            "predicted-class histogram's entropy / log(10), max/min the most / least frequent class count.\n\n"
-            "At the end of each recipe:\n\n" + "\n".join(lines)
-            + "\n\nFID when training time first passed each mark (the evaluation lands at the first step after it):"
-            "\n\n" + "\n".join(per_minute))
+    return (
+        f"All at {num_samples} generated images vs the full test split (10,000 images); class entropy is the "
+        "predicted-class histogram's entropy / log(10), max/min the most / least frequent class count.\n\n"
+        "At the end of each recipe:\n\n"
+        + "\n".join(lines)
+        + "\n\nFID when training time first passed each mark (the evaluation lands at the first step after it):"
+        "\n\n" + "\n".join(per_minute)
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n")[0])
-    parser.add_argument("--recipes", default="published,default",
-                        help=f"comma-separated, from: {', '.join(RECIPES)}")
+    parser.add_argument("--recipes", default="published,default", help=f"comma-separated, from: {', '.join(RECIPES)}")
     parser.add_argument("--minutes", default="1,2,5,10,20,30", help="training-time marks to evaluate at")
     parser.add_argument("--quick", action="store_true", help="100 steps per recipe, 500 samples: checks it runs")
     parser.add_argument("--num-samples", type=int, help="images per evaluation (default 5000; quick 500)")
@@ -163,8 +206,10 @@ def main() -> None:
     except UserError as e:
         raise SystemExit(f"error: {e}") from None
     refs = judge.reference_points(num_samples)
-    print(f"floor FID {refs['floor']['fid']:.2f}, noise FID {refs['noise']['fid']:.2f} at {num_samples} samples",
-          flush=True)
+    print(
+        f"floor FID {refs['floor']['fid']:.2f}, noise FID {refs['noise']['fid']:.2f} at {num_samples} samples",
+        flush=True,
+    )
 
     results = {}
     for name in names:
@@ -173,15 +218,34 @@ def main() -> None:
         wall = None
         if not finished(run_dir):
             if run_dir.exists():
-                raise SystemExit(f"error: {run_dir} holds an unfinished run; resume it (python -m engine.train "
-                                 f"--resume --out-dir {run_dir}) or move it away")
-            wall = train_run(preset, strategy, extra, run_dir, minutes=minutes, num_samples=num_samples,
-                             data_dir=args.data_dir, quick=args.quick)
+                raise SystemExit(
+                    f"error: {run_dir} holds an unfinished run; resume it (python -m engine.train "
+                    f"--resume --out-dir {run_dir}) or move it away"
+                )
+            wall = train_run(
+                preset,
+                strategy,
+                extra,
+                run_dir,
+                minutes=minutes,
+                num_samples=num_samples,
+                data_dir=args.data_dir,
+                quick=args.quick,
+            )
         curve = read_curve(run_dir)
-        results[name] = {"preset": preset, "strategy": strategy, "what": what, "run_dir": str(run_dir),
-                         "wall_s": round(wall, 1) if wall else None, "curve": curve}
-        print(f"{name}: FID {[round(c['fid'], 1) for c in curve]} at minutes "
-              f"{[round(c['train_s'] / 60, 1) for c in curve]}", flush=True)
+        results[name] = {
+            "preset": preset,
+            "strategy": strategy,
+            "what": what,
+            "run_dir": str(run_dir),
+            "wall_s": round(wall, 1) if wall else None,
+            "curve": curve,
+        }
+        print(
+            f"{name}: FID {[round(c['fid'], 1) for c in curve]} at minutes "
+            f"{[round(c['train_s'] / 60, 1) for c in curve]}",
+            flush=True,
+        )
 
     out, images = Path(args.out), Path(args.images) if not args.quick else Path(args.out) / "quality_quick_grids"
     out.mkdir(parents=True, exist_ok=True)
@@ -193,21 +257,33 @@ def main() -> None:
     title = f"Fashion-MNIST, FID at {num_samples} samples vs training time"
     plot(results, refs["floor"], out / f"quality{suffix}.png", title)
     tables = format_tables(results, refs, minutes, num_samples)
-    recipes = "\n".join(f"- **{n}** (`{r['preset']}`, `--strategy {r['strategy']}`): {r['what']}"
-                        for n, r in results.items())
-    grids = "\n".join(["| " + " | ".join(results) + " |", "|---" * len(results) + "|",
-                       "| " + " | ".join(f"![{n}]({os.path.relpath(r['grid'], out)})" for n, r in results.items())
-                       + " |"])
+    recipes = "\n".join(
+        f"- **{n}** (`{r['preset']}`, `--strategy {r['strategy']}`): {r['what']}" for n, r in results.items()
+    )
+    grids = "\n".join(
+        [
+            "| " + " | ".join(results) + " |",
+            "|---" * len(results) + "|",
+            "| " + " | ".join(f"![{n}]({os.path.relpath(r['grid'], out)})" for n, r in results.items()) + " |",
+        ]
+    )
     evaluator = judge.evaluator.info
     save_results(
-        out, f"quality{suffix}",
+        out,
+        f"quality{suffix}",
         f"# Generation quality per training minute\n\n{describe_machine(command)}\n- evaluator: "
         f"{'shipped' if evaluator['shipped'] else 'own'}, sha256 {evaluator['sha256'][:12]}, test accuracy "
         f"{evaluator['test_accuracy']:.4f}\n\n{recipes}\n\n{tables}\n\n![FID vs training minutes](quality{suffix}.png)"
         f"\n\nFinal grids:\n\n{grids}\n",
-        {"command": command, "minutes": minutes, "num_samples": num_samples,
-         "evaluator": {k: evaluator[k] for k in ("sha256", "shipped", "test_accuracy")}, "reference": refs,
-         "recipes": results})
+        {
+            "command": command,
+            "minutes": minutes,
+            "num_samples": num_samples,
+            "evaluator": {k: evaluator[k] for k in ("sha256", "shipped", "test_accuracy")},
+            "reference": refs,
+            "recipes": results,
+        },
+    )
     print(tables)
     print(f"wrote {out / f'quality{suffix}.md'}, .json, .png; grids in {images}")
 

@@ -26,12 +26,24 @@ FAST = "dcgan_fashion_fast"
 TRIALS = {
     "base": (BASE, "mirrored", [], "the DCGAN paper's settings: Adam(2e-4, 0.5), batch 64, simultaneous, EMA 0.999"),
     "published": ("dcgan_fashion", "default", [], "the tutorial as published (RMSprop 1e-3, batch 32, alternating)"),
-    "published_ema": ("dcgan_fashion", "default", ["ema_decay=0.999", "ema_warmup=true"],
-                      "the tutorial's recipe plus an EMA of G (0.999, warm-up)"),
-    "published_ema_mirrored": ("dcgan_fashion", "mirrored", ["ema_decay=0.999", "ema_warmup=true"],
-                               "the same on 2 CPU replicas (16 images per replica)"),
-    "adam1e-3_b32": (BASE, "mirrored", ["g_lr=1e-3", "d_lr=1e-3", "batch_size=32"],
-                     "Adam at the tutorial's learning rate and batch, simultaneous step, EMA"),
+    "published_ema": (
+        "dcgan_fashion",
+        "default",
+        ["ema_decay=0.999", "ema_warmup=true"],
+        "the tutorial's recipe plus an EMA of G (0.999, warm-up)",
+    ),
+    "published_ema_mirrored": (
+        "dcgan_fashion",
+        "mirrored",
+        ["ema_decay=0.999", "ema_warmup=true"],
+        "the same on 2 CPU replicas (16 images per replica)",
+    ),
+    "adam1e-3_b32": (
+        BASE,
+        "mirrored",
+        ["g_lr=1e-3", "d_lr=1e-3", "batch_size=32"],
+        "Adam at the tutorial's learning rate and batch, simultaneous step, EMA",
+    ),
     "no_ema": (BASE, "mirrored", ["ema_decay=0.0", "ema_warmup=false"], "what the EMA of G adds"),
     "batch32": (BASE, "mirrored", ["batch_size=32"], "more, smaller updates per second"),
     "batch128": (BASE, "mirrored", ["batch_size=128"], "fewer, larger updates per second"),
@@ -41,17 +53,29 @@ TRIALS = {
     "ttur": (BASE, "mirrored", ["g_lr=1e-4", "d_lr=4e-4"], "two time-scale update rule (D lr > G lr)"),
     "no_dropout": (BASE, "mirrored", ["dropout=0.0"], "D's Dropout(0.3) off"),
     "hinge_sn": (BASE, "mirrored", ["loss=hinge", "spectral_norm=true"], "hinge + spectral norm at lr 2e-4"),
-    "hinge_sn_lr1e-3": (BASE, "mirrored", ["loss=hinge", "spectral_norm=true", "d_lr=1e-3", "g_lr=2e-4"],
-                        "the earlier guess: SN shrank D's steps at lr 2e-4; a 5x larger D lr tests it"),
+    "hinge_sn_lr1e-3": (
+        BASE,
+        "mirrored",
+        ["loss=hinge", "spectral_norm=true", "d_lr=1e-3", "g_lr=2e-4"],
+        "the earlier guess: SN shrank D's steps at lr 2e-4; a 5x larger D lr tests it",
+    ),
     "hinge_no_sn": (BASE, "mirrored", ["loss=hinge"], "hinge without spectral norm: which of the two hurts"),
     "alternating": (BASE, "mirrored", ["update_order=alternating"], "D then G against the updated D"),
     "default_strategy": (BASE, "default", [], "one replica (TensorFlow's own threads) instead of 2 CPU replicas"),
     # The default's levers: each changes one thing of dcgan_fashion_fast (published recipe + EMA, 2 CPU replicas).
     "fast": (FAST, "mirrored", [], "the default preset itself, the reference for the fast_* trials"),
-    "fast_simultaneous": (FAST, "mirrored", ["update_order=simultaneous", "d_fakes_inference=false"],
-                          "one G forward pass feeds both losses: more steps per minute"),
-    "fast_train_fakes": (FAST, "mirrored", ["d_fakes_inference=false"],
-                         "D's fakes from G in training mode (batch statistics), as G's own update sees them"),
+    "fast_simultaneous": (
+        FAST,
+        "mirrored",
+        ["update_order=simultaneous", "d_fakes_inference=false"],
+        "one G forward pass feeds both losses: more steps per minute",
+    ),
+    "fast_train_fakes": (
+        FAST,
+        "mirrored",
+        ["d_fakes_inference=false"],
+        "D's fakes from G in training mode (batch statistics), as G's own update sees them",
+    ),
     "fast_no_dropout": (FAST, "mirrored", ["dropout=0.0"], "D's Dropout(0.3) off: a cheaper step, a stronger D"),
     "fast_b64": (FAST, "mirrored", ["batch_size=64"], "fewer, larger updates per second"),
     "fast_ttur": (FAST, "mirrored", ["g_lr=5e-4"], "two time-scale: G at half D's learning rate"),
@@ -63,42 +87,78 @@ def run_trial(name: str, minutes: float, num_samples: int, work: Path, data_dir:
     preset, strategy, overrides, question = TRIALS[name]
     run_dir = work / f"{name}-{int(time.time())}"
     marks = ",".join(str(m) for m in range(2, int(minutes), 2) if m < minutes)  # and the end
-    cmd = ["python", "-m", "engine.train", "--preset", preset, "--strategy", strategy, "--steps", "1000000",
-           "--time-limit", f"{minutes:g}", "--eval-samples", str(num_samples), "--out-dir", str(run_dir)]
+    cmd = [
+        "python",
+        "-m",
+        "engine.train",
+        "--preset",
+        preset,
+        "--strategy",
+        strategy,
+        "--steps",
+        "1000000",
+        "--time-limit",
+        f"{minutes:g}",
+        "--eval-samples",
+        str(num_samples),
+        "--out-dir",
+        str(run_dir),
+    ]
     cmd += [arg for o in overrides for arg in ("--set", o)]
     cmd += ["--eval-at-minutes", marks] if marks else []
     cmd += ["--data-dir", data_dir] if data_dir else []
     print(" ".join(cmd), flush=True)
     work.mkdir(parents=True, exist_ok=True)
     with open(run_dir.with_suffix(".log"), "w") as log:
-        code = subprocess.run([sys.executable, *cmd[1:]], stdout=log, stderr=subprocess.STDOUT,
-                              env=dict(os.environ)).returncode  # the child quiets TensorFlow itself
+        code = subprocess.run(
+            [sys.executable, *cmd[1:]], stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)
+        ).returncode  # the child quiets TensorFlow itself
     if code:
         raise SystemExit(f"error: trial {name} failed (exit {code}); see {run_dir.with_suffix('.log')}")
     curve = read_curve(run_dir)
-    return {"trial": name, "preset": preset, "strategy": strategy, "overrides": overrides, "question": question,
-            "minutes": minutes, "num_samples": num_samples, "command": " ".join(cmd), "run_dir": str(run_dir),
-            "cpu": cpu_model(), "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "final": curve[-1], "curve": curve}
+    return {
+        "trial": name,
+        "preset": preset,
+        "strategy": strategy,
+        "overrides": overrides,
+        "question": question,
+        "minutes": minutes,
+        "num_samples": num_samples,
+        "command": " ".join(cmd),
+        "run_dir": str(run_dir),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "final": curve[-1],
+        "curve": curve,
+    }
 
 
 def format_table(records: list[dict]) -> str:
-    lines = ["| trial | changes vs base | question | minutes | steps | FID | precision | recall | coverage | "
-             "class entropy | max/min class |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| trial | changes vs base | question | minutes | steps | FID | precision | recall | coverage | "
+        "class entropy | max/min class |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in sorted(records, key=lambda r: r["final"]["fid"]):
         f = r["final"]
         changes = " ".join(([f"`{r['preset']}`"] if r["preset"] != BASE else []) + [f"`{o}`" for o in r["overrides"]])
         changes += "" if r["strategy"] == "mirrored" else f" `--strategy {r['strategy']}`"
-        lines.append(f"| {r['trial']} | {changes or '(none)'} | {r['question']} | {r['minutes']:g} | {f['step']} | "
-                     f"{f['fid']:.1f} | {f['precision']:.3f} | {f['recall']:.3f} | {f['coverage']:.3f} | "
-                     f"{f['class_entropy']:.3f} | {f['class_ratio']:.2f} |")
+        lines.append(
+            f"| {r['trial']} | {changes or '(none)'} | {r['question']} | {r['minutes']:g} | {f['step']} | "
+            f"{f['fid']:.1f} | {f['precision']:.3f} | {f['recall']:.3f} | {f['coverage']:.3f} | "
+            f"{f['class_entropy']:.3f} | {f['class_ratio']:.2f} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.recipe_search", description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", default="base,published_ema,adam1e-3_b32,lr5e-4,hinge_sn_lr1e-3",
-                        help=f"comma-separated, from: {', '.join(TRIALS)}")
+    parser.add_argument(
+        "--trials",
+        default="base,published_ema,adam1e-3_b32,lr5e-4,hinge_sn_lr1e-3",
+        help=f"comma-separated, from: {', '.join(TRIALS)}",
+    )
     parser.add_argument("--list", action="store_true", help="print the trials and exit")
     parser.add_argument("--minutes", type=float, default=4.0, help="training minutes per trial (default 4)")
     parser.add_argument("--num-samples", type=int, default=5000)
@@ -120,8 +180,9 @@ def main() -> None:
     jsonl = out / "recipe_search.jsonl"
     records = [json.loads(line) for line in jsonl.read_text().splitlines()] if jsonl.exists() else []
     for name in names:
-        done = [r for r in records if (r["trial"], r["minutes"], r["num_samples"]) ==
-                (name, args.minutes, args.num_samples)]
+        done = [
+            r for r in records if (r["trial"], r["minutes"], r["num_samples"]) == (name, args.minutes, args.num_samples)
+        ]
         if done and not args.again:
             print(f"{name}: recorded (FID {done[-1]['final']['fid']:.1f}); --again reruns it")
             continue
@@ -135,10 +196,13 @@ def main() -> None:
         latest[(r["trial"], r["minutes"], r["num_samples"])] = r
     (out / "recipe_search.md").write_text(
         "# Recipe search: one lever at a time, equal training time\n\n"
-        + describe_machine("python -m benchmarks.recipe_search --trials ...") + "\n\n"
+        + describe_machine("python -m benchmarks.recipe_search --trials ...")
+        + "\n\n"
         + f"Every trial's command, curve and machine are in recipe_search.jsonl. FID and the rest at the trial's "
         f"end against the full test split, {args.num_samples} samples; best first.\n\n"
-        + format_table(list(latest.values())) + "\n")
+        + format_table(list(latest.values()))
+        + "\n"
+    )
     print(format_table(list(latest.values())))
 
 

@@ -25,9 +25,16 @@ def replica_series(results: list[dict], preset: str = "dcgan_fashion") -> dict[s
     """The engine with the same settings on 1 replica and on 2 (mirrored over logical CPUs)."""
     mirrored = [r for r in results if r["preset"] == preset and r.get("strategy") == "mirrored" and "error" not in r]
     same = {(r["batch"], r["steps_per_call"], r["update_order"]) for r in mirrored}
-    one = best_by_batch(results, lambda r: r["preset"] == preset and r["kind"] == "engine" and
-                        r["strategy"] == "default" and not r["jit"] and
-                        (r["batch"], r["steps_per_call"], r["update_order"]) in same)
+    one = best_by_batch(
+        results,
+        lambda r: (
+            r["preset"] == preset
+            and r["kind"] == "engine"
+            and r["strategy"] == "default"
+            and not r["jit"]
+            and (r["batch"], r["steps_per_call"], r["update_order"]) in same
+        ),
+    )
     two = best_by_batch(mirrored, lambda r: True)
     return {k: v for k, v in {"1 replica": one, "2 replicas (mirrored)": two}.items() if v}
 
@@ -44,7 +51,7 @@ def plot(results: list[dict], path) -> None:
     if replicas:
         panels.append(("dcgan_fashion engine: 1 vs 2 replicas", replicas))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for ax, (title, lines) in zip(axes[0], panels):
+    for ax, (title, lines) in zip(axes[0], panels, strict=False):
         for label, points in lines.items():
             ax.plot(list(points), list(points.values()), marker="o", label=label)
         ax.set_xscale("log", base=2)

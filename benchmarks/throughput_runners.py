@@ -69,8 +69,11 @@ def window_steps(batch: int, steps_per_call: int, window_images: int) -> int:
 def summarise(first_s: float, window_s: list[float], images_per_window: int) -> dict:
     """images/s from the median window; compile s = the warm-up window's extra time over the median window."""
     median = statistics.median(window_s)
-    return {"images_per_s": images_per_window / median, "compile_s": max(0.0, first_s - median),
-            "window_images_per_s": [images_per_window / s for s in window_s]}
+    return {
+        "images_per_s": images_per_window / median,
+        "compile_s": max(0.0, first_s - median),
+        "window_images_per_s": [images_per_window / s for s in window_s],
+    }
 
 
 def reset_peak_rss() -> None:
@@ -106,9 +109,9 @@ def load_images(preset: str):
     """(config, ImageData): real Fashion-MNIST when the preset's images are 28x28x1, else seeded synthetic images."""
     import numpy as np
 
-    from engine.config import get_preset
     from engine.data import ImageData
     from engine.data.registry import load_dataset
+    from engine.presets import get_preset
 
     cfg = get_preset(preset)
     if tuple(cfg.image_shape) == (28, 28, 1):
@@ -165,12 +168,21 @@ def measure(row: Row, *, windows: int, window_images: int, strategy=None) -> dic
             first, times = run_steps(steps, windows)
         else:
             first, times = Timer().time(run_steps, steps, windows)
-    result = {**dataclasses.asdict(row), "label": row.label, "algorithm": row.algorithm, "window_steps": steps,
-              **summarise(first, times, steps * row.batch), "peak_rss_mb": peak_rss_mb(),
-              "rss_start_mb": rss_start}
+    result = {
+        **dataclasses.asdict(row),
+        "label": row.label,
+        "algorithm": row.algorithm,
+        "window_steps": steps,
+        **summarise(first, times, steps * row.batch),
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_start_mb": rss_start,
+    }
     if flops is not None:
-        result.update(step_mflop_per_image=flops / 1e6, g_mflop=forward_flops(gan.generator) / 1e6,
-                      d_mflop=forward_flops(gan.discriminator) / 1e6)
+        result.update(
+            step_mflop_per_image=flops / 1e6,
+            g_mflop=forward_flops(gan.generator) / 1e6,
+            d_mflop=forward_flops(gan.discriminator) / 1e6,
+        )
     return result
 
 
@@ -186,13 +198,15 @@ def _runner(row: Row, cfg, gan, dataset, strategy):
         def run(n):
             for _ in range(n):
                 idiom.step(next(iterator).numpy())  # train_on_batch returns Python floats: each step is synced
+
         return run
 
     if row.kind == "fit":
         from benchmarks.baselines import make_fit_gan
 
-        model = make_fit_gan(gan.generator, gan.discriminator, cfg, jit_compile=row.jit,
-                             steps_per_execution=row.steps_per_call)
+        model = make_fit_gan(
+            gan.generator, gan.discriminator, cfg, jit_compile=row.jit, steps_per_execution=row.steps_per_call
+        )
         images = dataset.map(lambda b: b["image"])
 
         def run_fit(steps, windows):
@@ -200,6 +214,7 @@ def _runner(row: Row, cfg, gan, dataset, strategy):
             timer = _EpochTimer()
             model.fit(images, epochs=windows + 1, steps_per_epoch=steps, verbose=0, callbacks=[timer], shuffle=False)
             return timer.times[0], timer.times[1:]
+
         return run_fit
 
     from engine.data.pipeline import distribute
@@ -216,6 +231,7 @@ def _runner(row: Row, cfg, gan, dataset, strategy):
         for _ in range(steps // row.steps_per_call):
             out = fn(iterator, n)
         out["d_loss"].numpy()  # calls are queued asynchronously; this waits for the last
+
     return run_engine
 
 

@@ -26,7 +26,10 @@ CALL_IMAGES = 1024  # "many steps per call" = as many as fill this: Python's per
 WINDOW_IMAGES = {"dcgan_faces": 128}  # a few s per window at ~30 images/s; the 28x28 presets default to 512
 WINDOWS = 5
 PEAK_SIZES = (1024, 2048, 4096)
-TARGETS = "engine >= every other row and >= 1.2x the tutorial idiom at every batch; utilisation >= 75% at batch >= 128, >= 50% at batch 32"
+TARGETS = (
+    "engine >= every other row and >= 1.2x the tutorial idiom at every batch; utilisation >= 75% at batch >= 128, "
+    ">= 50% at batch 32"
+)
 
 
 def many_steps(batch: int) -> int:
@@ -48,12 +51,21 @@ def full_plan() -> list[Row]:
         rows += [Row("dcgan_fashion", b, "pipeline"), Row("dcgan_fashion", b, "tutorial")]
         rows += [Row("dcgan_fashion", b, "fit", jit, s) for jit in (False, True) for s in sorted({1, k})]
         rows += [Row("dcgan_fashion", b, "engine", jit, s) for jit in (False, True) for s in loops]
-        rows += [Row("dcgan_fashion", b, "engine", False, k, strategy="mirrored"),
-                 Row("dcgan_fashion", b, "engine", False, k, update_order="alternating")]
-        rows += [Row("alphabet", b, "tutorial"), Row("alphabet", b, "fit", False, k), Row("alphabet", b, "engine", False, k)]
+        rows += [
+            Row("dcgan_fashion", b, "engine", False, k, strategy="mirrored"),
+            Row("dcgan_fashion", b, "engine", False, k, update_order="alternating"),
+        ]
+        rows += [
+            Row("alphabet", b, "tutorial"),
+            Row("alphabet", b, "fit", False, k),
+            Row("alphabet", b, "engine", False, k),
+        ]
     for b in (32, 64):  # ~10 GFLOP per image: larger batches would take minutes per window here
-        rows += [Row("dcgan_faces", b, "tutorial"), Row("dcgan_faces", b, "fit", False, 1),
-                 Row("dcgan_faces", b, "engine", False, 1)]
+        rows += [
+            Row("dcgan_faces", b, "tutorial"),
+            Row("dcgan_faces", b, "fit", False, 1),
+            Row("dcgan_faces", b, "engine", False, 1),
+        ]
     return rows
 
 
@@ -62,17 +74,26 @@ def quick_plan() -> list[Row]:
     rows = []
     for b in (64, 256):
         k = many_steps(b)
-        rows += [Row("dcgan_fashion", b, "pipeline"), Row("dcgan_fashion", b, "tutorial"),
-                 Row("dcgan_fashion", b, "fit", False, k), Row("dcgan_fashion", b, "engine", False, k),
-                 Row("dcgan_fashion", b, "engine", False, k, strategy="mirrored")]
+        rows += [
+            Row("dcgan_fashion", b, "pipeline"),
+            Row("dcgan_fashion", b, "tutorial"),
+            Row("dcgan_fashion", b, "fit", False, k),
+            Row("dcgan_fashion", b, "engine", False, k),
+            Row("dcgan_fashion", b, "engine", False, k, strategy="mirrored"),
+        ]
     return rows
 
 
 # ---- child processes ----
 
+
 def run_child(payload: dict) -> list[dict]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.train_throughput", "--child", json.dumps(payload)],
-                         env=child_env(), capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.train_throughput", "--child", json.dumps(payload)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+    )
     results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode and not results:
         tail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
@@ -94,8 +115,7 @@ def child_main(payload: dict) -> None:
 
     for row in rows:
         try:
-            result = measure(row, windows=payload["windows"], window_images=payload["window_images"],
-                             strategy=strategy)
+            result = measure(row, windows=payload["windows"], window_images=payload["window_images"], strategy=strategy)
         except Exception as e:  # one failing row (e.g. XLA refusing a graph) must not lose the others
             result = {**dataclasses.asdict(row), "label": row.label, "error": f"{type(e).__name__}: {e}"[:300]}
         print(json.dumps(result), flush=True)
@@ -112,14 +132,21 @@ def run_plan(rows: list[Row], windows: int, window_images: int | None, log=print
         groups.setdefault((row.preset, row.batch, row.strategy), []).append(row)
     for (preset, _, _), group in groups.items():
         images = window_images or WINDOW_IMAGES.get(preset, 512)
-        for result in run_child({"task": "rows", "rows": [dataclasses.asdict(r) for r in group],
-                                 "windows": windows, "window_images": images}):
+        for result in run_child(
+            {
+                "task": "rows",
+                "rows": [dataclasses.asdict(r) for r in group],
+                "windows": windows,
+                "window_images": images,
+            }
+        ):
             results.append(result)
             log(format_rows([result], peak=None).splitlines()[-1])
     return results
 
 
 # ---- results ----
+
 
 def utilisation(result: dict, peak_gflops: float) -> float | None:
     if "step_mflop_per_image" not in result or "images_per_s" not in result:
@@ -128,8 +155,11 @@ def utilisation(result: dict, peak_gflops: float) -> float | None:
 
 
 def format_rows(results: list[dict], peak: float | None) -> str:
-    lines = ["| preset | batch | row | xla | steps/call | update order | images/s | compile s | MFLOP/image | "
-             "GFLOP/s | utilisation | peak RSS MB (+ over row start) |", "|---|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| preset | batch | row | xla | steps/call | update order | images/s | compile s | MFLOP/image | "
+        "GFLOP/s | utilisation | peak RSS MB (+ over row start) |",
+        "|---|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         head = f"| {r['preset']} | {r['batch']} | {r['label']} | "
         if "error" in r:
@@ -138,11 +168,17 @@ def format_rows(results: list[dict], peak: float | None) -> str:
         pipeline = r["kind"] == "pipeline"
         gflops = "" if pipeline else f"{r['images_per_s'] * r['step_mflop_per_image'] / 1e3:.1f}"
         util = utilisation(r, peak) if peak else None
-        lines.append(head + ("| | | " if pipeline else f"{'on' if r['jit'] else 'off'} | {r['steps_per_call']} | "
-                             f"{r['algorithm']} | ") + f"{r['images_per_s']:,.0f} | "
-                     + ("" if pipeline else f"{r['compile_s']:.1f}") + " | "
-                     + ("" if pipeline else f"{r['step_mflop_per_image']:.1f}") + f" | {gflops} | "
-                     + (f"{100 * util:.0f}%" if util is not None else "") + f" | {r['peak_rss_mb']:,.0f} (+{r['peak_rss_mb'] - r.get('rss_start_mb', r['peak_rss_mb']):,.0f}) |")
+        lines.append(
+            head
+            + ("| | | " if pipeline else f"{'on' if r['jit'] else 'off'} | {r['steps_per_call']} | {r['algorithm']} | ")
+            + f"{r['images_per_s']:,.0f} | "
+            + ("" if pipeline else f"{r['compile_s']:.1f}")
+            + " | "
+            + ("" if pipeline else f"{r['step_mflop_per_image']:.1f}")
+            + f" | {gflops} | "
+            + (f"{100 * util:.0f}%" if util is not None else "")
+            + f" | {r['peak_rss_mb']:,.0f} (+{r['peak_rss_mb'] - r.get('rss_start_mb', r['peak_rss_mb']):,.0f}) |"
+        )
     return "\n".join(lines)
 
 
@@ -151,8 +187,9 @@ def check_targets(results: list[dict], peak: float) -> list[str]:
     utilisation target."""
     lines = []
     ok = [r for r in results if "error" not in r and r["kind"] != "pipeline"]
-    for (preset, batch), group in itertools.groupby(sorted(ok, key=lambda r: (r["preset"], r["batch"])),
-                                                    key=lambda r: (r["preset"], r["batch"])):
+    for (preset, batch), group in itertools.groupby(
+        sorted(ok, key=lambda r: (r["preset"], r["batch"])), key=lambda r: (r["preset"], r["batch"])
+    ):
         group = list(group)
         engine = [r for r in group if r["kind"] == "engine"]
         others = [r for r in group if r["kind"] != "engine"]
@@ -163,42 +200,61 @@ def check_targets(results: list[dict], peak: float) -> list[str]:
         rival = max(others, key=lambda r: r["images_per_s"])
         need = 0.75 if batch >= 128 else 0.5 if batch <= 32 else None
         util = utilisation(best, peak)
-        parts = [f"{preset} batch {batch}: best engine row ({best['label']}, {'xla' if best['jit'] else 'no xla'}, "
-                 f"{best['steps_per_call']} steps/call, {best['algorithm']}) {best['images_per_s']:,.0f} images/s",
-                 f"{best['images_per_s'] / rival['images_per_s']:.2f}x the best other row ({rival['label']}, "
-                 f"xla {'on' if rival['jit'] else 'off'}, {rival['steps_per_call']} steps/call)"
-                 + ("" if best["images_per_s"] >= rival["images_per_s"] else " [target missed]")]
+        parts = [
+            f"{preset} batch {batch}: best engine row ({best['label']}, {'xla' if best['jit'] else 'no xla'}, "
+            f"{best['steps_per_call']} steps/call, {best['algorithm']}) {best['images_per_s']:,.0f} images/s",
+            f"{best['images_per_s'] / rival['images_per_s']:.2f}x the best other row ({rival['label']}, "
+            f"xla {'on' if rival['jit'] else 'off'}, {rival['steps_per_call']} steps/call)"
+            + ("" if best["images_per_s"] >= rival["images_per_s"] else " [target missed]"),
+        ]
         if tutorial:
             ratio = best["images_per_s"] / tutorial[0]["images_per_s"]
             parts.append(f"{ratio:.2f}x the tutorial idiom" + ("" if ratio >= 1.2 else " [target 1.2x missed]"))
-        parts.append(f"utilisation {100 * util:.0f}%" + ("" if need is None or util >= need
-                                                          else f" [target {100 * need:.0f}% missed]"))
+        parts.append(
+            f"utilisation {100 * util:.0f}%"
+            + ("" if need is None or util >= need else f" [target {100 * need:.0f}% missed]")
+        )
         lines.append("- " + "; ".join(parts))
     return lines
 
 
-def write_results(out: Path, name: str, command: str, results: list[dict], peaks: list[float], elapsed: float,
-                  profile_md: str | None) -> None:
+def write_results(
+    out: Path, name: str, command: str, results: list[dict], peaks: list[float], elapsed: float, profile_md: str | None
+) -> None:
     from benchmarks.throughput_plot import plot
 
     peak = max(peaks)
-    flops_note = ("FLOPs per image are counted analytically per layer (benchmarks/flops.py): multiply-add = 2, "
-                  "Conv2D/Conv2DTranspose/Dense only; a trained pass = 3x forward, a pass that only passes "
-                  "gradients to its input = 2x. Engine simultaneous = 3G + 7D, alternating (also the tutorial "
-                  "idiom and Keras fit) = 4G + 8D forward-equivalents.")
-    body = [f"# Training throughput: tutorial idiom vs Keras fit vs engine\n", describe_machine(command),
-            f"- matmul peak (fp32, best of 3 at each of {', '.join(f'{n}^3' for n in PEAK_SIZES)}, through TF): "
-            f"**{peak:.1f} GFLOP/s** (start {peaks[0]:.1f}, end {peaks[-1]:.1f})",
-            f"- total time {elapsed / 60:.1f} min; images/s = median of {WINDOWS if 'quick' not in name else 3} "
-            "windows after one warm-up window; compile s = the warm-up window's extra time",
-            f"- {flops_note}", "", format_rows(results, peak), "", "## Targets", "", f"({TARGETS})", "",
-            *check_targets(results, peak), ""]
+    flops_note = (
+        "FLOPs per image are counted analytically per layer (benchmarks/flops.py): multiply-add = 2, "
+        "Conv2D/Conv2DTranspose/Dense only; a trained pass = 3x forward, a pass that only passes "
+        "gradients to its input = 2x. Engine simultaneous = 3G + 7D, alternating (also the tutorial "
+        "idiom and Keras fit) = 4G + 8D forward-equivalents."
+    )
+    body = [
+        "# Training throughput: tutorial idiom vs Keras fit vs engine\n",
+        describe_machine(command),
+        f"- matmul peak (fp32, best of 3 at each of {', '.join(f'{n}^3' for n in PEAK_SIZES)}, through TF): "
+        f"**{peak:.1f} GFLOP/s** (start {peaks[0]:.1f}, end {peaks[-1]:.1f})",
+        f"- total time {elapsed / 60:.1f} min; images/s = median of {WINDOWS if 'quick' not in name else 3} "
+        "windows after one warm-up window; compile s = the warm-up window's extra time",
+        f"- {flops_note}",
+        "",
+        format_rows(results, peak),
+        "",
+        "## Targets",
+        "",
+        f"({TARGETS})",
+        "",
+        *check_targets(results, peak),
+        "",
+    ]
     if profile_md:
         body += ["## Where the time goes", "", profile_md, ""]
     body += [f"![throughput]({name}.png)", ""]
     (out / f"{name}.md").write_text("\n".join(body))
-    (out / f"{name}.json").write_text(json.dumps({"command": command, "peak_gflops": peaks, "rows": results,
-                                                  "profile": profile_md}, indent=2) + "\n")
+    (out / f"{name}.json").write_text(
+        json.dumps({"command": command, "peak_gflops": peaks, "rows": results, "profile": profile_md}, indent=2) + "\n"
+    )
     plot(results, out / f"{name}.png")
 
 
@@ -206,10 +262,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.train_throughput", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="dcgan_fashion at batch 64 and 256, 3 short windows")
     parser.add_argument("--presets", help="only these presets (comma-separated) from the plan")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile the engine's dcgan_fashion step at batch 128 (op-level time breakdown)")
-    parser.add_argument("--precision", default="float32", choices=("float32", "mixed_float16", "mixed_bfloat16"),
-                        help="Keras policy for the engine rows (baselines stay float32); speed claims need a GPU")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile the engine's dcgan_fashion step at batch 128 (op-level time breakdown)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        help="Keras policy for the engine rows (baselines stay float32); speed claims need a GPU",
+    )
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -232,13 +295,20 @@ def main() -> None:
         from benchmarks.op_profile import profile_in_child
 
         profile_md = profile_in_child("dcgan_fashion", 128, many_steps(128))
-    command = "python -m benchmarks.train_throughput" + (" --quick" if args.quick else "") + (
-        f" --presets {args.presets}" if args.presets else "") + (" --profile" if args.profile else "") + (
-        f" --precision {args.precision}" if args.precision != "float32" else "")
+    command = (
+        "python -m benchmarks.train_throughput"
+        + (" --quick" if args.quick else "")
+        + (f" --presets {args.presets}" if args.presets else "")
+        + (" --profile" if args.profile else "")
+        + (f" --precision {args.precision}" if args.precision != "float32" else "")
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = "train_throughput" + ("_quick" if args.quick else "") + (
-        f"_{args.precision}" if args.precision != "float32" else "")
+    name = (
+        "train_throughput"
+        + ("_quick" if args.quick else "")
+        + (f"_{args.precision}" if args.precision != "float32" else "")
+    )
     write_results(out, name, command, results, peaks, time.perf_counter() - start, profile_md)
     print(format_rows(results, max(peaks)))
     print("\n".join(check_targets(results, max(peaks))))

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.quiet import quiet_tensorflow
 from benchmarks.machine import describe_machine, save_results
+from engine.quiet import quiet_tensorflow
 
 # name -> (format, writer keyword arguments); the order of the table.
 VARIANTS = {
@@ -63,19 +63,19 @@ def _write_static_qdq(generator, meta: dict, path: Path, calibration: int) -> Pa
     import onnx
 
     from export import metadata
-    from export.onnx import _set_metadata, convert, quantize_static_qdq
+    from export.onnx import convert, quantize_static_qdq, set_metadata
 
     meta = metadata.for_variant(meta, variant="int8")
     with tempfile.TemporaryDirectory() as tmp:
         model = quantize_static_qdq(convert(generator, meta), meta, Path(tmp), calibration)
-    _set_metadata(model, meta)
+    set_metadata(model, meta)
     onnx.save(model, str(path))
     return path
 
 
 def generate(fn, z: np.ndarray, labels, batch: int = 256) -> np.ndarray:
     """fn(z, labels) over z in batches, concatenated."""
-    parts = [fn(z[i:i + batch], None if labels is None else labels[i:i + batch]) for i in range(0, len(z), batch)]
+    parts = [fn(z[i : i + batch], None if labels is None else labels[i : i + batch]) for i in range(0, len(z), batch)]
     return np.concatenate(parts)
 
 
@@ -86,19 +86,36 @@ def quality(images, labels, *, dataset: str, output_range, data_dir, cache_dir, 
     try:
         from engine.quality.report import evaluate_images
 
-        return float(evaluate_images(images, dataset=dataset, output_range=output_range, labels=labels,
-                                     data_dir=data_dir, cache_dir=cache_dir)["fid"])
+        return float(
+            evaluate_images(
+                images,
+                dataset=dataset,
+                output_range=output_range,
+                labels=labels,
+                data_dir=data_dir,
+                cache_dir=cache_dir,
+            )["fid"]
+        )
     except (ImportError, UserError) as e:  # e.g. no trained evaluator yet: the rest of the table still stands
         if str(e) not in notes:
             notes.append(str(e))
         return None
 
 
-def run_variants(run_dir=None, *, samples: int = 10000, runs: int = 30, out="benchmarks/results",
-                 with_rejected: bool = False, data_dir=None, cache_dir=None, calibration: int = 512,
-                 command: str = "python -m benchmarks.variants") -> list[dict]:
+def run_variants(
+    run_dir=None,
+    *,
+    samples: int = 10000,
+    runs: int = 30,
+    out="benchmarks/results",
+    with_rejected: bool = False,
+    data_dir=None,
+    cache_dir=None,
+    calibration: int = 512,
+    command: str = "python -m benchmarks.variants",
+) -> list[dict]:
     """Exports every variant of a run and measures it; prints and writes the table. Returns its rows."""
-    from benchmarks.inference import measure
+    from benchmarks.timing import measure
     from engine import rundir
     from export.runtime import Generator
     from export.verify import keras_reference, random_inputs
@@ -111,8 +128,9 @@ def run_variants(run_dir=None, *, samples: int = 10000, runs: int = 30, out="ben
     keras_fn = lambda zb, lb: keras_reference(generator, {"z": zb, **({"label": lb} if lb is not None else {})})
     reference = generate(keras_fn, z, labels)
     notes = []
-    fid_kwargs = dict(dataset=cfg.dataset, output_range=meta["output_range"], data_dir=data_dir, cache_dir=cache_dir,
-                      notes=notes)
+    fid_kwargs = dict(
+        dataset=cfg.dataset, output_range=meta["output_range"], data_dir=data_dir, cache_dir=cache_dir, notes=notes
+    )
     base_fid = quality(reference, labels, **fid_kwargs)
     rows = [{"variant": "Keras float32 (reference)", "fid": base_fid}]
     names = list(VARIANTS) + (list(REJECTED) if with_rejected else [])
@@ -122,37 +140,56 @@ def run_variants(run_dir=None, *, samples: int = 10000, runs: int = 30, out="ben
             g = Generator.load(path, threads=os.cpu_count())
             images = g.to_nhwc(generate(g, z, labels))
             err = np.abs(images.astype(np.float64) - reference)
-            latency = measure({name: lambda x: g(x["z"], x.get("label"))}, timing, runs)
+            latency = measure({name: lambda x, g=g: g(x["z"], x.get("label"))}, timing, runs)
             fid = quality(images, labels, **fid_kwargs)
-            rows.append({"variant": name, "file_bytes": path.stat().st_size, "max_abs_error": float(err.max()),
-                         "mean_abs_error": float(err.mean()), "backend": g.backend,
-                         **{f"batch_{r['batch']}_ms": r["median_ms"] for r in latency},
-                         "fid": fid, "fid_delta": None if fid is None or base_fid is None else fid - base_fid})
-    header = (f"# Export variants, {meta['preset']} generator (step {meta['step']})\n\n{describe_machine(command)}\n"
-              f"- errors and FID over the same {samples} latents (seed 0) for every variant; latency: median of "
-              f"{runs} calls after 3 warm-up, {os.cpu_count()} threads, through export.runtime\n"
-              + "".join(f"- FID n/a: {note}\n" for note in notes))
+            rows.append(
+                {
+                    "variant": name,
+                    "file_bytes": path.stat().st_size,
+                    "max_abs_error": float(err.max()),
+                    "mean_abs_error": float(err.mean()),
+                    "backend": g.backend,
+                    **{f"batch_{r['batch']}_ms": r["median_ms"] for r in latency},
+                    "fid": fid,
+                    "fid_delta": None if fid is None or base_fid is None else fid - base_fid,
+                }
+            )
+    header = (
+        f"# Export variants, {meta['preset']} generator (step {meta['step']})\n\n{describe_machine(command)}\n"
+        f"- errors and FID over the same {samples} latents (seed 0) for every variant; latency: median of "
+        f"{runs} calls after 3 warm-up, {os.cpu_count()} threads, through export.runtime\n"
+        + "".join(f"- FID n/a: {note}\n" for note in notes)
+    )
     table = format_table(rows)
     print(header + "\n" + table)
-    save_results(out, "variants", header + "\n" + table + "\n",
-                 {"command": command, "samples": samples, "runs": runs, "meta": meta, "rows": rows})
+    save_results(
+        out,
+        "variants",
+        header + "\n" + table + "\n",
+        {"command": command, "samples": samples, "runs": runs, "meta": meta, "rows": rows},
+    )
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
     """Markdown: variant | size | max/mean abs error | batch-1/256 ms | FID | FID delta."""
+
     def num(v, fmt):
         return "n/a" if v is None else format(v, fmt)
 
-    lines = ["| variant | size KB | max abs err | mean abs err | batch 1 ms | batch 256 ms | FID | FID delta |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| variant | size KB | max abs err | mean abs err | batch 1 ms | batch 256 ms | FID | FID delta |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         if "file_bytes" not in r:
             lines.append(f"| {r['variant']} | | | | | | {num(r['fid'], '.2f')} | 0 |")
             continue
-        lines.append(f"| {r['variant']} | {r['file_bytes'] / 1024:,.0f} | {r['max_abs_error']:.2e} | "
-                     f"{r['mean_abs_error']:.2e} | {r['batch_1_ms']:.3f} | {r['batch_256_ms']:.2f} | "
-                     f"{num(r['fid'], '.2f')} | {num(r['fid_delta'], '+.2f')} |")
+        lines.append(
+            f"| {r['variant']} | {r['file_bytes'] / 1024:,.0f} | {r['max_abs_error']:.2e} | "
+            f"{r['mean_abs_error']:.2e} | {r['batch_1_ms']:.3f} | {r['batch_256_ms']:.2f} | "
+            f"{num(r['fid'], '.2f')} | {num(r['fid_delta'], '+.2f')} |"
+        )
     return "\n".join(lines)
 
 
@@ -176,9 +213,16 @@ def main() -> None:
             parser.error("--samples must be >= 2 and --runs >= 1")
         quiet_tensorflow()
         command = ("python -m benchmarks.variants " + shlex.join(sys.argv[1:])).rstrip()
-        run_variants(args.run_dir, samples=args.samples, runs=args.runs, out=args.out,
-                     with_rejected=args.with_rejected, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                     command=command)
+        run_variants(
+            args.run_dir,
+            samples=args.samples,
+            runs=args.runs,
+            out=args.out,
+            with_rejected=args.with_rejected,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+            command=command,
+        )
 
     run_cli(run)
 

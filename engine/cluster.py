@@ -19,19 +19,26 @@ def parse_tf_config() -> dict:
     """
     text = os.environ.get("TF_CONFIG")
     if not text:
-        raise UserError("--strategy multi_worker needs TF_CONFIG, e.g. "
-                        '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}')
+        raise UserError(
+            "--strategy multi_worker needs TF_CONFIG, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+        )
     try:
         conf = json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"TF_CONFIG is not valid JSON ({e.msg} at char {e.pos})") from None
-    cluster, task = conf.get("cluster") if isinstance(conf, dict) else None, conf.get("task") if isinstance(conf, dict) else None
+    cluster, task = (
+        conf.get("cluster") if isinstance(conf, dict) else None,
+        conf.get("task") if isinstance(conf, dict) else None,
+    )
     if not isinstance(cluster, dict) or not isinstance(task, dict):
         raise UserError('TF_CONFIG needs "cluster" and "task" objects')
     others = sorted(set(cluster) - set(MULTI_WORKER_TASK_TYPES))
     if others:
-        raise UserError(f"TF_CONFIG cluster has job(s) {', '.join(others)}; multi_worker runs only "
-                        f"{' and '.join(MULTI_WORKER_TASK_TYPES)} jobs")
+        raise UserError(
+            f"TF_CONFIG cluster has job(s) {', '.join(others)}; multi_worker runs only "
+            f"{' and '.join(MULTI_WORKER_TASK_TYPES)} jobs"
+        )
     for job, members in cluster.items():
         if not isinstance(members, list) or not all(_is_address(m) for m in members):
             raise UserError(f'TF_CONFIG cluster job {job!r} must be a list of "host:port" strings, got {members!r}')

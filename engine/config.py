@@ -8,7 +8,6 @@ import typing
 from dataclasses import dataclass
 
 from engine.errors import UserError
-from engine.registry import Registry
 
 OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
@@ -20,7 +19,12 @@ MAX_CPU_REPLICAS_PER_CORE = 4  # logical CPU replicas beyond this many per core 
 
 
 # Settings of the alternating order (D's update, then G's) with no meaning in the simultaneous one, and their "off".
-ALTERNATING_ONLY = {"d_split_real_fake": False, "d_fakes_inference": False, "g_reuses_noise": False, "g_batch_factor": 1}
+ALTERNATING_ONLY = {
+    "d_split_real_fake": False,
+    "d_fakes_inference": False,
+    "g_reuses_noise": False,
+    "g_batch_factor": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,9 @@ class Config:
     gp_weight: float = 10.0  # gradient-penalty weight for loss=wgan_gp
     spectral_norm: bool = False  # wrap D's Conv2D/Dense layers in keras.layers.SpectralNormalization
     ema_decay: float = 0.0  # > 0: keep an EMA of G's weights; it is what gets sampled and exported
-    ema_warmup: bool = False  # decay min(ema_decay, (1 + t) / (10 + t)) at step t: a short run does not average its start
+    ema_warmup: bool = (
+        False  # decay min(ema_decay, (1 + t) / (10 + t)) at step t: a short run does not average its start
+    )
     l2: float = 0.0  # L2 weight penalty on each network's weights
     balance_g: float = 0.0  # > 0: skip G's update when g_loss * balance_g < d_loss (losses before the step's updates)
     balance_d: float = 0.0  # > 0: skip D's update when d_loss * balance_d < g_loss
@@ -76,7 +82,9 @@ class Config:
         if self.output_activation not in OUTPUT_RANGES:
             problems.append(f"output_activation={self.output_activation!r} (valid: {', '.join(OUTPUT_RANGES)})")
         if self.latent_distribution not in LATENT_DISTRIBUTIONS:
-            problems.append(f"latent_distribution={self.latent_distribution!r} (valid: {', '.join(LATENT_DISTRIBUTIONS)})")
+            problems.append(
+                f"latent_distribution={self.latent_distribution!r} (valid: {', '.join(LATENT_DISTRIBUTIONS)})"
+            )
         if self.update_order not in UPDATE_ORDERS:
             problems.append(f"update_order={self.update_order!r} (valid: {', '.join(UPDATE_ORDERS)})")
         if self.precision not in PRECISIONS:
@@ -119,8 +127,10 @@ class Config:
         if len(self.image_shape) != 3 or any(d <= 0 for d in self.image_shape) or self.image_shape[2] not in (1, 3, 4):
             problems.append(f"image_shape={self.image_shape} (must be HxWxC with H, W > 0 and C 1, 3 or 4)")
         elif self.image_shape[0] * self.image_shape[1] > MAX_PIXELS:
-            problems.append(f"image_shape={self.image_shape} ({self.image_shape[0] * self.image_shape[1]:,} pixels; "
-                            f"the model families are built for small images, at most {MAX_PIXELS:,} pixels)")
+            problems.append(
+                f"image_shape={self.image_shape} ({self.image_shape[0] * self.image_shape[1]:,} pixels; "
+                f"the model families are built for small images, at most {MAX_PIXELS:,} pixels)"
+            )
         for name in ("real_label", "fake_label", "gp_weight", "l2", "balance_g", "balance_d"):
             if not math.isfinite(getattr(self, name)):
                 problems.append(f"{name}={getattr(self, name)} (must be finite)")
@@ -138,7 +148,9 @@ class RunOptions:
 
     strategy: str = "default"  # default | one_device | mirrored | multi_worker
     cpu_replicas: int = 2  # logical CPU devices for `mirrored` on a machine without GPUs
-    jit_compile: bool = False  # XLA for the per-replica step (slower on CPU here, README "Speed"); falls back where it cannot run
+    jit_compile: bool = (
+        False  # XLA for the per-replica step (slower on CPU here, README "Speed"); falls back where it cannot run
+    )
     steps_per_loop: int = 1  # steps per Python call: >1 runs a device-side while loop inside one tf.function
     data_dir: str | None = None
     eval_every: int = 0  # epochs between quality evaluations (FID/KID/score, best checkpoint); 0 = off
@@ -154,33 +166,33 @@ class RunOptions:
             raise UserError(f"unknown strategy {self.strategy!r}; valid: {', '.join(STRATEGIES)}")
         most = MAX_CPU_REPLICAS_PER_CORE * (os.cpu_count() or 1)
         if not 1 <= self.cpu_replicas <= most:
-            raise UserError(f"invalid options: cpu_replicas={self.cpu_replicas} (must be 1 to {most}: at most "
-                            f"{MAX_CPU_REPLICAS_PER_CORE} per CPU core)")
+            raise UserError(
+                f"invalid options: cpu_replicas={self.cpu_replicas} (must be 1 to {most}: at most "
+                f"{MAX_CPU_REPLICAS_PER_CORE} per CPU core)"
+            )
         if self.steps_per_loop < 1:
             raise UserError(f"invalid options: steps_per_loop={self.steps_per_loop} (must be >= 1)")
         if not self.checkpoint_every_seconds >= 0 or math.isinf(self.checkpoint_every_seconds):
-            raise UserError(f"invalid options: checkpoint_every_seconds={self.checkpoint_every_seconds} "
-                            "(must be a finite number >= 0)")
+            raise UserError(
+                f"invalid options: checkpoint_every_seconds={self.checkpoint_every_seconds} "
+                "(must be a finite number >= 0)"
+            )
         if self.max_consecutive_skips < 1:
             raise UserError(f"invalid options: max_consecutive_skips={self.max_consecutive_skips} (must be >= 1)")
         if (self.time_limit_min or self.eval_at_minutes) and self.strategy == "multi_worker":
-            raise UserError("--time-limit/--eval-at-minutes cannot be used with multi_worker (the workers' clocks "
-                            "would disagree on the step to stop or evaluate at); use --steps/--epochs, --eval-every")
+            raise UserError(
+                "--time-limit/--eval-at-minutes cannot be used with multi_worker (the workers' clocks "
+                "would disagree on the step to stop or evaluate at); use --steps/--epochs, --eval-every"
+            )
         if not (self.time_limit_min >= 0 and math.isfinite(self.time_limit_min)):
             raise UserError(f"invalid options: time_limit_min={self.time_limit_min} (must be >= 0; 0 = no limit)")
         if any(m <= 0 for m in self.eval_at_minutes):
             raise UserError(f"invalid options: eval_at_minutes={self.eval_at_minutes} (each must be > 0)")
         if self.eval_every < 0 or self.eval_samples < 2:
-            raise UserError(f"invalid options: eval_every={self.eval_every} (must be >= 0), "
-                            f"eval_samples={self.eval_samples} (must be >= 2)")
-
-
-PRESETS = Registry("preset")
-
-
-def get_preset(name: str) -> Config:
-    """Returns the Config of preset `name`; an unknown name raises UserError listing the presets."""
-    return PRESETS.get_or_fail(name)()
+            raise UserError(
+                f"invalid options: eval_every={self.eval_every} (must be >= 0), "
+                f"eval_samples={self.eval_samples} (must be >= 2)"
+            )
 
 
 def _parse_value(key: str, text: str, typ):
@@ -244,7 +256,9 @@ def from_dict(cls, data: dict):
         raise UserError(f"{cls.__name__} in run directory is a {type(data).__name__}, not an object")
     unknown = set(data) - set(hints)
     if unknown:
-        raise UserError(f"{cls.__name__} in run directory has unknown keys {sorted(unknown)}: written by another version?")
+        raise UserError(
+            f"{cls.__name__} in run directory has unknown keys {sorted(unknown)}: written by another version?"
+        )
     wrong = [f"{k}={v!r} (expected {_type_name(hints[k])})" for k, v in data.items() if not _matches(v, hints[k])]
     if wrong:
         raise UserError(f"{cls.__name__} in run directory has values of the wrong type: {', '.join(wrong)}")
@@ -262,7 +276,7 @@ def _matches(value, hint) -> bool:
         if not isinstance(value, (list, tuple)):
             return False
         kinds = [args[0]] * len(value) if Ellipsis in args else list(args)
-        return len(kinds) == len(value) and all(_matches(v, k) for v, k in zip(value, kinds))
+        return len(kinds) == len(value) and all(_matches(v, k) for v, k in zip(value, kinds, strict=False))
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:
@@ -272,7 +286,3 @@ def _matches(value, hint) -> bool:
 
 def _type_name(hint) -> str:
     return getattr(hint, "__name__", None) if not typing.get_args(hint) else str(hint).replace("typing.", "")
-
-
-# Presets live in engine/presets.py; importing it here registers them wherever Config is used.
-from engine import presets as _presets  # noqa: E402,F401

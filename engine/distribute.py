@@ -24,8 +24,10 @@ def _logical_cpus(n: int) -> list[str]:
         pass  # Already initialised: use what exists, checked below.
     have = [d.name for d in tf.config.list_logical_devices("CPU")]
     if len(have) < n:
-        raise UserError(f"mirrored on CPU needs {n} logical CPU devices but TensorFlow was initialised with "
-                        f"{len(have)}; create the strategy before any other TensorFlow work")
+        raise UserError(
+            f"mirrored on CPU needs {n} logical CPU devices but TensorFlow was initialised with "
+            f"{len(have)}; create the strategy before any other TensorFlow work"
+        )
     return have[:n]
 
 
@@ -53,8 +55,10 @@ def peer_failures_as_errors(strategy_name: str):
             raise
         lines = [line.strip() for line in str(e.message).splitlines() if line.strip()]
         detail = next((line for line in lines if "/job:" in line), lines[0] if lines else type(e).__name__)
-        raise UserError(f"the cluster lost a worker ({detail[:200]}); the chief's last checkpoint is intact: "
-                        "restart every worker with --resume") from None
+        raise UserError(
+            f"the cluster lost a worker ({detail[:200]}); the chief's last checkpoint is intact: "
+            "restart every worker with --resume"
+        ) from None
 
 
 def any_worker(strategy: tf.distribute.Strategy, flag: bool) -> bool:
@@ -107,8 +111,10 @@ def jit_unsupported_reason(strategy: tf.distribute.Strategy) -> str | None:
     except (RuntimeError, AttributeError):  # the default strategy has no device list: one device, fine for XLA
         return None
     if len(devices) > 1 and all("CPU" in d.upper() for d in devices):
-        return (f"XLA cannot compile a step mirrored over {len(devices)} logical CPU devices "
-                "(each replica's variables live on another device)")
+        return (
+            f"XLA cannot compile a step mirrored over {len(devices)} logical CPU devices "
+            "(each replica's variables live on another device)"
+        )
     return None
 
 

@@ -1,7 +1,7 @@
 """The exceptions that CLIs turn into a single-line message and a non-zero exit."""
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 
 class UserError(Exception):

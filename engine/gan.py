@@ -56,8 +56,10 @@ class GAN(keras.Model):
             raise UserError(f"model {cfg.model} is class-conditional: set num_classes (e.g. --set num_classes=10)")
         self.adversarial = LOSSES.get_or_fail(cfg.loss)
         if (cfg.real_label, cfg.fake_label) != (1.0, 0.0) and not self.adversarial.uses_targets:
-            raise UserError(f"label smoothing (real_label/fake_label) has no meaning for loss={cfg.loss}; "
-                            "use bce or lsgan, or leave the labels at 1 and 0")
+            raise UserError(
+                f"label smoothing (real_label/fake_label) has no meaning for loss={cfg.loss}; "
+                "use bce or lsgan, or leave the labels at 1 and 0"
+            )
         # The policy holds only while the networks are built: exports and anything built later stay float32.
         with policy_scope(cfg.precision):
             self.generator = family.build_generator(cfg)
@@ -86,8 +88,12 @@ class GAN(keras.Model):
     @property
     def statistics(self) -> list:
         """Float state the forward pass updates (BatchNorm moving averages, spectral-norm vectors) in G and D."""
-        return [v for net in (self.generator, self.discriminator) for v in net.non_trainable_variables
-                if "float" in str(v.dtype)]
+        return [
+            v
+            for net in (self.generator, self.discriminator)
+            for v in net.non_trainable_variables
+            if "float" in str(v.dtype)
+        ]
 
     @property
     def rng_states(self) -> list:
@@ -110,8 +116,9 @@ class GAN(keras.Model):
     def _seed(self, salt):
         # Derived from (config seed, step, replica, salt): deterministic, and nothing to checkpoint.
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        return tf.stack([tf.cast(self.cfg.seed, tf.int64),
-                         self.step_counter * 1024 + tf.cast(replica, tf.int64) * 64 + salt])
+        return tf.stack(
+            [tf.cast(self.cfg.seed, tf.int64), self.step_counter * 1024 + tf.cast(replica, tf.int64) * 64 + salt]
+        )
 
     def generate(self, batch, salt, training=True, factor=1):
         """Fakes for this replica's batch (`factor` per real image): (images, their labels); labels are drawn
@@ -182,8 +189,9 @@ class GAN(keras.Model):
         fake_loss, fake_acc = self.side_loss(fake, fake_labels, False, global_batch_size, fake_out)
         loss = self.adversarial.weight * (real_loss + fake_loss)
         if self.adversarial.gradient_penalty:
-            loss += self._gradient_penalty(real, fake, labels if self.conditioning == "input" else None,
-                                           global_batch_size)
+            loss += self._gradient_penalty(
+                real, fake, labels if self.conditioning == "input" else None, global_batch_size
+            )
         return loss, tf.stack([real_acc, fake_acc])
 
     def g_loss(self, fake, fake_labels, global_batch_size, fake_out=None):
@@ -212,8 +220,13 @@ class GAN(keras.Model):
             g_loss = self.g_loss(fake, fake_labels, global_batch_size, fake_out)
             d_scaled = self.penalised(d_loss, self.discriminator, self.d_optimizer)
             g_scaled = self.penalised(g_loss, self.generator, self.g_optimizer)
-        return (d_loss, g_loss, accuracy, d_tape.gradient(d_scaled, self.discriminator.trainable_variables),
-                g_tape.gradient(g_scaled, self.generator.trainable_variables))
+        return (
+            d_loss,
+            g_loss,
+            accuracy,
+            d_tape.gradient(d_scaled, self.discriminator.trainable_variables),
+            g_tape.gradient(g_scaled, self.generator.trainable_variables),
+        )
 
     def _d_fakes(self, batch, salt):
         # Keras tutorials draw D's fakes with `G.predict(z)` / `G(z)`: G's BatchNorm then runs in inference mode.
@@ -239,8 +252,9 @@ class GAN(keras.Model):
     def g_gradients(self, batch, global_batch_size):
         cfg = self.cfg
         with tf.GradientTape() as tape:
-            fake, fake_labels = self.generate(batch, salt=1 if cfg.g_reuses_noise else G_SALT,
-                                              factor=cfg.g_batch_factor)
+            fake, fake_labels = self.generate(
+                batch, salt=1 if cfg.g_reuses_noise else G_SALT, factor=cfg.g_batch_factor
+            )
             g_loss = self.g_loss(fake, fake_labels, global_batch_size * cfg.g_batch_factor)
             scaled = self.penalised(g_loss, self.generator, self.g_optimizer)
         return g_loss, tape.gradient(scaled, self.generator.trainable_variables)
@@ -254,10 +268,10 @@ class GAN(keras.Model):
         return d_loss, self.g_loss(fake, fake_labels, global_batch_size, fake_out)
 
     def apply_d(self, grads):
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables, strict=False))
 
     def apply_g(self, grads):
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables, strict=False))
 
     def apply_both(self, d_grads, g_grads):
         self.apply_d(d_grads)
@@ -288,7 +302,7 @@ class GAN(keras.Model):
 
     def restore_statistics(self, before, ok):
         # An assign through tf.where rather than inside a tf.cond: a replica-context update cannot sit in a cond.
-        for v, old in zip(self.statistics, before):
+        for v, old in zip(self.statistics, before, strict=False):
             v.assign(tf.where(ok, v, old))
 
     # ---- the step, in cross-replica context ----
@@ -343,7 +357,7 @@ class GAN(keras.Model):
             out["d_loss"], out["g_loss"], accuracy = total(d_loss), total(g_loss), total(accuracy)
             apply_d, apply_g = balance(out["d_loss"], out["g_loss"])
             if cfg.balance_d or cfg.balance_g:
-                self._maybe(both(ok, apply_d), lambda: run(self.apply_d, d_grads))
+                self._maybe(both(ok, apply_d), lambda d_grads=d_grads: run(self.apply_d, d_grads))
                 self._maybe(both(ok, apply_g), lambda: run(self.apply_g, g_grads))
             else:
                 self._maybe(ok, lambda: run(self.apply_both, d_grads, g_grads))
@@ -360,14 +374,14 @@ class GAN(keras.Model):
                     sides = []
                     for salt in (0, i + 1):
                         (loss, acc, d_grads), ok = gradients(self.d_side_gradients, batch, global_batch_size, salt)
-                        self._maybe(both(ok, apply_d), lambda: run(self.apply_d, d_grads))
+                        self._maybe(both(ok, apply_d), lambda d_grads=d_grads: run(self.apply_d, d_grads))
                         sides.append((total(loss), total(acc)))
                         oks.append(ok)
                     (real_loss, real_acc), (fake_loss, fake_acc) = sides
                     d_loss, accuracy = self.adversarial.weight * (real_loss + fake_loss), tf.stack([real_acc, fake_acc])
                 else:
                     (d_loss, accuracy, d_grads), ok = gradients(self.d_gradients, batch, global_batch_size, i + 1)
-                    self._maybe(both(ok, apply_d), lambda: run(self.apply_d, d_grads))
+                    self._maybe(both(ok, apply_d), lambda d_grads=d_grads: run(self.apply_d, d_grads))
                     d_loss, accuracy = total(d_loss), total(accuracy)
                     oks.append(ok)
             (g_loss, g_grads), ok = gradients(self.g_gradients, batch, global_batch_size)
@@ -401,5 +415,5 @@ class GAN(keras.Model):
         if self.cfg.ema_warmup:  # as tf.train.ExponentialMovingAverage with num_updates
             t = tf.cast(self.step_counter, tf.float32)
             decay = tf.minimum(decay, (1.0 + t) / (10.0 + t))
-        for ema, weight in zip(self.generator_ema.weights, self.generator.weights):
+        for ema, weight in zip(self.generator_ema.weights, self.generator.weights, strict=False):
             ema.assign(decay * ema + (1.0 - decay) * weight)

@@ -63,9 +63,12 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     train_args = []
     if "--" in argv:
         cut = argv.index("--")
-        argv, train_args = argv[:cut], argv[cut + 1:]
-    p = argparse.ArgumentParser(prog="python -m engine.launch", description=__doc__.split("\n")[0],
-                                usage="%(prog)s --workers N [--log-dir DIR] -- <engine.train args>")
+        argv, train_args = argv[:cut], argv[cut + 1 :]
+    p = argparse.ArgumentParser(
+        prog="python -m engine.launch",
+        description=__doc__.split("\n")[0],
+        usage="%(prog)s --workers N [--log-dir DIR] -- <engine.train args>",
+    )
     p.add_argument("--workers", type=int, required=True, help="worker processes to start on this machine (>= 1)")
     p.add_argument("--log-dir", help="where non-chief workers' logs go (default: a new temporary directory)")
     args = p.parse_args(argv)
@@ -121,15 +124,20 @@ def _wait(workers: list[Worker], procs: list[subprocess.Popen]) -> int:
     while True:
         codes = [p.poll() for p in procs]
         stopping = _SIGNALLED or any(code in SAVED_CODES for code in codes)
-        for w, code in zip(workers, codes):
+        for w, code in zip(workers, codes, strict=False):
             if code is not None and code != 0 and not (stopping and code in SAVED_CODES):
-                why = (f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
-                       else f"exited with {code}")
+                why = (
+                    f"was killed by {signal.Signals(-code).name}"
+                    if code < 0 and -code in signal.valid_signals()
+                    else f"exited with {code}"
+                )
                 where = "its output is above" if w.log is None else f"its log: {w.log}"
                 raise UserError(f"worker {w.index} {why}; {where} (the other workers were stopped)")
         if all(code is not None for code in codes) and stopping:
-            raise Stopped("stopped: the workers saved a checkpoint at one step; run the same command with --resume "
-                          "to continue", max(c for c in codes if c is not None) or 143)
+            raise Stopped(
+                "stopped: the workers saved a checkpoint at one step; run the same command with --resume to continue",
+                max(c for c in codes if c is not None) or 143,
+            )
         if all(code == 0 for code in codes):
             return 0
         if _SIGNALLED and forwarded is None:
@@ -138,8 +146,10 @@ def _wait(workers: list[Worker], procs: list[subprocess.Popen]) -> int:
                 if p.poll() is None:
                     p.send_signal(signal.SIGTERM)
         if forwarded is not None and time.monotonic() - forwarded > SAVE_GRACE_S:
-            raise UserError(f"the workers did not stop within {SAVE_GRACE_S:.0f} s of the signal; they were killed "
-                            "(the latest checkpoint is the last complete one)")
+            raise UserError(
+                f"the workers did not stop within {SAVE_GRACE_S:.0f} s of the signal; they were killed "
+                "(the latest checkpoint is the last complete one)"
+            )
         time.sleep(0.2)
 
 

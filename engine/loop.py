@@ -3,9 +3,9 @@
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
@@ -23,7 +23,7 @@ from engine.progress_gif import write_progress_gif
 from engine.quality.training import TrainingEvaluation
 from engine.steps import make_train_fn
 from engine.stopping import StopSignals
-from export.grid import make_grid, save_png, to_uint8
+from imagegrid import make_grid, save_png, to_uint8
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,26 @@ class Plan:
     @classmethod
     def make(cls, cfg: Config, num_images: int, replicas: int) -> "Plan":
         if cfg.batch_size < replicas:
-            raise UserError(f"batch_size {cfg.batch_size} is smaller than the {replicas} replicas; use at least {replicas}")
+            raise UserError(
+                f"batch_size {cfg.batch_size} is smaller than the {replicas} replicas; use at least {replicas}"
+            )
         if cfg.batch_size % replicas:
-            raise UserError(f"batch_size {cfg.batch_size} does not split evenly across {replicas} replicas; "
-                            f"use a multiple of {replicas}")
+            raise UserError(
+                f"batch_size {cfg.batch_size} does not split evenly across {replicas} replicas; "
+                f"use a multiple of {replicas}"
+            )
         per_epoch = cfg.steps_per_epoch or max(1, num_images // cfg.batch_size)
         return cls(per_epoch, cfg.steps or cfg.epochs * per_epoch, replicas)
 
 
 def make_checkpoint(gan: GAN) -> tf.train.Checkpoint:
-    parts = dict(generator=gan.generator, discriminator=gan.discriminator, g_optimizer=gan.g_optimizer,
-                 d_optimizer=gan.d_optimizer, step=gan.step_counter)
+    parts = dict(
+        generator=gan.generator,
+        discriminator=gan.discriminator,
+        g_optimizer=gan.g_optimizer,
+        d_optimizer=gan.d_optimizer,
+        step=gan.step_counter,
+    )
     if gan.generator_ema is not None:
         parts["generator_ema"] = gan.generator_ema
     # Dropout's RNG state, so a resumed run draws the masks an uninterrupted one would (Keras does not track it).
@@ -75,9 +84,11 @@ def restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoint
             reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
             print(f"note: checkpoint {prefix} cannot be restored ({reason})", file=sys.stderr)
     names = ", ".join(Path(p).name for p in prefixes)
-    raise UserError(f"--resume: none of the checkpoints in {manager.directory} ({names}) "
-                    "can be restored into this run's models: they are damaged or from another config; start a new "
-                    "run in another --out-dir") from None
+    raise UserError(
+        f"--resume: none of the checkpoints in {manager.directory} ({names}) "
+        "can be restored into this run's models: they are damaged or from another config; start a new "
+        "run in another --out-dir"
+    ) from None
 
 
 def trim_log(path: Path, step: int) -> None:
@@ -92,8 +103,9 @@ def trim_log(path: Path, step: int) -> None:
             tmp.write_text("".join(kept))
         except OSError as e:
             tmp.unlink(missing_ok=True)
-            raise UserError(f"cannot rewrite {path} ({e.strerror}); the run is unchanged: free space and resume "
-                            "again") from None
+            raise UserError(
+                f"cannot rewrite {path} ({e.strerror}); the run is unchanged: free space and resume again"
+            ) from None
         tmp.replace(path)
 
 
@@ -211,7 +223,9 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
         gan = GAN(cfg)
     run_dir = run_dir() if callable(run_dir) else run_dir
     checkpoint = make_checkpoint(gan)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / rundir.CHECKPOINTS), max_to_keep=cfg.keep_checkpoints)
+    manager = tf.train.CheckpointManager(
+        checkpoint, str(run_dir / rundir.CHECKPOINTS), max_to_keep=cfg.keep_checkpoints
+    )
     quality = TrainingEvaluation.start(cfg, opts, run_dir, checkpoint)  # None when off; fails now if no evaluator
     step = 0
     if resume:
@@ -220,34 +234,51 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
         if prefix is None:
             print(f"note: {run_dir} has no checkpoint yet (it stopped before its first); training it from step 0")
         else:  # the data position is the step: the pipeline's order depends only on (seed, position)
-            print(f"resumed from {prefix} at step {step} (epoch {step // plan.steps_per_epoch + 1}, batch "
-                  f"{step % plan.steps_per_epoch + 1} of {plan.steps_per_epoch}): weights, optimizer and EMA state, "
-                  "RNG state and data position restored")
+            print(
+                f"resumed from {prefix} at step {step} (epoch {step // plan.steps_per_epoch + 1}, batch "
+                f"{step % plan.steps_per_epoch + 1} of {plan.steps_per_epoch}): weights, optimizer and EMA state, "
+                "RNG state and data position restored"
+            )
         if step >= plan.total_steps:
-            print(f"nothing to do: {run_dir} is at step {step}, and this run asks for {plan.total_steps} steps; pass "
-                  "a larger --steps or --epochs to train it further (nothing was changed)")
+            print(
+                f"nothing to do: {run_dir} is at step {step}, and this run asks for {plan.total_steps} steps; pass "
+                "a larger --steps or --epochs to train it further (nothing was changed)"
+            )
             return {"run_dir": str(run_dir), "step": step}
         trim_log(run_dir / "metrics.jsonl", step)
         trim_tensorboard(run_dir / "tensorboard", step)
     else:
         rundir.write_config(run_dir, cfg, opts, data.class_names)
 
-    dataset = make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=cfg.seed,
-                           start_step=step)
+    dataset = make_dataset(
+        data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=cfg.seed, start_step=step
+    )
     iterator = iter(distribute(dataset, strategy))
 
     def make_fn(jit_compile):
-        return make_train_fn(gan, strategy, global_batch_size=cfg.batch_size, jit_compile=jit_compile,
-                             max_consecutive_skips=opts.max_consecutive_skips)
+        return make_train_fn(
+            gan,
+            strategy,
+            global_batch_size=cfg.batch_size,
+            jit_compile=jit_compile,
+            max_consecutive_skips=opts.max_consecutive_skips,
+        )
 
     train_fn = make_fn(jit)
     latents = fixed_latents(cfg)
     log = RunLog(run_dir)
-    print(f"training {cfg.preset} on {data.source}: {len(data.images)} images, batch {cfg.batch_size} over "
-          f"{plan.replicas} replica(s), {plan.total_steps} steps ({plan.steps_per_epoch}/epoch), "
-          f"xla={'on' if jit else 'off'}, into {run_dir}")
-    bar = tqdm(total=plan.total_steps, initial=step, unit="step", dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 30)
+    print(
+        f"training {cfg.preset} on {data.source}: {len(data.images)} images, batch {cfg.batch_size} over "
+        f"{plan.replicas} replica(s), {plan.total_steps} steps ({plan.steps_per_epoch}/epoch), "
+        f"xla={'on' if jit else 'off'}, into {run_dir}"
+    )
+    bar = tqdm(
+        total=plan.total_steps,
+        initial=step,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30,
+    )
     window_start, window_steps, last_log, losses, rate = time.perf_counter(), 0, step, {}, 0.0
     started, evaluating_s = time.perf_counter(), 0.0  # train_s: this process's seconds, evaluations excluded
     last_save = time.monotonic()
@@ -257,9 +288,12 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
         try:
             while step < plan.total_steps:
                 # Run up to the next event (epoch end, checkpoint, end) in one call, at most steps_per_loop steps.
-                n = min(opts.steps_per_loop, plan.total_steps - step,
-                        plan.steps_per_epoch - step % plan.steps_per_epoch,
-                        cfg.checkpoint_every - step % cfg.checkpoint_every)
+                n = min(
+                    opts.steps_per_loop,
+                    plan.total_steps - step,
+                    plan.steps_per_epoch - step % plan.steps_per_epoch,
+                    cfg.checkpoint_every - step % cfg.checkpoint_every,
+                )
                 try:
                     out = train_fn(iterator, tf.constant(n, tf.int32))
                 except tf.errors.InvalidArgumentError as e:
@@ -274,16 +308,26 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
                 step += n
                 in_a_row = int(gan.consecutive_skips.numpy())
                 if skipped:
-                    print(f"warning: {skipped} step(s) up to step {step} had a non-finite loss or gradient: their updates "
-                          f"were skipped ({in_a_row} in a row, {int(gan.skipped_steps.numpy())} in all)", file=sys.stderr)
+                    print(
+                        f"warning: {skipped} step(s) up to step {step} had a non-finite loss or gradient: their "
+                        f"updates were skipped ({in_a_row} in a row, {int(gan.skipped_steps.numpy())} in all)",
+                        file=sys.stderr,
+                    )
                 if in_a_row >= opts.max_consecutive_skips:
-                    log.write(step, {"epoch": step / plan.steps_per_epoch, **losses,
-                                     "skipped_nonfinite": int(gan.skipped_steps.numpy())})
+                    log.write(
+                        step,
+                        {
+                            "epoch": step / plan.steps_per_epoch,
+                            **losses,
+                            "skipped_nonfinite": int(gan.skipped_steps.numpy()),
+                        },
+                    )
                     raise UserError(
                         f"training diverged: {in_a_row} steps in a row (to step {step}) had non-finite losses or "
-                        f"gradients, so the run stopped; its latest checkpoint {manager.latest_checkpoint or '(none yet)'} is the "
-                        "last good one and is intact. Lower the learning rates (--set g_lr=... --set d_lr=...) in a new run, "
-                        "check the data for NaN/inf, or raise --max-consecutive-skips")
+                        f"gradients, so the run stopped; its latest checkpoint {_name(manager.latest_checkpoint)} is "
+                        "the last good one and is intact. Lower the learning rates (--set g_lr=... --set d_lr=...) in "
+                        "a new run, check the data for NaN/inf, or raise --max-consecutive-skips"
+                    )
                 window_steps += n
                 elapsed = time.perf_counter() - window_start
                 if elapsed > 2.0:
@@ -294,24 +338,53 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
                 train_s = time.perf_counter() - started - evaluating_s
                 # Workers of multi_worker agree (an all-reduce), so all of them save at this step and stop together.
                 if any_worker(strategy, stop.requested) if opts.strategy == "multi_worker" else stop.requested:
-                    log.write(step, {"epoch": step / plan.steps_per_epoch, **losses, "images_per_s": rate,
-                                     "train_s": round(train_s, 2), "skipped_nonfinite": int(gan.skipped_steps.numpy()),
-                                     "stopped": "signal"})
+                    log.write(
+                        step,
+                        {
+                            "epoch": step / plan.steps_per_epoch,
+                            **losses,
+                            "images_per_s": rate,
+                            "train_s": round(train_s, 2),
+                            "skipped_nonfinite": int(gan.skipped_steps.numpy()),
+                            "stopped": "signal",
+                        },
+                    )
                     save_checkpoint(gan, manager, step)
-                    raise Stopped(f"stopped at step {step} of {plan.total_steps}: checkpoint saved, resume with "
-                                  f"`python -m engine.train --resume --out-dir {run_dir}`", stop.exit_code or 143)
+                    raise Stopped(
+                        f"stopped at step {step} of {plan.total_steps}: checkpoint saved, resume with "
+                        f"`python -m engine.train --resume --out-dir {run_dir}`",
+                        stop.exit_code or 143,
+                    )
                 out_of_time = bool(opts.time_limit_min) and train_s >= 60.0 * opts.time_limit_min
                 last = step == plan.total_steps or out_of_time
                 before = time.perf_counter()
-                scores = quality.at(gan, step=step, epoch=step // plan.steps_per_epoch, epoch_end=epoch_end,
-                                    last=last, train_s=train_s) if quality else {}
+                scores = (
+                    quality.at(
+                        gan,
+                        step=step,
+                        epoch=step // plan.steps_per_epoch,
+                        epoch_end=epoch_end,
+                        last=last,
+                        train_s=train_s,
+                    )
+                    if quality
+                    else {}
+                )
                 if scores:  # the evaluation's seconds are not training time: restart the images/s window
                     window_start, window_steps = time.perf_counter(), 0
                     evaluating_s += time.perf_counter() - before
                 if step - last_log >= cfg.log_every or epoch_end or last or skipped or scores:
-                    log.write(step, {"epoch": step / plan.steps_per_epoch, **losses, "images_per_s": rate,
-                                     "train_s": round(train_s, 2), "skipped_nonfinite": int(gan.skipped_steps.numpy()),
-                                     **scores})
+                    log.write(
+                        step,
+                        {
+                            "epoch": step / plan.steps_per_epoch,
+                            **losses,
+                            "images_per_s": rate,
+                            "train_s": round(train_s, 2),
+                            "skipped_nonfinite": int(gan.skipped_steps.numpy()),
+                            **scores,
+                        },
+                    )
                     last_log = step
                 if epoch_end:
                     save_samples(gan, latents, run_dir / "samples" / f"epoch_{step // plan.steps_per_epoch:03d}.png")
@@ -323,15 +396,20 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
                         save_checkpoint(gan, manager, step)
                         last_save = time.monotonic()
                 if out_of_time:
-                    print(f"time limit: stopped after {train_s / 60:.1f} min of training, at step {step} of "
-                          f"{plan.total_steps} (--resume continues)", file=sys.stderr)
+                    print(
+                        f"time limit: stopped after {train_s / 60:.1f} min of training, at step {step} of "
+                        f"{plan.total_steps} (--resume continues)",
+                        file=sys.stderr,
+                    )
                     break
         except OSError as e:
             if not _disk_full(e):
                 raise
-            raise UserError(f"disk full while writing under {run_dir} at step {step}: the latest checkpoint is "
-                            f"{_name(manager.latest_checkpoint)}; free space and resume with `python -m engine.train "
-                            f"--resume --out-dir {run_dir}`") from None
+            raise UserError(
+                f"disk full while writing under {run_dir} at step {step}: the latest checkpoint is "
+                f"{_name(manager.latest_checkpoint)}; free space and resume with `python -m engine.train "
+                f"--resume --out-dir {run_dir}`"
+            ) from None
         finally:
             bar.close()
             log.close()
@@ -339,8 +417,11 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
         save_samples(gan, latents, run_dir / "samples" / f"step_{step:06d}.png")
     gan.sampler.save(run_dir / "generator.keras")
     summary = {"run_dir": str(run_dir), "step": step, "trained": True, **losses}
-    print(f"done: step {step}, " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items())
-          + f"; samples in {run_dir / 'samples'}, generator in {run_dir / 'generator.keras'}")
+    print(
+        f"done: step {step}, "
+        + ", ".join(f"{k} {v:.3f}" for k, v in losses.items())
+        + f"; samples in {run_dir / 'samples'}, generator in {run_dir / 'generator.keras'}"
+    )
     return summary
 
 
@@ -351,9 +432,11 @@ def save_checkpoint(gan: GAN, manager: tf.train.CheckpointManager, step: int) ->
     kill mid-save leaves the previous checkpoint the latest.
     """
     if not all_finite(gan):
-        raise UserError(f"weights became non-finite at step {step}; not saved, so the latest checkpoint "
-                        f"{manager.latest_checkpoint or '(none yet)'} is still the last good one. Lower the learning rates "
-                        "(--set g_lr=... --set d_lr=...) in a new run")
+        raise UserError(
+            f"weights became non-finite at step {step}; not saved, so the latest checkpoint "
+            f"{manager.latest_checkpoint or '(none yet)'} is still the last good one. Lower the learning rates "
+            "(--set g_lr=... --set d_lr=...) in a new run"
+        )
     try:
         manager.save(checkpoint_number=step)
     except (tf.errors.ResourceExhaustedError, OSError) as e:
@@ -361,16 +444,21 @@ def save_checkpoint(gan: GAN, manager: tf.train.CheckpointManager, step: int) ->
             raise
         _remove_partial(Path(manager.directory), step)
         run = Path(manager.directory).parent
-        raise UserError(f"disk full while saving ckpt-{step} under {manager.directory}: the partial files were "
-                        f"removed and the latest checkpoint is still {_name(manager.latest_checkpoint)}; free space "
-                        f"and resume with `python -m engine.train --resume --out-dir {run}`") from None
+        raise UserError(
+            f"disk full while saving ckpt-{step} under {manager.directory}: the partial files were "
+            f"removed and the latest checkpoint is still {_name(manager.latest_checkpoint)}; free space "
+            f"and resume with `python -m engine.train --resume --out-dir {run}`"
+        ) from None
 
 
 def _disk_full(e: Exception) -> bool:
     import errno
 
-    return getattr(e, "errno", None) == errno.ENOSPC or isinstance(e, tf.errors.ResourceExhaustedError) or (
-        "No space left on device" in str(e))
+    return (
+        getattr(e, "errno", None) == errno.ENOSPC
+        or isinstance(e, tf.errors.ResourceExhaustedError)
+        or ("No space left on device" in str(e))
+    )
 
 
 def _name(prefix: str | None) -> str:

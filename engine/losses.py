@@ -5,8 +5,8 @@ step can average them over the global batch with `tf.nn.compute_average_loss` (c
 Targets (label smoothing) apply to the losses that have targets (bce, lsgan); `gradient_penalty` marks WGAN-GP.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import tensorflow as tf
 
@@ -45,25 +45,36 @@ def _bce(logits, target):
 
 # BCE's D loss is the mean over the real and generated images together, i.e. half the sum of the two means: what
 # Keras's `train_on_batch` on concat(fake, real) computes, and what Mohr's balance rule compares.
-LOSSES.register("bce")(AdversarialLoss(
-    real=_bce, fake=_bce,
-    g=lambda fake: _bce(fake, 1.0),  # non-saturating: -log sigmoid(f)
-    weight=0.5, uses_targets=True,
-))
-LOSSES.register("hinge")(AdversarialLoss(
-    real=lambda real, t: tf.nn.relu(1.0 - _flat(real)),
-    fake=lambda fake, t: tf.nn.relu(1.0 + _flat(fake)),
-    g=lambda fake: -_flat(fake),
-))
-LOSSES.register("lsgan")(AdversarialLoss(
-    real=lambda real, t: tf.square(_flat(real) - t),
-    fake=lambda fake, t: tf.square(_flat(fake) - t),
-    g=lambda fake: 0.5 * tf.square(_flat(fake) - 1.0),
-    weight=0.5, uses_targets=True,
-))
-LOSSES.register("wgan_gp")(AdversarialLoss(
-    real=lambda real, t: -_flat(real),
-    fake=lambda fake, t: _flat(fake),
-    g=lambda fake: -_flat(fake),
-    gradient_penalty=True,
-))
+LOSSES.register("bce")(
+    AdversarialLoss(
+        real=_bce,
+        fake=_bce,
+        g=lambda fake: _bce(fake, 1.0),  # non-saturating: -log sigmoid(f)
+        weight=0.5,
+        uses_targets=True,
+    )
+)
+LOSSES.register("hinge")(
+    AdversarialLoss(
+        real=lambda real, t: tf.nn.relu(1.0 - _flat(real)),
+        fake=lambda fake, t: tf.nn.relu(1.0 + _flat(fake)),
+        g=lambda fake: -_flat(fake),
+    )
+)
+LOSSES.register("lsgan")(
+    AdversarialLoss(
+        real=lambda real, t: tf.square(_flat(real) - t),
+        fake=lambda fake, t: tf.square(_flat(fake) - t),
+        g=lambda fake: 0.5 * tf.square(_flat(fake) - 1.0),
+        weight=0.5,
+        uses_targets=True,
+    )
+)
+LOSSES.register("wgan_gp")(
+    AdversarialLoss(
+        real=lambda real, t: -_flat(real),
+        fake=lambda fake, t: _flat(fake),
+        g=lambda fake: -_flat(fake),
+        gradient_penalty=True,
+    )
+)

@@ -5,7 +5,16 @@ length and step order of the source, every remaining difference named in the doc
 recipes (`ENGINE_RECIPES`: the engine's best settings, measured in benchmarks/results/).
 """
 
-from engine.config import PRESETS, Config
+from engine.config import Config
+from engine.registry import Registry
+
+PRESETS = Registry("preset")
+
+
+def get_preset(name: str) -> Config:
+    """Returns the Config of preset `name`; an unknown name raises UserError listing the presets."""
+    return PRESETS.get_or_fail(name)()
+
 
 PUBLISHED = ("dcgan_fashion", "alphabet", "dcgan_mnist", "acgan_mnist", "dcgan_faces", "balanced_dcgan_mnist")
 ENGINE_RECIPES = ("dcgan_fashion_fast", "dcgan_fashion_adam", "cdcgan_fashion", "dcgan_fashion_modern")
@@ -30,9 +39,18 @@ def dcgan_fashion() -> Config:
     training mode with D's weights frozen, as the engine's G update does (D has no BatchNorm, so nothing else
     differs).
     """
-    return Config(preset="dcgan_fashion", model="dcgan_fashion", dataset="fashion_mnist", optimizer="rmsprop",
-                  g_lr=1e-3, d_lr=1e-3, batch_size=32, epochs=10, update_order="alternating",
-                  d_fakes_inference=True)
+    return Config(
+        preset="dcgan_fashion",
+        model="dcgan_fashion",
+        dataset="fashion_mnist",
+        optimizer="rmsprop",
+        g_lr=1e-3,
+        d_lr=1e-3,
+        batch_size=32,
+        epochs=10,
+        update_order="alternating",
+        d_fakes_inference=True,
+    )
 
 
 @PRESETS.register("alphabet")
@@ -49,8 +67,16 @@ def alphabet() -> Config:
     Not checked against a copy of the notebook (none could be fetched here): how it draws D's fakes (`predict`
     would put G's BatchNorm in inference mode; the engine keeps it in training mode) is unverified.
     """
-    return Config(preset="alphabet", model="alphabet", dataset="az_csv", real_label=0.9, fake_label=0.1,
-                  update_order="alternating", batch_size=128, epochs=80)
+    return Config(
+        preset="alphabet",
+        model="alphabet",
+        dataset="az_csv",
+        real_label=0.9,
+        fake_label=0.1,
+        update_order="alternating",
+        batch_size=128,
+        epochs=80,
+    )
 
 
 @PRESETS.register("dcgan_mnist")
@@ -66,9 +92,18 @@ def dcgan_mnist() -> Config:
     Difference: the source draws real images with replacement (`randint`) each step; the engine walks a permutation
     per pass over the data (the same distribution of batches, without repeats within a pass).
     """
-    return Config(preset="dcgan_mnist", model="dcgan_mnist", dataset="mnist", output_activation="sigmoid",
-                  update_order="alternating", batch_size=128, epochs=5, steps_per_epoch=234, g_batch_factor=2,
-                  d_fakes_inference=True)
+    return Config(
+        preset="dcgan_mnist",
+        model="dcgan_mnist",
+        dataset="mnist",
+        output_activation="sigmoid",
+        update_order="alternating",
+        batch_size=128,
+        epochs=5,
+        steps_per_epoch=234,
+        g_batch_factor=2,
+        d_fakes_inference=True,
+    )
 
 
 @PRESETS.register("acgan_mnist")
@@ -90,9 +125,19 @@ def acgan_mnist() -> Config:
     source, by permutation here. The frozen D in G's update ran BatchNorm on batch statistics in the Keras of the
     time (standalone Keras 2.1); the engine does the same (training mode), where tf.keras 2 would use moving ones.
     """
-    return Config(preset="acgan_mnist", model="acgan_mnist", dataset="mnist", num_classes=10,
-                  update_order="alternating", batch_size=32, epochs=0, steps=14000, d_split_real_fake=True,
-                  d_fakes_inference=True, g_reuses_noise=True)
+    return Config(
+        preset="acgan_mnist",
+        model="acgan_mnist",
+        dataset="mnist",
+        num_classes=10,
+        update_order="alternating",
+        batch_size=32,
+        epochs=0,
+        steps=14000,
+        d_split_real_fake=True,
+        d_fakes_inference=True,
+        g_reuses_noise=True,
+    )
 
 
 _MOHR = """Both Mohr notebooks: 60,000 steps of batch 64; z ~ U[0, 1), 64 wide (the notebooks' `n_noise = 64`; the
@@ -118,10 +163,27 @@ def dcgan_faces() -> Config:
     Data: a folder of face photos, e.g. LFW's `person/*.jpg`:
     `python -m engine.train --preset dcgan_faces --data-dir lfw/`.
     """
-    return Config(preset="dcgan_faces", model="dcgan_faces", dataset="image_folder", image_shape=(40, 40, 3),
-                  latent_dim=64, latent_distribution="uniform", output_activation="sigmoid", optimizer="rmsprop",
-                  d_lr=1e-4, g_lr=2e-4, l2=5e-7, batch_size=64, balance_g=1.35, balance_d=1.35, epochs=0,
-                  steps=60000, update_order="alternating", g_reuses_noise=True, dropout=0.0)
+    return Config(
+        preset="dcgan_faces",
+        model="dcgan_faces",
+        dataset="image_folder",
+        image_shape=(40, 40, 3),
+        latent_dim=64,
+        latent_distribution="uniform",
+        output_activation="sigmoid",
+        optimizer="rmsprop",
+        d_lr=1e-4,
+        g_lr=2e-4,
+        l2=5e-7,
+        batch_size=64,
+        balance_g=1.35,
+        balance_d=1.35,
+        epochs=0,
+        steps=60000,
+        update_order="alternating",
+        g_reuses_noise=True,
+        dropout=0.0,
+    )
 
 
 @PRESETS.register("balanced_dcgan_mnist")
@@ -134,10 +196,26 @@ def balanced_dcgan_mnist() -> Config:
     {mohr}
     Run: `python -m engine.train --preset balanced_dcgan_mnist` (needs MNIST).
     """
-    return Config(preset="balanced_dcgan_mnist", model="balanced_dcgan_mnist", dataset="mnist", latent_dim=64,
-                  latent_distribution="uniform", output_activation="sigmoid", optimizer="rmsprop", d_lr=1.5e-4,
-                  g_lr=1.5e-4, l2=5e-7, batch_size=64, balance_g=1.5, balance_d=2.0, epochs=0, steps=60000,
-                  update_order="alternating", g_reuses_noise=True, dropout=0.0)
+    return Config(
+        preset="balanced_dcgan_mnist",
+        model="balanced_dcgan_mnist",
+        dataset="mnist",
+        latent_dim=64,
+        latent_distribution="uniform",
+        output_activation="sigmoid",
+        optimizer="rmsprop",
+        d_lr=1.5e-4,
+        g_lr=1.5e-4,
+        l2=5e-7,
+        batch_size=64,
+        balance_g=1.5,
+        balance_d=2.0,
+        epochs=0,
+        steps=60000,
+        update_order="alternating",
+        g_reuses_noise=True,
+        dropout=0.0,
+    )
 
 
 dcgan_faces.__doc__ = dcgan_faces.__doc__.replace("{mohr}", _MOHR)
@@ -155,9 +233,21 @@ def dcgan_fashion_fast() -> Config:
     AMD EPYC (benchmarks/results/quality.md, shipped evaluator, 5,000 samples): 6.0 minutes of training, FID 263.8,
     precision 0.81, recall 0.77, class entropy 0.980; dcgan_fashion's full 10 epochs reach FID 249.7 in 19 minutes.
     """
-    return Config(preset="dcgan_fashion_fast", model="dcgan_fashion", dataset="fashion_mnist", optimizer="rmsprop",
-                  g_lr=1e-3, d_lr=1e-3, batch_size=32, epochs=0, steps=5000, update_order="alternating",
-                  d_fakes_inference=True, ema_decay=0.999, ema_warmup=True)
+    return Config(
+        preset="dcgan_fashion_fast",
+        model="dcgan_fashion",
+        dataset="fashion_mnist",
+        optimizer="rmsprop",
+        g_lr=1e-3,
+        d_lr=1e-3,
+        batch_size=32,
+        epochs=0,
+        steps=5000,
+        update_order="alternating",
+        d_fakes_inference=True,
+        ema_decay=0.999,
+        ema_warmup=True,
+    )
 
 
 @PRESETS.register("dcgan_fashion_adam")
@@ -169,8 +259,15 @@ def dcgan_fashion_adam() -> Config:
     minute than the tutorial's RMSprop(1e-3) at batch 32 (FID 463 vs 269 after 5 minutes there).
     Run: `python -m engine.train --preset dcgan_fashion_adam --strategy mirrored`.
     """
-    return Config(preset="dcgan_fashion_adam", model="dcgan_fashion", dataset="fashion_mnist", batch_size=64,
-                  epochs=3, ema_decay=0.999, ema_warmup=True)
+    return Config(
+        preset="dcgan_fashion_adam",
+        model="dcgan_fashion",
+        dataset="fashion_mnist",
+        batch_size=64,
+        epochs=3,
+        ema_decay=0.999,
+        ema_warmup=True,
+    )
 
 
 @PRESETS.register("cdcgan_fashion")
@@ -193,5 +290,11 @@ def dcgan_fashion_modern() -> Config:
     tutorial recipe per epoch in the earlier benchmark (benchmarks/results/quality.md).
     Run: `python -m engine.train --preset dcgan_fashion_modern --eval-every 1`.
     """
-    return Config(preset="dcgan_fashion_modern", model="dcgan_fashion", dataset="fashion_mnist", loss="hinge",
-                  spectral_norm=True, ema_decay=0.995)
+    return Config(
+        preset="dcgan_fashion_modern",
+        model="dcgan_fashion",
+        dataset="fashion_mnist",
+        loss="hinge",
+        spectral_norm=True,
+        ema_decay=0.995,
+    )

@@ -21,7 +21,6 @@ def write_progress_gif(samples_dir: Path) -> Path | None:
     Returns:
       The GIF's path, or None when there is no epoch grid yet.
     """
-    from PIL import Image
 
     frames = sorted(Path(samples_dir).glob("epoch_*.png"))
     if not frames:

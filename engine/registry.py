@@ -1,6 +1,7 @@
 """Registries are plain dicts filled by a decorator: a duplicate name raises, an unknown name lists the valid ones."""
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from engine.errors import UserError
 

@@ -32,8 +32,9 @@ TRAINED_CONFIG = "trained_config.json"  # under checkpoints/
 _LOCKS: dict[str, int] = {}  # resolved run directory -> the open descriptor holding its lock
 
 
-def new_run_dir(out_dir: str | None, preset: str, *, resume: bool, runs_root: Path = RUNS_ROOT,
-                lock: bool = True) -> Path:
+def new_run_dir(
+    out_dir: str | None, preset: str, *, resume: bool, runs_root: Path = RUNS_ROOT, lock: bool = True
+) -> Path:
     """Chooses and creates the run directory, refusing to overwrite an existing run, and locks it.
 
     Args:
@@ -86,13 +87,15 @@ def take_lock(run_dir: Path) -> None:
     except BlockingIOError:
         holder = _lock_holder(os.fstat(fd).st_ino) or "unknown"
         os.close(fd)
-        raise UserError(f"{run_dir} is being trained by another process (pid {holder}); wait for it to finish, or "
-                        f"stop it (kill {holder}: it saves a checkpoint) and then --resume") from None
+        raise UserError(
+            f"{run_dir} is being trained by another process (pid {holder}); wait for it to finish, or "
+            f"stop it (kill {holder}: it saves a checkpoint) and then --resume"
+        ) from None
     _LOCKS[key] = fd
 
 
 def _lock_holder(inode: int) -> str | None:
-    """The pid holding a flock on `inode`, from Linux's /proc/locks ("1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE ...")."""
+    """The pid holding a flock on `inode`, from Linux's /proc/locks ("1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE")."""
     try:
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
@@ -113,8 +116,10 @@ def release_locks() -> None:
 def check_out_dir(out_dir: str | None) -> None:
     """Raises UserError if `out_dir` is a non-empty directory: a new run never writes into an existing one."""
     if out_dir is not None and Path(out_dir).is_dir() and any(Path(out_dir).iterdir()):
-        raise UserError(f"--out-dir {out_dir} is not empty; pass --resume to continue that run, or choose "
-                        "another directory (nothing was changed)")
+        raise UserError(
+            f"--out-dir {out_dir} is not empty; pass --resume to continue that run, or choose "
+            "another directory (nothing was changed)"
+        )
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise UserError(f"--out-dir {out_dir} is a file; choose a directory (nothing was changed)")
 
@@ -155,15 +160,21 @@ def resolve(run_dir: str | os.PathLike | None, *, runs_root: Path = RUNS_ROOT) -
 
 
 def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=()) -> None:
-    data = {"config": to_dict(cfg), "options": to_dict(opts), "class_names": list(class_names),
-            "engine_version": engine.__version__}
+    data = {
+        "config": to_dict(cfg),
+        "options": to_dict(opts),
+        "class_names": list(class_names),
+        "engine_version": engine.__version__,
+    }
     _write_json(run_dir / CONFIG_FILE, data)
     # The config the checkpoints are trained with, kept beside them: an edited config.json cannot silently change
     # a resumed run (check_config_unchanged).
     (run_dir / CHECKPOINTS).mkdir(exist_ok=True)
     trained = json.dumps(to_dict(cfg), sort_keys=True)
-    _write_json(run_dir / CHECKPOINTS / TRAINED_CONFIG,
-                {"config": to_dict(cfg), "sha256": hashlib.sha256(trained.encode()).hexdigest()})
+    _write_json(
+        run_dir / CHECKPOINTS / TRAINED_CONFIG,
+        {"config": to_dict(cfg), "sha256": hashlib.sha256(trained.encode()).hexdigest()},
+    )
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -185,15 +196,23 @@ def check_config_unchanged(run_dir: Path, cfg: Config) -> None:
     try:
         trained = from_dict(Config, json.loads(path.read_text())["config"])
     except (json.JSONDecodeError, KeyError, TypeError, UserError) as e:
-        raise UserError(f"{path} is unreadable ({e}); it records the config the checkpoints were trained with, "
-                        "so the run cannot be resumed safely; start a new run") from None
-    changed = [f.name for f in dataclasses.fields(Config)
-               if f.name not in ("epochs", "steps") and getattr(trained, f.name) != getattr(cfg, f.name)]
+        raise UserError(
+            f"{path} is unreadable ({e}); it records the config the checkpoints were trained with, "
+            "so the run cannot be resumed safely; start a new run"
+        ) from None
+    changed = [
+        f.name
+        for f in dataclasses.fields(Config)
+        if f.name not in ("epochs", "steps") and getattr(trained, f.name) != getattr(cfg, f.name)
+    ]
     if changed:
-        diffs = ", ".join(f"{k}: trained with {getattr(trained, k)!r}, config.json has {getattr(cfg, k)!r}"
-                          for k in changed)
-        raise UserError(f"--resume {run_dir}: its config.json was changed since the checkpoints were trained "
-                        f"({diffs}); restore config.json, or start a new run with the new settings")
+        diffs = ", ".join(
+            f"{k}: trained with {getattr(trained, k)!r}, config.json has {getattr(cfg, k)!r}" for k in changed
+        )
+        raise UserError(
+            f"--resume {run_dir}: its config.json was changed since the checkpoints were trained "
+            f"({diffs}); restore config.json, or start a new run with the new settings"
+        )
 
 
 def read_config(run_dir: Path) -> tuple[Config, RunOptions]:
@@ -210,14 +229,18 @@ def read_run(run_dir: Path) -> tuple[Config, RunOptions, tuple[str, ...]]:
         raise UserError(f"{path} is not a file; it was not written by this engine")
     try:
         data = json.loads(path.read_text())
-        return (from_dict(Config, data["config"]), from_dict(RunOptions, data["options"]),
-                tuple(data.get("class_names", ())))
+        return (
+            from_dict(Config, data["config"]),
+            from_dict(RunOptions, data["options"]),
+            tuple(data.get("class_names", ())),
+        )
     except UserError as e:
         raise UserError(f"{path} is unusable: {e}") from None
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:  # ValueError: bad JSON, not UTF-8
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise UserError(f"{path} is unreadable ({type(e).__name__}: {reason}); it was not written by this engine or "
-                        "is damaged") from None
+        raise UserError(
+            f"{path} is unreadable ({type(e).__name__}: {reason}); it was not written by this engine or is damaged"
+        ) from None
 
 
 def latest_checkpoint(run_dir: Path) -> str:
@@ -300,8 +323,10 @@ def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
     cfg, _, class_names = read_run(run_dir)
     prefix = best_checkpoint(run_dir) if which != "latest" else None
     if prefix is None and which == "best":
-        raise UserError(f"run {run_dir} kept no best checkpoint (it was trained without --eval-every); "
-                        "use the latest checkpoint instead")
+        raise UserError(
+            f"run {run_dir} kept no best checkpoint (it was trained without --eval-every); "
+            "use the latest checkpoint instead"
+        )
     prefix = prefix or latest_checkpoint(run_dir)
     # Exports are float32 whatever the run's precision: its float32 variables restore into a float32 generator.
     with policy_scope("float32"):
@@ -314,10 +339,12 @@ def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
         status.expect_partial().assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise UserError(f"checkpoint {prefix} cannot be restored into preset {cfg.preset}'s generator ({first}); "
-                        f"it is damaged or from another config: `python -m engine.train --resume --out-dir {run_dir}` "
-                        "goes back to the newest readable checkpoint and writes new ones") from None
-    meta = generator_metadata(cfg, step=int(step.numpy()), checkpoint_sha=checkpoint_sha256(prefix),
-                              class_names=class_names)
+        raise UserError(
+            f"checkpoint {prefix} cannot be restored into preset {cfg.preset}'s generator ({first}); "
+            f"it is damaged or from another config: `python -m engine.train --resume --out-dir {run_dir}` "
+            "goes back to the newest readable checkpoint and writes new ones"
+        ) from None
+    meta = generator_metadata(
+        cfg, step=int(step.numpy()), checkpoint_sha=checkpoint_sha256(prefix), class_names=class_names
+    )
     return generator, meta, prefix
-

@@ -6,8 +6,9 @@ Nothing here touches numpy or has Python side effects; the eager loop (engine.lo
 import tensorflow as tf
 
 
-def make_train_fn(gan, strategy: tf.distribute.Strategy, *, global_batch_size: int, jit_compile: bool,
-                  max_consecutive_skips: int = 0):
+def make_train_fn(
+    gan, strategy: tf.distribute.Strategy, *, global_batch_size: int, jit_compile: bool, max_consecutive_skips: int = 0
+):
     """Builds `train_steps(iterator, n) -> dict`: up to n steps, each the GAN's `distributed_step`.
 
     Args:

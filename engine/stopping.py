@@ -1,8 +1,9 @@
 """Pre-emption: SIGTERM and SIGINT ask the loop to stop at the next step boundary, save, and exit.
 
 A handler only sets a flag; the eager loop reads it between calls of the traced step, saves a checkpoint at the
-current step and raises `engine.errors.Stopped`, which the CLI turns into its message and exit status (128 + the signal). A second
-signal while the checkpoint is written is noted and otherwise ignored, so it cannot cut the save short.
+current step and raises `engine.errors.Stopped`, which the CLI turns into its message and exit status (128 + the
+signal). A second signal while the checkpoint is written is noted and otherwise ignored, so it cannot cut the save
+short.
 """
 
 import signal
@@ -35,11 +36,18 @@ class StopSignals:
     def _handle(self, signum, frame) -> None:
         if self.signum is None:
             self.signum = signum
-            print(f"\n{signal.Signals(signum).name}: stopping at the end of the current steps to save a checkpoint",
-                  file=sys.stderr, flush=True)
+            print(
+                f"\n{signal.Signals(signum).name}: stopping at the end of the current steps to save a checkpoint",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
-            print(f"{signal.Signals(signum).name} again: still saving; the run stops as soon as the checkpoint is "
-                  "written", file=sys.stderr, flush=True)
+            print(
+                f"{signal.Signals(signum).name} again: still saving; the run stops as soon as the checkpoint is "
+                "written",
+                file=sys.stderr,
+                flush=True,
+            )
 
     @property
     def requested(self) -> bool:

@@ -7,9 +7,9 @@ calls engine.loop.train. `--dry-run` builds the models and prints what would run
 import argparse
 import dataclasses
 
-from engine.config import PRECISIONS, PRESETS, STRATEGIES, Config, RunOptions, apply_overrides, get_preset
+from engine.config import PRECISIONS, STRATEGIES, Config, RunOptions, apply_overrides
 from engine.errors import UserError, run_cli
-from engine.presets import ENGINE_RECIPES, PUBLISHED
+from engine.presets import ENGINE_RECIPES, PUBLISHED, get_preset
 from engine.quiet import quiet_tensorflow
 
 DEFAULT_PRESET = "dcgan_fashion_fast"
@@ -17,39 +17,82 @@ DEFAULT_PRESET = "dcgan_fashion_fast"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__.split("\n")[0])
-    p.add_argument("--preset", help=f"experiment preset (default {DEFAULT_PRESET}). Tutorials as published: "
-                   f"{', '.join(PUBLISHED)}. Engine recipes: {', '.join(ENGINE_RECIPES)}")
+    p.add_argument(
+        "--preset",
+        help=f"experiment preset (default {DEFAULT_PRESET}). Tutorials as published: "
+        f"{', '.join(PUBLISHED)}. Engine recipes: {', '.join(ENGINE_RECIPES)}",
+    )
     p.add_argument("--dataset", help="train on another dataset of the same image shape")
     p.add_argument("--data-dir", help="directory holding the dataset files (searched first)")
     p.add_argument("--strategy", default="default", choices=STRATEGIES)
     p.add_argument("--cpu-replicas", type=int, default=2, help="logical CPU replicas for mirrored without GPUs")
-    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False,
-                   help="compile the step with XLA (off by default: slower on CPU here, see README 'Speed')")
+    p.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="compile the step with XLA (off by default: slower on CPU here, see README 'Speed')",
+    )
     p.add_argument("--steps-per-loop", type=int, default=10, help="steps per Python call (device-side loop)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--epochs", type=int)
     group.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int, help="global batch size (split across replicas)")
-    p.add_argument("--precision", choices=PRECISIONS,
-                   help="Keras mixed-precision policy for G and D (default float32); exports stay float32")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="Keras mixed-precision policy for G and D (default float32); exports stay float32",
+    )
     p.add_argument("--seed", type=int)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config field, e.g. --set g_lr=1e-4 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config field, e.g. --set g_lr=1e-4 (repeatable)",
+    )
     p.add_argument("--out-dir", help="write the run here (default: runs/<timestamp>-<preset>, runs/latest -> it)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out-dir (default runs/latest)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="op determinism and seeds: a rerun, or a killed and --resume'd run, ends with the same weights")
-    p.add_argument("--checkpoint-every-seconds", type=float, default=600.0, metavar="S",
-                   help="also checkpoint when S seconds have passed since the last one (default 600; 0: off)")
-    p.add_argument("--max-consecutive-skips", type=int, default=10, metavar="K",
-                   help="stop after K steps in a row skipped for a non-finite loss or gradient (default 10)")
-    p.add_argument("--eval-every", type=int, default=0, metavar="K",
-                   help="score FID/KID/classifier score every K epochs, keep the best checkpoint by FID (0: off)")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="op determinism and seeds: a rerun, or a killed and --resume'd run, ends with the same weights",
+    )
+    p.add_argument(
+        "--checkpoint-every-seconds",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="also checkpoint when S seconds have passed since the last one (default 600; 0: off)",
+    )
+    p.add_argument(
+        "--max-consecutive-skips",
+        type=int,
+        default=10,
+        metavar="K",
+        help="stop after K steps in a row skipped for a non-finite loss or gradient (default 10)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        metavar="K",
+        help="score FID/KID/classifier score every K epochs, keep the best checkpoint by FID (0: off)",
+    )
     p.add_argument("--eval-samples", type=int, default=2000, metavar="N", help="images per evaluation (default 2000)")
-    p.add_argument("--time-limit", type=float, default=0.0, metavar="MIN",
-                   help="stop after MIN minutes of training (evaluations excluded), saving everything as at the end")
-    p.add_argument("--eval-at-minutes", metavar="M,M,...", default="",
-                   help="also score when training time (evaluations excluded) passes each mark, e.g. 2,5,10")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=0.0,
+        metavar="MIN",
+        help="stop after MIN minutes of training (evaluations excluded), saving everything as at the end",
+    )
+    p.add_argument(
+        "--eval-at-minutes",
+        metavar="M,M,...",
+        default="",
+        help="also score when training time (evaluations excluded) passes each mark, e.g. 2,5,10",
+    )
     p.add_argument("--dry-run", action="store_true", help="build everything, print parameter counts and the plan, exit")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
     return p.parse_args(argv)
@@ -62,8 +105,14 @@ def build_config(args, base: Config | None = None) -> Config:
         raise UserError(f"--steps {args.steps}: must be > 0")
     if args.batch_size is not None and args.batch_size <= 0:
         raise UserError(f"--batch-size {args.batch_size}: must be > 0")
-    flags = {"dataset": args.dataset, "epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size,
-             "seed": args.seed, "precision": args.precision}
+    flags = {
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "precision": args.precision,
+    }
     changes = {k: v for k, v in flags.items() if v is not None}
     if args.epochs is not None:
         changes["steps"] = 0
@@ -77,15 +126,22 @@ def resume_config(args, run_dir) -> Config:
     stored, _ = rundir.read_config(run_dir)
     rundir.check_config_unchanged(run_dir, stored)
     if args.preset and args.preset != stored.preset:
-        raise UserError(f"--resume {run_dir}: the run is preset {stored.preset!r}, not {args.preset!r}; "
-                        "drop --preset or start a new run")
+        raise UserError(
+            f"--resume {run_dir}: the run is preset {stored.preset!r}, not {args.preset!r}; "
+            "drop --preset or start a new run"
+        )
     wanted = build_config(args, base=stored)
-    changed = [f.name for f in dataclasses.fields(Config)
-               if f.name not in ("epochs", "steps") and getattr(stored, f.name) != getattr(wanted, f.name)]
+    changed = [
+        f.name
+        for f in dataclasses.fields(Config)
+        if f.name not in ("epochs", "steps") and getattr(stored, f.name) != getattr(wanted, f.name)
+    ]
     if changed:
         diffs = ", ".join(f"{k}: run has {getattr(stored, k)!r}, asked {getattr(wanted, k)!r}" for k in changed)
-        raise UserError(f"--resume {run_dir}: the run differs from what was asked ({diffs}); "
-                        "resume without those options, or start a new run")
+        raise UserError(
+            f"--resume {run_dir}: the run differs from what was asked ({diffs}); "
+            "resume without those options, or start a new run"
+        )
     return wanted
 
 
@@ -98,13 +154,20 @@ def minutes(text: str) -> tuple[float, ...]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    opts = RunOptions(strategy=args.strategy, cpu_replicas=args.cpu_replicas, jit_compile=args.jit,
-                      steps_per_loop=args.steps_per_loop, data_dir=args.data_dir, eval_every=args.eval_every,
-                      eval_samples=args.eval_samples, eval_at_minutes=minutes(args.eval_at_minutes),
-                      time_limit_min=args.time_limit,
-                      deterministic=args.deterministic,
-                      checkpoint_every_seconds=args.checkpoint_every_seconds,
-                      max_consecutive_skips=args.max_consecutive_skips)
+    opts = RunOptions(
+        strategy=args.strategy,
+        cpu_replicas=args.cpu_replicas,
+        jit_compile=args.jit,
+        steps_per_loop=args.steps_per_loop,
+        data_dir=args.data_dir,
+        eval_every=args.eval_every,
+        eval_samples=args.eval_samples,
+        eval_at_minutes=minutes(args.eval_at_minutes),
+        time_limit_min=args.time_limit,
+        deterministic=args.deterministic,
+        checkpoint_every_seconds=args.checkpoint_every_seconds,
+        max_consecutive_skips=args.max_consecutive_skips,
+    )
     quiet_tensorflow(args.verbose)
     from engine import rundir
     from engine.cluster import is_chief, parse_tf_config
@@ -159,13 +222,15 @@ def _run(args, opts: RunOptions, chief: bool) -> int:
 
 def next_steps(run_dir: str) -> str:
     """What to do with a finished run: export, sample, evaluate, look at the curves."""
-    return "\n".join([
-        "next:",
-        f"  python -m export.onnx --run-dir {run_dir}        # or export.tflite / export.savedmodel (verified vs Keras)",
-        f"  python -m export.sample {run_dir}/export/generator.onnx --out grid.png   # samples, no TensorFlow",
-        f"  python -m engine.evaluate --run-dir {run_dir}    # FID, precision/recall, class balance",
-        f"  tensorboard --logdir {run_dir}/tensorboard",
-    ])
+    return "\n".join(
+        [
+            "next:",
+            f"  python -m export.onnx --run-dir {run_dir}        # or export.tflite / export.savedmodel",
+            f"  python -m export.sample {run_dir}/export/generator.onnx --out grid.png   # samples, no TensorFlow",
+            f"  python -m engine.evaluate --run-dir {run_dir}    # FID, precision/recall, class balance",
+            f"  tensorboard --logdir {run_dir}/tensorboard",
+        ]
+    )
 
 
 def layer_table(model) -> str:
@@ -190,8 +255,10 @@ def dry_run(cfg: Config, opts: RunOptions, strategy) -> int:
     print(f"preset {cfg.preset} (model {cfg.model}, dataset {cfg.dataset}, image {cfg.image_shape})")
     for name, network in (("generator", gan.generator), ("discriminator", gan.discriminator)):
         print(f"\n{layer_table(network)}\n{name} parameters: {network.count_params():,}")
-    print(f"strategy {opts.strategy}: {strategy.num_replicas_in_sync} replica(s), xla {'on' if jit else 'off'}, "
-          f"global batch {cfg.batch_size}, {cfg.steps or cfg.epochs} {'steps' if cfg.steps else 'epochs'}")
+    print(
+        f"strategy {opts.strategy}: {strategy.num_replicas_in_sync} replica(s), xla {'on' if jit else 'off'}, "
+        f"global batch {cfg.batch_size}, {cfg.steps or cfg.epochs} {'steps' if cfg.steps else 'epochs'}"
+    )
     return 0
 
 

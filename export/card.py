@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from export.grid import make_grid, save_png, to_uint8
+from imagegrid import make_grid, save_png, to_uint8
 
 DATASETS = {
     "fashion_mnist": "Fashion-MNIST (Zalando Research; 60,000 training images of 10 kinds of clothing, 28x28 "
-                     "grayscale; MIT licence)",
+    "grayscale; MIT licence)",
     "mnist": "MNIST (handwritten digits 0-9, 28x28 grayscale; LeCun, Cortes and Burges)",
     "emnist_letters": "EMNIST letters (handwritten A-Z, 28x28 grayscale; Cohen et al. 2017, from NIST SD19)",
     "az_csv": "Kaggle's 'A-Z Handwritten Alphabets' csv (28x28 grayscale letters, derived from NIST SD19)",
@@ -39,8 +39,9 @@ def write_card(model_path, generator, meta: dict, parity: dict, *, what: str, ru
     drawable = meta["image_shape"][2] in (1, 3)  # PNG: grayscale or RGB
     if drawable:
         save_png(_grid(generator, meta), png)
-    md.write_text(render(Path(model_path).name, png.name if drawable else None, meta, parity, what=what,
-                         run=_run_facts(run_dir)))
+    md.write_text(
+        render(Path(model_path).name, png.name if drawable else None, meta, parity, what=what, run=_run_facts(run_dir))
+    )
     return md
 
 
@@ -48,8 +49,11 @@ def _grid(generator, meta: dict) -> np.ndarray:
     rng = np.random.default_rng(GRID_SEED)
     n, classes = GRID_COUNT, meta["num_classes"]
     shape = (n, meta["latent_dim"])
-    z = (rng.uniform(*meta["latent_range"], shape) if meta["latent_distribution"] == "uniform"
-         else rng.standard_normal(shape)).astype(np.float32)
+    z = (
+        rng.uniform(*meta["latent_range"], shape)
+        if meta["latent_distribution"] == "uniform"
+        else rng.standard_normal(shape)
+    ).astype(np.float32)
     inputs = [z, (np.arange(n) % classes).astype(np.int32)] if classes else z
     images = np.asarray(generator(inputs, training=False))
     return make_grid(to_uint8(images, meta["output_range"]), cols=classes or None)
@@ -91,27 +95,33 @@ def render(name: str, grid_name: str | None, meta: dict, parity: dict, *, what: 
     color = {1: "grayscale", 3: "RGB"}.get(c, f"{c}-channel")
     lo, hi = meta["output_range"]
     classes = meta["class_names"] or list(run.get("class_names", ()))
-    latent = ("N(0, 1)" if meta["latent_distribution"] == "normal"
-              else f"U[{meta['latent_range'][0]:g}, {meta['latent_range'][1]:g})")
+    latent = (
+        "N(0, 1)"
+        if meta["latent_distribution"] == "normal"
+        else f"U[{meta['latent_range'][0]:g}, {meta['latent_range'][1]:g})"
+    )
     inputs = f"`z` float32 [batch, {meta['latent_dim']}] drawn from {latent}"
     if meta["num_classes"]:
         inputs += f"; `label` int32 [batch] in [0, {meta['num_classes']})"
     out_shape = f"[batch, {c}, {h}, {w}]" if meta["layout"] == "NCHW" else f"[batch, {h}, {w}, {c}]"
     errors = ", ".join(f"batch {k.split('_')[1]}: {v['max_abs_error']:.1e}" for k, v in parity.items())
-    rows = [("file", f"`{name}`: {what}, {meta['layout']}"),
-            ("preset", f"`{meta['preset']}` (engine {meta['engine_version']})"),
-            ("inputs", inputs),
-            ("output", f"`image` float32 {out_shape} in [{lo:g}, {hi:g}] ({color})"),
-            ("weights", f"step {meta['step']:,}; checkpoint sha256 `{meta['checkpoint_sha256'][:16]}...`"),
-            ("parity", f"max abs error against the Keras generator: {errors}")]
+    rows = [
+        ("file", f"`{name}`: {what}, {meta['layout']}"),
+        ("preset", f"`{meta['preset']}` (engine {meta['engine_version']})"),
+        ("inputs", inputs),
+        ("output", f"`image` float32 {out_shape} in [{lo:g}, {hi:g}] ({color})"),
+        ("weights", f"step {meta['step']:,}; checkpoint sha256 `{meta['checkpoint_sha256'][:16]}...`"),
+        ("parity", f"max abs error against the Keras generator: {errors}"),
+    ]
     cfg = run.get("cfg")
     if cfg is not None:
         dataset = DATASETS.get(cfg.dataset, cfg.dataset)
         source = f"; read from `{run['data_dir']}`" if run.get("data_dir") else ""
         rows.insert(2, ("dataset", f"`{cfg.dataset}`: {dataset}{source}"))
-        recipe = (f"{cfg.optimizer} (G lr {cfg.g_lr:g}, D lr {cfg.d_lr:g}), batch {cfg.batch_size}, "
-                  f"{cfg.update_order} updates, loss {cfg.loss}" + (f", EMA of G {cfg.ema_decay:g}" if cfg.ema_decay
-                                                                     else ""))
+        recipe = (
+            f"{cfg.optimizer} (G lr {cfg.g_lr:g}, D lr {cfg.d_lr:g}), batch {cfg.batch_size}, "
+            f"{cfg.update_order} updates, loss {cfg.loss}" + (f", EMA of G {cfg.ema_decay:g}" if cfg.ema_decay else "")
+        )
         rows.insert(3, ("recipe", recipe))
         trained = f"{meta['step']:,} steps"
         if run.get("train_s") is not None:
@@ -147,16 +157,23 @@ def _quality(run: dict) -> str:
     if "evaluation" in run:
         e = run["evaluation"]
         gen = e.get("generator", {})
-        parts = [f"{k} {gen[k]:.3g}" for k in ("fid", "precision", "recall", "class_entropy", "class_accuracy")
-                 if isinstance(gen.get(k), (int, float))]
+        parts = [
+            f"{k} {gen[k]:.3g}"
+            for k in ("fid", "precision", "recall", "class_entropy", "class_accuracy")
+            if isinstance(gen.get(k), (int, float))
+        ]
         floor = e.get("floor", {}).get("fid") if isinstance(e.get("floor"), dict) else None
         n = e.get("num_samples", "?")
-        return (f"{', '.join(parts)} at {n} samples, step {e.get('step', '?')} (`python -m engine.evaluate`)"
-                + (f"; floor (real images) FID {floor:.3g}" if isinstance(floor, (int, float)) else ""))
+        return f"{', '.join(parts)} at {n} samples, step {e.get('step', '?')} (`python -m engine.evaluate`)" + (
+            f"; floor (real images) FID {floor:.3g}" if isinstance(floor, (int, float)) else ""
+        )
     if "training_eval" in run:
         r = run["training_eval"]
-        parts = [f"{k} {r[k]:.3g}" for k in ("fid", "precision", "recall", "class_entropy") if
-                 isinstance(r.get(k), (int, float))]
+        parts = [
+            f"{k} {r[k]:.3g}"
+            for k in ("fid", "precision", "recall", "class_entropy")
+            if isinstance(r.get(k), (int, float))
+        ]
         return f"{', '.join(parts)} at step {r['step']:,} (evaluated during training)"
     hint = f" --run-dir {run['run']}" if run.get("run") else ""
     return f"not evaluated; `python -m engine.evaluate{hint}` measures it"

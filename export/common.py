@@ -4,8 +4,8 @@ import argparse
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine.errors import UserError, run_cli
 from engine.quiet import quiet_tensorflow
@@ -71,8 +71,10 @@ def check_target(out: Path, force: bool, kind: str = "file") -> None:
         raise UserError(f"{out} exists; pass --force to overwrite it (nothing was written)")
     problem = replace_refusal(out, kind)
     if problem:
-        raise UserError(f"--force: {out} {problem}; --force replaces only a previous export of this kind, so choose "
-                        "another --out (nothing was written or deleted)")
+        raise UserError(
+            f"--force: {out} {problem}; --force replaces only a previous export of this kind, so choose "
+            "another --out (nothing was written or deleted)"
+        )
 
 
 def replace_refusal(out: Path, kind: str) -> str | None:
@@ -122,12 +124,15 @@ def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable 
     """The shared CLI: `python -m export.<fmt> [--run-dir DIR] [--out PATH] [--force]`."""
 
     def run():
-        parser = argparse.ArgumentParser(prog=f"python -m export.{fmt}",
-                                         description=f"Export a trained generator to {fmt}, verified against Keras.")
+        parser = argparse.ArgumentParser(
+            prog=f"python -m export.{fmt}", description=f"Export a trained generator to {fmt}, verified against Keras."
+        )
         parser.add_argument("--run-dir", default=None, help="run directory (default: runs/latest)")
         parser.add_argument("--out", default=None, help=f"output path (default: <run-dir>/export/{default_name})")
         parser.add_argument("--force", action="store_true", help="replace a previous export at --out")
-        parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
+        parser.add_argument(
+            "--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)"
+        )
         if extra_args:
             extra_args(parser)
         args = parser.parse_args()
@@ -161,7 +166,7 @@ def run_of(prefix: str) -> Path:
 
 
 def source_line(prefix: str) -> str:
-    """"exporting ckpt-N, <best by FID at step S (FID x) | latest (step S)>, of RUN": which weights were taken."""
+    """ "exporting ckpt-N, <best by FID at step S (FID x) | latest (step S)>, of RUN": which weights were taken."""
     from engine import rundir
 
     return f"exporting {Path(prefix).name}, {rundir.checkpoint_label(prefix)}, of {run_of(prefix)}"

@@ -1,7 +1,8 @@
 """What every exported generator carries about itself, so an embedding app needs no other knowledge.
 
 Stored as ONNX `metadata_props` (each value JSON-encoded) and as a JSON sidecar `<file>.json` beside every export
-(ONNX too, for readers without access to `metadata_props`, such as onnxruntime-web). No TensorFlow import here: the runtime reads it.
+(ONNX too, for readers without access to `metadata_props`, such as onnxruntime-web). No TensorFlow import here:
+the runtime reads it.
 
 Keys (all present in every export):
   latent_dim           int, size of input `z`
@@ -27,8 +28,18 @@ import json
 from pathlib import Path
 
 KEYS = (
-    "latent_dim", "latent_distribution", "latent_range", "num_classes", "class_names", "output_range", "layout",
-    "image_shape", "preset", "step", "checkpoint_sha256", "engine_version",
+    "latent_dim",
+    "latent_distribution",
+    "latent_range",
+    "num_classes",
+    "class_names",
+    "output_range",
+    "layout",
+    "image_shape",
+    "preset",
+    "step",
+    "checkpoint_sha256",
+    "engine_version",
 )
 OPTIONAL_KEYS = ("variant",)
 VARIANTS = ("float32", "float16", "dynamic", "int8")

@@ -18,9 +18,17 @@ import numpy as np
 from engine.errors import UserError
 from export import metadata
 from export.card import write_card
-from export.common import (exportable, input_signature, load_for_export, main, parity_line, publish, run_of,
-                           source_line,
-                           staging_dir)
+from export.common import (
+    exportable,
+    input_signature,
+    load_for_export,
+    main,
+    parity_line,
+    publish,
+    run_of,
+    source_line,
+    staging_dir,
+)
 from export.verify import budget_for, check_parity
 
 DEFAULT_NAME = "generator.onnx"
@@ -55,7 +63,7 @@ def _transpose_output(model, nhwc_name: str) -> None:
     out.name = "image"
     if len(dims) == 4:  # permute the declared shape too, so consumers see [batch, C, H, W]
         shape = [type(d)() for d in dims]
-        for d, src in zip(shape, (dims[0], dims[3], dims[1], dims[2])):
+        for d, src in zip(shape, (dims[0], dims[3], dims[1], dims[2]), strict=False):
             d.CopyFrom(src)
         del out.type.tensor_type.shape.dim[:]
         out.type.tensor_type.shape.dim.extend(shape)
@@ -66,9 +74,11 @@ def _only_integer_upsampling(generator) -> bool:
     import keras
 
     layers = generator.layers
-    return (any(isinstance(layer, keras.layers.UpSampling2D) for layer in layers)
-            and not any(isinstance(layer, keras.layers.Resizing) for layer in layers)
-            and all(layer.interpolation == "nearest" for layer in layers if isinstance(layer, keras.layers.UpSampling2D)))
+    return (
+        any(isinstance(layer, keras.layers.UpSampling2D) for layer in layers)
+        and not any(isinstance(layer, keras.layers.Resizing) for layer in layers)
+        and all(layer.interpolation == "nearest" for layer in layers if isinstance(layer, keras.layers.UpSampling2D))
+    )
 
 
 def _asymmetric_nearest(model) -> None:
@@ -89,11 +99,16 @@ def _asymmetric_nearest(model) -> None:
             continue
         kept = [a for a in node.attribute if a.name not in ("coordinate_transformation_mode", "nearest_mode")]
         del node.attribute[:]
-        node.attribute.extend(kept + [helper.make_attribute("coordinate_transformation_mode", "asymmetric"),
-                                      helper.make_attribute("nearest_mode", "floor")])
+        node.attribute.extend(
+            kept
+            + [
+                helper.make_attribute("coordinate_transformation_mode", "asymmetric"),
+                helper.make_attribute("nearest_mode", "floor"),
+            ]
+        )
 
 
-def _set_metadata(model, meta: dict) -> None:
+def set_metadata(model, meta: dict) -> None:
     del model.metadata_props[:]
     for key, value in metadata.to_props(meta).items():
         model.metadata_props.add(key=key, value=value)
@@ -105,14 +120,15 @@ def convert(generator, meta: dict, opset: int = 17, *, nchw: bool = False):
 
     if opset not in OPSETS:
         raise ValueError(f"opset {opset} is not supported (valid: {OPSETS[0]}..{OPSETS[-1]})")
-    onnx_model, _ = tf2onnx.convert.from_keras(exportable(generator), input_signature=input_signature(meta),
-                                               opset=opset)
+    onnx_model, _ = tf2onnx.convert.from_keras(
+        exportable(generator), input_signature=input_signature(meta), opset=opset
+    )
     _rename_output(onnx_model, "image")
     if _only_integer_upsampling(generator):
         _asymmetric_nearest(onnx_model)
     if nchw:
         _transpose_output(onnx_model, "image_nhwc")
-    _set_metadata(onnx_model, meta)
+    set_metadata(onnx_model, meta)
     return onnx_model
 
 
@@ -126,7 +142,8 @@ def to_fp16(model):
 def quantize_dynamic(model, tmp: Path):
     """onnxruntime dynamic quantisation (int8 weights, per-call activation ranges) of a ModelProto."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic as ort_quantize_dynamic
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import quantize_dynamic as ort_quantize_dynamic
 
     src, dst = tmp / "float.onnx", tmp / "dynamic.onnx"
     onnx.save(model, str(src))
@@ -140,7 +157,7 @@ def quantize_static_qdq(model, meta: dict, tmp: Path, calibration: int = 256):
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
 
-    from export.tflite import representative_inputs
+    from export.verify import representative_inputs
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -162,15 +179,27 @@ def ort_runner(model_bytes: bytes, *, nchw: bool = False):
     try:
         session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
-        raise UserError(f"ONNX: onnxruntime cannot load the converted generator "
-                        f"({str(e).strip().splitlines()[0][:300]}); nothing was written") from None
+        raise UserError(
+            f"ONNX: onnxruntime cannot load the converted generator "
+            f"({str(e).strip().splitlines()[0][:300]}); nothing was written"
+        ) from None
     if nchw:
         return lambda inputs: np.asarray(session.run(["image"], inputs)[0]).transpose(0, 2, 3, 1)
     return lambda inputs: np.asarray(session.run(["image"], inputs)[0])
 
 
-def write_onnx(generator, meta: dict, path, opset: int = 17, *, fp16: bool = False, nchw: bool = False,
-               quantize: str = "none", log=None, run_dir=None) -> Path:
+def write_onnx(
+    generator,
+    meta: dict,
+    path,
+    opset: int = 17,
+    *,
+    fp16: bool = False,
+    nchw: bool = False,
+    quantize: str = "none",
+    log=None,
+    run_dir=None,
+) -> Path:
     """Writes a verified .onnx file at `path`, its metadata sidecar `<path>.json` (onnxruntime-web cannot read
     metadata_props) and its model card beside it (`run_dir`: the run it came from).
 
@@ -191,11 +220,16 @@ def write_onnx(generator, meta: dict, path, opset: int = 17, *, fp16: bool = Fal
             model = to_fp16(model)
         elif quantize == "dynamic":
             model = quantize_dynamic(model, Path(tmp))
-        _set_metadata(model, meta)  # the converters may drop or keep them; set them once, last
+        set_metadata(model, meta)  # the converters may drop or keep them; set them once, last
         model_bytes = model.SerializeToString()
         what = f"ONNX {variant}{' NCHW' if nchw else ''}"
-        parity = check_parity(generator, ort_runner(model_bytes, nchw=nchw), meta, what=what,
-                              budget=budget_for(variant, meta["output_range"]))
+        parity = check_parity(
+            generator,
+            ort_runner(model_bytes, nchw=nchw),
+            meta,
+            what=what,
+            budget=budget_for(variant, meta["output_range"]),
+        )
         staged = Path(tmp) / path.name
         staged.write_bytes(model_bytes)
         publish(staged, path)
@@ -206,28 +240,51 @@ def write_onnx(generator, meta: dict, path, opset: int = 17, *, fp16: bool = Fal
     return path
 
 
-def export_onnx(run_dir=None, out=None, *, force: bool = False, opset: int = 17, fp16: bool = False,
-                nchw: bool = False, quantize: str = "none", verbose: bool = False) -> Path:
+def export_onnx(
+    run_dir=None,
+    out=None,
+    *,
+    force: bool = False,
+    opset: int = 17,
+    fp16: bool = False,
+    nchw: bool = False,
+    quantize: str = "none",
+    verbose: bool = False,
+) -> Path:
     """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_...].onnx).
 
     Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
     """
     if fp16 and quantize != "none":
         raise UserError("--fp16 and --quantize dynamic are alternatives; pass one of them")
-    generator, meta, prefix, out = load_for_export(run_dir, out, default_name(fp16=fp16, nchw=nchw, quantize=quantize),
-                                                   force)
+    generator, meta, prefix, out = load_for_export(
+        run_dir, out, default_name(fp16=fp16, nchw=nchw, quantize=quantize), force
+    )
     if verbose:
         print(source_line(prefix))
-    return write_onnx(generator, meta, out, opset, fp16=fp16, nchw=nchw, quantize=quantize, run_dir=run_of(prefix),
-                      log=print if verbose else None)
+    return write_onnx(
+        generator,
+        meta,
+        out,
+        opset,
+        fp16=fp16,
+        nchw=nchw,
+        quantize=quantize,
+        run_dir=run_of(prefix),
+        log=print if verbose else None,
+    )
 
 
 def _args(parser) -> None:
     parser.add_argument("--opset", type=int, default=17, choices=OPSETS, help="ONNX opset (default 17)")
     parser.add_argument("--fp16", action="store_true", help="float16 weights and arithmetic, float32 inputs/outputs")
     parser.add_argument("--nchw", action="store_true", help="image output [batch, C, H, W] instead of NHWC")
-    parser.add_argument("--quantize", default="none", choices=QUANTIZE,
-                        help="onnxruntime dynamic quantisation (int8 MatMul weights; default none)")
+    parser.add_argument(
+        "--quantize",
+        default="none",
+        choices=QUANTIZE,
+        help="onnxruntime dynamic quantisation (int8 MatMul weights; default none)",
+    )
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
     from export.runtime import Generator
     g = Generator.load("generator.onnx")        # or "generator.tflite" (metadata from generator.tflite.json)
     images = g.sample(16, seed=0)               # float32 [16, H, W, C] in g.output_range
-    save_png(g.grid(16, seed=0), "samples.png") # save_png from export.grid
+    save_png(g.grid(16, seed=0), "samples.png") # save_png from imagegrid
 
-To embed it in another app, copy this file with export/metadata.py and export/grid.py (as a package `export`); it
+To embed it in another app, copy this file with export/metadata.py (as a package `export`) and imagegrid/; it
 needs numpy, plus onnxruntime for .onnx, ai-edge-litert for .tflite and Pillow to write PNGs. Only .onnx and .tflite
 files are loaded: they are data for an interpreter. A SavedModel is a TensorFlow program (it can run any op, file I/O
 included), so this module refuses it; load one with TensorFlow, and only from a source you trust.
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from export import metadata
-from export.grid import make_grid, to_uint8
+from imagegrid import make_grid, to_uint8
 
 SUFFIXES = (".onnx", ".tflite")
 SAMPLE_CHUNK = 1024  # rows per backend call in Generator.sample
@@ -75,7 +75,8 @@ class Generator:
             kind = "a directory (a SavedModel?)" if path.is_dir() else f"a '{path.suffix}' file"
             raise GeneratorFileError(
                 f"{path} is {kind}; the runtime loads only .onnx and .tflite files. A SavedModel is TensorFlow code: "
-                "load it with tf.saved_model.load, and only from a source you trust")
+                "load it with tf.saved_model.load, and only from a source you trust"
+            )
         if not path.is_file():
             raise GeneratorFileError(f"{path}: no such file")
         if path.suffix == ".onnx":
@@ -92,14 +93,16 @@ class Generator:
         if threads:
             options.intra_op_num_threads = threads
         if providers is None:
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                         if p in ort.get_available_providers()]
+            providers = [
+                p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()
+            ]
         data = path.read_bytes()  # read once: the bytes checked are the bytes run
         external = external_data_tensors(data, path)
         if external:
             raise GeneratorFileError(
                 f"{path}: initializer {external[0]!r} keeps its data in another file (ONNX external data); the runtime "
-                "refuses such models, since they could read any file (the exporters never write them)")
+                "refuses such models, since they could read any file (the exporters never write them)"
+            )
         try:
             session = ort.InferenceSession(data, options, providers=providers)
         except Exception as e:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...) for a bad file
@@ -110,8 +113,13 @@ class Generator:
         except json.JSONDecodeError as e:
             raise GeneratorFileError(f"{path}: metadata_props hold invalid JSON ({e})") from None
         meta = _checked_meta(meta, path)
-        _check_io(path, meta, {i.name: i.shape for i in session.get_inputs()}, [o.name for o in session.get_outputs()],
-                  {i.name: i.type for i in session.get_inputs()} | {o.name: o.type for o in session.get_outputs()})
+        _check_io(
+            path,
+            meta,
+            {i.name: i.shape for i in session.get_inputs()},
+            [o.name for o in session.get_outputs()],
+            {i.name: i.type for i in session.get_inputs()} | {o.name: o.type for o in session.get_outputs()},
+        )
         run = lambda feeds: session.run(["image"], feeds)[0]
         return cls(run, meta, path=path, backend=f"onnxruntime[{', '.join(session.get_providers())}]")
 
@@ -121,8 +129,10 @@ class Generator:
 
         sidecar = metadata.sidecar_path(path)
         if not sidecar.is_file():
-            raise GeneratorFileError(f"{path}: its metadata file {sidecar.name} is missing (export.tflite writes it "
-                                     "beside the .tflite file; copy both)")
+            raise GeneratorFileError(
+                f"{path}: its metadata file {sidecar.name} is missing (export.tflite writes it "
+                "beside the .tflite file; copy both)"
+            )
         try:
             meta = json.loads(sidecar.read_text())
         except json.JSONDecodeError as e:
@@ -138,8 +148,13 @@ class Generator:
         runner = interpreter.get_signature_runner("serving_default")
         details = runner.get_input_details() | runner.get_output_details()
         inputs = {name: list(d["shape_signature"]) for name, d in runner.get_input_details().items()}
-        _check_io(path, meta, inputs, list(runner.get_output_details()),
-                  {name: np.dtype(d["dtype"]).name for name, d in details.items()})
+        _check_io(
+            path,
+            meta,
+            inputs,
+            list(runner.get_output_details()),
+            {name: np.dtype(d["dtype"]).name for name, d in details.items()},
+        )
         run = lambda feeds: runner(**feeds)["image"]
         return cls(run, meta, path=path, backend="litert")
 
@@ -151,8 +166,10 @@ class Generator:
 
     def __repr__(self) -> str:
         lo, hi = self.output_range
-        return (f"Generator({self.path.name}, {self.variant}, {self.backend}: {self.signature} -> image float32 "
-                f"[batch, {', '.join(map(str, self.output_shape))}] ({self.layout}) in [{lo:g}, {hi:g}])")
+        return (
+            f"Generator({self.path.name}, {self.variant}, {self.backend}: {self.signature} -> image float32 "
+            f"[batch, {', '.join(map(str, self.output_shape))}] ({self.layout}) in [{lo:g}, {hi:g}])"
+        )
 
     @property
     def output_shape(self) -> tuple:
@@ -188,8 +205,10 @@ class Generator:
             hint = " (batch must be >= 1)" if z.ndim == 2 and z.shape[0] == 0 else ""
             raise GeneratorInputError(f"z must be float32 [batch, {self.latent_dim}], got {_describe(z)}{hint}")
         if not np.isfinite(z).all():
-            raise GeneratorInputError(f"z holds {np.count_nonzero(~np.isfinite(z))} NaN or infinite values; pass "
-                                      "finite latents (e.g. from Generator.latents)")
+            raise GeneratorInputError(
+                f"z holds {np.count_nonzero(~np.isfinite(z))} NaN or infinite values; pass "
+                "finite latents (e.g. from Generator.latents)"
+            )
         return np.ascontiguousarray(z)
 
     def _check_labels(self, labels, batch: int) -> np.ndarray:
@@ -233,26 +252,29 @@ class Generator:
         elif labels is not None and np.ndim(labels) == 0:
             labels = np.full(n, labels)
         if labels is not None and np.shape(labels) != (n,):
-            raise GeneratorInputError(f"labels must be integer [{n}] (one per image), got {_describe(np.asarray(labels))}")
+            raise GeneratorInputError(
+                f"labels must be integer [{n}] (one per image), got {_describe(np.asarray(labels))}"
+            )
         # In chunks: the latents and the backend's buffers stay SAMPLE_CHUNK rows whatever n is; only the images
         # returned grow with n. The latent stream is the one `latents(n, seed)` draws, so results do not depend on
         # the chunk size.
         rng, out = np.random.default_rng(seed), None
         for start in range(0, n, SAMPLE_CHUNK):
             rows = min(SAMPLE_CHUNK, n - start)
-            images = self(self._draw(rng, rows), None if labels is None else labels[start:start + rows])
+            images = self(self._draw(rng, rows), None if labels is None else labels[start : start + rows])
             if out is None:
                 out = np.empty((n, *images.shape[1:]), np.float32)
-            out[start:start + rows] = images
+            out[start : start + rows] = images
         return out
 
     def sample_uint8(self, n: int, *, seed: int | None = None, labels=None) -> np.ndarray:
         """`sample` mapped to uint8 [n, H, W, C] (output_range -> 0..255), NHWC whatever the file's layout."""
         return to_uint8(self.to_nhwc(self.sample(n, seed=seed, labels=labels)), self.output_range)
 
-    def grid(self, n: int, *, seed: int | None = None, labels=None, cols: int | None = None,
-             pad: int = 2) -> np.ndarray:
-        """n samples tiled into one uint8 [H', W', C] image (see export.grid.make_grid).
+    def grid(
+        self, n: int, *, seed: int | None = None, labels=None, cols: int | None = None, pad: int = 2
+    ) -> np.ndarray:
+        """n samples tiled into one uint8 [H', W', C] image (see imagegrid.make_grid).
 
         cols defaults to num_classes for a conditional generator sampled with cycled labels (one class per column),
         else ceil(sqrt(n)).
@@ -271,7 +293,7 @@ def _is_int(v) -> bool:
 
 
 def _is_range(v) -> bool:
-    return (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v) and v[0] < v[1])
+    return isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v) and v[0] < v[1]
 
 
 def _checked_meta(meta, source: Path) -> dict:
@@ -306,8 +328,11 @@ def _checked_meta(meta, source: Path) -> dict:
 
 
 # The calling convention of every variant: onnxruntime type strings and numpy dtype names.
-IO_DTYPES = {"z": ("tensor(float)", "float32"), "label": ("tensor(int32)", "int32"),
-             "image": ("tensor(float)", "float32")}
+IO_DTYPES = {
+    "z": ("tensor(float)", "float32"),
+    "label": ("tensor(int32)", "int32"),
+    "image": ("tensor(float)", "float32"),
+}
 
 
 def _check_io(path: Path, meta: dict, inputs: dict[str, list], outputs: list[str], dtypes: dict[str, str]) -> None:
@@ -315,14 +340,18 @@ def _check_io(path: Path, meta: dict, inputs: dict[str, list], outputs: list[str
     that uses another calling convention (e.g. int8 inputs from another exporter: this runtime does not quantise)."""
     want = ["label", "z"] if meta["num_classes"] else ["z"]
     if sorted(inputs) != want:
-        raise GeneratorFileError(f"{path}: inputs {sorted(inputs)} do not match its metadata "
-                                 f"(num_classes={meta['num_classes']} means inputs {want})")
+        raise GeneratorFileError(
+            f"{path}: inputs {sorted(inputs)} do not match its metadata "
+            f"(num_classes={meta['num_classes']} means inputs {want})"
+        )
     if "image" not in outputs:
         raise GeneratorFileError(f"{path}: no output named 'image' (outputs: {outputs})")
     wrong = [f"{name} is {dtypes[name]}" for name in [*inputs, "image"] if dtypes.get(name) not in IO_DTYPES[name]]
     if wrong:
-        raise GeneratorFileError(f"{path}: {', '.join(wrong)}; the runtime expects z float32, label int32 and image "
-                                 "float32 (every variant export.* writes keeps these)")
+        raise GeneratorFileError(
+            f"{path}: {', '.join(wrong)}; the runtime expects z float32, label int32 and image "
+            "float32 (every variant export.* writes keeps these)"
+        )
     # onnxruntime gives a symbolic batch as a str or None, LiteRT as -1; only a fixed width can be compared.
     z_dims = [_as_int(d) for d in inputs["z"]]
     if len(z_dims) != 2 or z_dims[1] not in (None, meta["latent_dim"]):
@@ -380,7 +409,7 @@ def _fields(buf: memoryview):
             size = varint()
             if i + size > n:
                 raise ValueError("truncated field")
-            yield number, wire, buf[i:i + size]
+            yield number, wire, buf[i : i + size]
             i += size
         else:
             raise ValueError(f"wire type {wire}")
@@ -406,8 +435,14 @@ def external_data_tensors(data: bytes, path) -> list[str]:
         "function": {_FUNCTION_NODES: "node"},
         "graph": {_GRAPH_NODES: "node", _GRAPH_INITIALIZERS: "tensor", _GRAPH_SPARSE_INITIALIZERS: "sparse"},
         "node": {_NODE_ATTRIBUTES: "attribute"},
-        "attribute": {_ATTR_TENSOR: "tensor", _ATTR_GRAPH: "graph", _ATTR_TENSORS: "tensor", _ATTR_GRAPHS: "graph",
-                      _ATTR_SPARSE: "sparse", _ATTR_SPARSES: "sparse"},
+        "attribute": {
+            _ATTR_TENSOR: "tensor",
+            _ATTR_GRAPH: "graph",
+            _ATTR_TENSORS: "tensor",
+            _ATTR_GRAPHS: "graph",
+            _ATTR_SPARSE: "sparse",
+            _ATTR_SPARSES: "sparse",
+        },
         "sparse": {_SPARSE_VALUES: "tensor", _SPARSE_INDICES: "tensor"},
     }
     try:
@@ -417,8 +452,10 @@ def external_data_tensors(data: bytes, path) -> list[str]:
                 stack.extend(_children(buf, kinds[kind]))
                 continue
             fields = list(_fields(buf))
-            if any(num == _TENSOR_EXTERNAL_DATA or (num == _TENSOR_DATA_LOCATION and value == _EXTERNAL)
-                   for num, _, value in fields):
+            if any(
+                num == _TENSOR_EXTERNAL_DATA or (num == _TENSOR_DATA_LOCATION and value == _EXTERNAL)
+                for num, _, value in fields
+            ):
                 names = [bytes(v).decode(errors="replace") for num, w, v in fields if num == _TENSOR_NAME and w == 2]
                 found.append(names[0] if names else "?")
     except ValueError as e:

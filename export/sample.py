@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from export.grid import make_grid, save_png, to_uint8
 from export.runtime import Generator, GeneratorFileError, GeneratorInputError
+from imagegrid import make_grid, save_png, to_uint8
 
 MAX_SCALE = 64  # --scale: a 64x grid of 64 28x28 images is already 15,000 pixels wide
 MAX_IMAGES = 10_000  # --n / --steps in one picture
@@ -103,8 +103,10 @@ def check_outputs(args) -> None:
     if args.seed < 0 or args.seed >= 2**64:
         raise OptionError(f"--seed must be in [0, 2**64), got {args.seed}")
     if args.scale > MAX_SCALE or args.n > MAX_IMAGES or args.steps > MAX_IMAGES:
-        raise OptionError(f"--scale is at most {MAX_SCALE}, --n and --steps at most {MAX_IMAGES:,} (the image would "
-                          "not fit in memory)")
+        raise OptionError(
+            f"--scale is at most {MAX_SCALE}, --n and --steps at most {MAX_IMAGES:,} (the image would "
+            "not fit in memory)"
+        )
     for flag, path, suffix in (("--out", args.out, ".png"), ("--gif", args.gif, ".gif")):
         if path is not None and Path(path).is_dir():
             raise OptionError(f"{flag} {path} is a directory; give a file path ending in {suffix}")

@@ -7,8 +7,18 @@ from pathlib import Path
 
 from export import metadata
 from export.card import write_card
-from export.common import (exportable, input_signature, load_for_export, main, parity_line, publish, run_of,
-                           serving_fn, source_line, staging_dir)
+from export.common import (
+    exportable,
+    input_signature,
+    load_for_export,
+    main,
+    parity_line,
+    publish,
+    run_of,
+    serving_fn,
+    source_line,
+    staging_dir,
+)
 from export.verify import check_parity
 
 DEFAULT_NAME = "saved_model"

@@ -16,9 +16,17 @@ from urllib.parse import unquote, urlsplit
 from engine.errors import UserError, run_cli
 
 WEB = Path(__file__).resolve().parents[1] / "examples" / "web"
-MIME = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript",
-        ".json": "application/json", ".html": "text/html", ".css": "text/css", ".png": "image/png",
-        ".onnx": "application/octet-stream", ".map": "application/json"}
+MIME = {
+    ".wasm": "application/wasm",
+    ".mjs": "text/javascript",
+    ".js": "text/javascript",
+    ".json": "application/json",
+    ".html": "text/html",
+    ".css": "text/css",
+    ".png": "image/png",
+    ".onnx": "application/octet-stream",
+    ".map": "application/json",
+}
 
 
 class Handler(SimpleHTTPRequestHandler):
@@ -34,7 +42,7 @@ class Handler(SimpleHTTPRequestHandler):
         """The resolved file a URL path names: /model/... under the model folder, anything else under web."""
         path = unquote(urlsplit(path).path)
         web, model = self.roots
-        root, rel = (model, path[len("/model/"):]) if path.startswith("/model/") else (web, path.lstrip("/"))
+        root, rel = (model, path[len("/model/") :]) if path.startswith("/model/") else (web, path.lstrip("/"))
         return str((root / rel).resolve())
 
     def send_head(self):
@@ -58,11 +66,13 @@ def make_server(run_dir, host: str = "127.0.0.1", port: int = 8000, web: Path = 
     run_dir = Path(run_dir)
     model = run_dir / "export"
     if not (model / "generator.onnx").is_file():
-        raise UserError(f"{model / 'generator.onnx'} is missing; export it first: "
-                        f"python -m export.onnx --run-dir {run_dir}")
+        raise UserError(
+            f"{model / 'generator.onnx'} is missing; export it first: python -m export.onnx --run-dir {run_dir}"
+        )
     if not (web / "node_modules" / "onnxruntime-web").is_dir():
-        raise UserError(f"{web / 'node_modules' / 'onnxruntime-web'} is missing; install it: "
-                        "cd examples/web && npm install")
+        raise UserError(
+            f"{web / 'node_modules' / 'onnxruntime-web'} is missing; install it: cd examples/web && npm install"
+        )
     try:
         return ThreadingHTTPServer((host, port), functools.partial(Handler, web=web, model=model))
     except OSError as e:
@@ -76,8 +86,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     args = parser.parse_args()
     server = make_server(args.run, args.host, args.port)
-    print(f"serving {Path(args.run) / 'export'} at http://{args.host}:{server.server_port}/  (Ctrl-C stops)",
-          flush=True)
+    print(
+        f"serving {Path(args.run) / 'export'} at http://{args.host}:{server.server_port}/  (Ctrl-C stops)", flush=True
+    )
     with server:
         server.serve_forever()
 

@@ -22,12 +22,11 @@ from export import metadata
 from export.card import write_card
 from export.common import load_for_export, main, parity_line, publish, run_of, source_line, staging_dir
 from export.savedmodel import save_archive
-from export.verify import budget_for, check_parity, random_inputs
+from export.verify import CALIBRATION_BATCH, budget_for, check_parity, representative_inputs
 
 DEFAULT_NAME = "generator.tflite"
 QUANTIZE = {"none": "float32", "float16": "float16", "dynamic": "dynamic", "int8": "int8"}  # option -> variant
 CALIBRATION = 512  # latent vectors for int8 calibration; the ranges settle well before this
-CALIBRATION_BATCH = 16
 # Element-wise ops the int8 variant keeps in float32 (TFLite builtin names).
 FLOAT_OPS = ("GREATER", "SELECT_V2", "EXP", "MUL", "SUB", "ADD")
 
@@ -43,15 +42,6 @@ def litert_runner(model_bytes: bytes):
     interpreter = Interpreter(model_content=model_bytes)
     runner = interpreter.get_signature_runner("serving_default")
     return lambda inputs: np.asarray(runner(**inputs)["image"])
-
-
-def representative_inputs(meta: dict, count: int = CALIBRATION, seed: int = 0):
-    """A callable yielding `count` calibration inputs (dicts keyed by input name) in batches, seeded: same file."""
-    def generate():
-        rng = np.random.default_rng(seed)
-        for start in range(0, count, CALIBRATION_BATCH):
-            yield random_inputs(meta, min(CALIBRATION_BATCH, count - start), rng)
-    return generate
 
 
 def convert(saved_model_dir, meta: dict, quantize: str = "none", calibration: int = CALIBRATION) -> bytes:
@@ -73,13 +63,15 @@ def convert(saved_model_dir, meta: dict, quantize: str = "none", calibration: in
         # after 3 epochs, against 0.012 this way (README "Variants").
         options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(FLOAT_OPS))
         debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=representative_inputs(meta, CALIBRATION_BATCH), debug_options=options)
+            converter=converter, debug_dataset=representative_inputs(meta, CALIBRATION_BATCH), debug_options=options
+        )
         return debugger.get_nondebug_quantized_model()
     return converter.convert()
 
 
-def write_tflite(generator, meta: dict, path, *, quantize: str = "none", calibration: int = CALIBRATION,
-                 log=None, run_dir=None) -> Path:
+def write_tflite(
+    generator, meta: dict, path, *, quantize: str = "none", calibration: int = CALIBRATION, log=None, run_dir=None
+) -> Path:
     """Writes a verified .tflite file at `path`, its metadata sidecar and its model card (`run_dir`: its run).
 
     Raises:
@@ -96,8 +88,13 @@ def write_tflite(generator, meta: dict, path, *, quantize: str = "none", calibra
         saved = Path(tmp) / "saved_model"
         save_archive(generator, meta, saved)
         model_bytes = convert(saved, meta, quantize, calibration)
-        parity = check_parity(generator, litert_runner(model_bytes), meta, what=f"TFLite {variant}",
-                              budget=budget_for(variant, meta["output_range"]))
+        parity = check_parity(
+            generator,
+            litert_runner(model_bytes),
+            meta,
+            what=f"TFLite {variant}",
+            budget=budget_for(variant, meta["output_range"]),
+        )
         staged = Path(tmp) / path.name
         staged.write_bytes(model_bytes)
         publish(staged, path)
@@ -108,8 +105,15 @@ def write_tflite(generator, meta: dict, path, *, quantize: str = "none", calibra
     return path
 
 
-def export_tflite(run_dir=None, out=None, *, force: bool = False, quantize: str = "none",
-                  calibration: int = CALIBRATION, verbose: bool = False) -> Path:
+def export_tflite(
+    run_dir=None,
+    out=None,
+    *,
+    force: bool = False,
+    quantize: str = "none",
+    calibration: int = CALIBRATION,
+    verbose: bool = False,
+) -> Path:
     """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_Q].tflite).
 
     Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
@@ -119,15 +123,30 @@ def export_tflite(run_dir=None, out=None, *, force: bool = False, quantize: str 
     generator, meta, prefix, out = load_for_export(run_dir, out, default_name(quantize), force)
     if verbose:
         print(source_line(prefix))
-    return write_tflite(generator, meta, out, quantize=quantize, calibration=calibration,
-                        log=print if verbose else None, run_dir=run_of(prefix))
+    return write_tflite(
+        generator,
+        meta,
+        out,
+        quantize=quantize,
+        calibration=calibration,
+        log=print if verbose else None,
+        run_dir=run_of(prefix),
+    )
 
 
 def _args(parser) -> None:
-    parser.add_argument("--quantize", default="none", choices=list(QUANTIZE),
-                        help="numeric variant (default none = float32); int8 is full integer, float32 I/O")
-    parser.add_argument("--calibration", type=int, default=CALIBRATION,
-                        help=f"latent vectors to calibrate int8 ranges on (default {CALIBRATION})")
+    parser.add_argument(
+        "--quantize",
+        default="none",
+        choices=list(QUANTIZE),
+        help="numeric variant (default none = float32); int8 is full integer, float32 I/O",
+    )
+    parser.add_argument(
+        "--calibration",
+        type=int,
+        default=CALIBRATION,
+        help=f"latent vectors to calibrate int8 ranges on (default {CALIBRATION})",
+    )
 
 
 if __name__ == "__main__":

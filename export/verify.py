@@ -67,8 +67,16 @@ def keras_reference(generator, inputs: dict[str, np.ndarray]) -> np.ndarray:
     return np.asarray(generator(args, training=False))
 
 
-def check_parity(generator, run_exported, meta: dict, *, what: str, budget: float | Budget = MAX_ABS_ERROR,
-                 batches=BATCHES, seed: int | None = None) -> dict:
+def check_parity(
+    generator,
+    run_exported,
+    meta: dict,
+    *,
+    what: str,
+    budget: float | Budget = MAX_ABS_ERROR,
+    batches=BATCHES,
+    seed: int | None = None,
+) -> dict:
     """Compares `run_exported(inputs) -> image` (NHWC) with the Keras generator at each batch size.
 
     Args:
@@ -93,6 +101,22 @@ def check_parity(generator, run_exported, meta: dict, *, what: str, budget: floa
         report[f"batch_{batch}"] = {"max_abs_error": float(err.max()), "mean_abs_error": float(err.mean())}
         over_mean = budget.mean_abs is not None and err.mean() > budget.mean_abs
         if err.max() > budget.max_abs or over_mean:
-            raise UserError(f"{what}: max abs error {err.max():.3g} (mean {err.mean():.3g}) at batch {batch} exceeds "
-                            f"the budget {budget.describe()}; the file was not written")
+            raise UserError(
+                f"{what}: max abs error {err.max():.3g} (mean {err.mean():.3g}) at batch {batch} exceeds "
+                f"the budget {budget.describe()}; the file was not written"
+            )
     return report
+
+
+CALIBRATION_BATCH = 16  # latents per batch of representative_inputs
+
+
+def representative_inputs(meta: dict, count: int, seed: int = 0):
+    """A callable yielding `count` calibration inputs (dicts keyed by input name) in batches, seeded: same file."""
+
+    def generate():
+        rng = np.random.default_rng(seed)
+        for start in range(0, count, CALIBRATION_BATCH):
+            yield random_inputs(meta, min(CALIBRATION_BATCH, count - start), rng)
+
+    return generate

@@ -23,7 +23,7 @@ def write_fashion_like(directory, n: int = 256, seed: int = 0) -> None:
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:28, :28]
-    for split, (images_file, labels_file) in SPLITS.items():
+    for images_file, labels_file in SPLITS.values():
         centers = rng.uniform(8, 20, size=(n, 2))
         images = 255 * np.exp(-((yy - centers[:, :1, None]) ** 2 + (xx - centers[:, 1:, None]) ** 2) / 30)
         write_idx(directory / images_file, images.astype(np.uint8))
@@ -38,7 +38,8 @@ def data_dir(tmp_path_factory):
 
 
 def tiny_config(**changes):
-    from engine.config import get_preset, with_update_order
+    from engine.config import with_update_order
+    from engine.presets import get_preset
 
     base = dict(batch_size=32, steps=4, epochs=0, checkpoint_every=2, log_every=1, sample_count=16)
     cfg = get_preset("dcgan_fashion")

@@ -12,21 +12,25 @@ import runpy
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
-
 from conftest import tiny_config
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-FASHION = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-           "t10k-labels-idx1-ubyte.gz"]
+FASHION = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 # ---- inputs, each made in a fresh directory (the shared fixtures are only ever copied) ----
+
 
 def fashion_copy(tmp: Path, data_dir: Path) -> Path:
     out = tmp / "data"
@@ -75,8 +79,17 @@ def csv_columns(tmp, data_dir):
 
 def empty_folder(tmp, data_dir):
     (tmp / "faces" / "nobody").mkdir(parents=True)
-    return ["engine.train", "--preset", "dcgan_faces", "--dataset", "image_folder", "--data-dir", tmp / "faces",
-            "--steps", "1"]
+    return [
+        "engine.train",
+        "--preset",
+        "dcgan_faces",
+        "--dataset",
+        "image_folder",
+        "--data-dir",
+        tmp / "faces",
+        "--steps",
+        "1",
+    ]
 
 
 def run_without_checkpoint(tmp, data_dir):
@@ -174,94 +187,235 @@ class Case:
 
 
 CASES = [
-    Case("missing data directory", lambda t, d: ["engine.train", "--data-dir", t / "nope", "--steps", "1"],
-         r"--data-dir \S+nope does not exist; check the path, or install them with `sudo apt-get install"),
+    Case(
+        "missing data directory",
+        lambda t, d: ["engine.train", "--data-dir", t / "nope", "--steps", "1"],
+        r"--data-dir \S+nope does not exist; check the path, or install them with `sudo apt-get install",
+    ),
     Case("truncated .gz", truncated_gz, r"train-images-idx3-ubyte.gz is truncated .*; delete it and re-download it"),
-    Case("wrong IDX magic", wrong_magic,
-         r"is not an IDX file: bad magic number 0x01020803 \(expected 0x000008..\); delete it"),
+    Case(
+        "wrong IDX magic",
+        wrong_magic,
+        r"is not an IDX file: bad magic number 0x01020803 \(expected 0x000008..\); delete it",
+    ),
     Case("image/label count mismatch", count_mismatch, r"has 256 images but \S+ has 255 labels"),
     Case("label out of range", label_out_of_range, r"has 1 labels outside 0..9 \(first: 12 at index 200\)"),
-    Case("csv with the wrong column count", csv_columns,
-         r"A_Z Handwritten Data.csv row 1 has 784 columns, expected 785 .*; is it Kaggle's A-Z csv"),
+    Case(
+        "csv with the wrong column count",
+        csv_columns,
+        r"A_Z Handwritten Data.csv row 1 has 784 columns, expected 785 .*; is it Kaggle's A-Z csv",
+    ),
     Case("empty image folder", empty_folder, r"has no .jpg/.jpeg/.png files \(searched recursively\); pass a folder"),
-    Case("unknown preset", lambda t, d: ["engine.train", "--preset", "nope"],
-         r"unknown preset 'nope'; valid: acgan_mnist, alphabet", fresh_process=True),
-    Case("unknown dataset", lambda t, d: ["engine.train", "--dataset", "nope"],
-         r"unknown dataset 'nope'; valid: az_csv, emnist_letters, fashion_mnist", fresh_process=True),
-    Case("override of the wrong type", lambda t, d: ["engine.train", "--set", "g_lr=fast"],
-         r"override g_lr='fast': expected float", fresh_process=True),
-    Case("override of an unknown key", lambda t, d: ["engine.train", "--set", "learning_rate=1e-4"],
-         r"unknown config key 'learning_rate'; valid keys: model, dataset", fresh_process=True),
-    Case("zero batch size", lambda t, d: ["engine.train", "--batch-size", "0"], r"--batch-size 0: must be > 0",
-         fresh_process=True),
-    Case("negative batch size", lambda t, d: ["engine.train", "--set", "batch_size=-8"],
-         r"invalid config: batch_size=-8 \(must be > 0\)", fresh_process=True),
-    Case("batch smaller than the replicas",
-         lambda t, d: ["engine.train", "--strategy", "mirrored", "--batch-size", "1", "--data-dir", d, "--steps", "1"],
-         r"batch_size 1 is smaller than the 2 replicas; use at least 2"),
-    Case("batch not divisible across replicas",
-         lambda t, d: ["engine.train", "--strategy", "mirrored", "--batch-size", "33", "--data-dir", d, "--steps", "1"],
-         r"batch_size 33 does not split evenly across 2 replicas; use a multiple of 2"),
-    Case("non-empty --out-dir without --resume",
-         lambda t, d: ["engine.train", "--out-dir", t / "runs" / "latest", "--data-dir", d, "--steps", "1"],
-         r"is not empty; pass --resume to continue that run, or choose another directory", fresh_process=True),
-    Case("--resume with another preset",
-         lambda t, d, r: ["engine.train", "--resume", "--out-dir", r, "--preset", "alphabet"],
-         r"the run is preset 'dcgan_fashion', not 'alphabet'; drop --preset", fresh_process=True, needs_run=True),
-    Case("--resume with another image shape",
-         lambda t, d, r: ["engine.train", "--resume", "--out-dir", r, "--set", "image_shape=32x32x1"],
-         r"image_shape: run has \(28, 28, 1\), asked \(32, 32, 1\)\); resume without", fresh_process=True,
-         needs_run=True),
-    Case("exporting a run with no checkpoint", run_without_checkpoint,
-         r"has no checkpoint yet; train it \(or let it reach its first checkpoint\) first"),
-    Case("corrupt checkpoint (export)", corrupt_checkpoint_export,
-         r"ckpt-4 cannot be restored into preset dcgan_fashion's generator .*--resume --out-dir", needs_run=True),
-    Case("corrupt checkpoint (--resume)", corrupt_checkpoint_resume,
-         r"none of the checkpoints in \S+ \(ckpt-4, ckpt-2\) can be restored .*start a new run", needs_run=True),
-    Case("export --force onto a folder that is no export", force_onto_folder,
-         r"--force: \S+mine is a directory; --force replaces only a previous export of this kind", needs_run=True),
-    Case("export --force onto the run directory", force_onto_run,
-         r"--force: \S+run is a training run directory; --force replaces only", needs_run=True),
-    Case("export --force onto the working directory", force_onto_cwd,
-         r"--force: \. is the working directory or one of its parents", needs_run=True),
-    Case("savedmodel --force onto a folder with other files", force_savedmodel_onto_folder,
-         r"--force: \S+models holds files a SavedModel does not \(notes.txt\)", needs_run=True),
-    Case("--seed -1", lambda t, d: ["engine.train", "--seed", "-1"],
-         r"invalid config: seed=-1 \(must be in \[0, 2\*\*32\)\)", fresh_process=True),
-    Case("--seed 2**32", lambda t, d: ["engine.train", "--seed", "4294967296"],
-         r"seed=4294967296 \(must be in \[0, 2\*\*32\)\)", fresh_process=True),
-    Case("image_shape 0x0x1", lambda t, d: ["engine.train", "--set", "image_shape=0x0x1"],
-         r"image_shape=\(0, 0, 1\) \(must be HxWxC with H, W > 0", fresh_process=True),
-    Case("image_shape 28x28", lambda t, d: ["engine.train", "--set", "image_shape=28x28"],
-         r"image_shape=\(28, 28\) \(must be HxWxC", fresh_process=True),
-    Case("image_shape -28x28x1", lambda t, d: ["engine.train", "--set", "image_shape=-28x28x1"],
-         r"image_shape=\(-28, 28, 1\) \(must be HxWxC", fresh_process=True),
-    Case("image_shape 4096x4096x1", lambda t, d: ["engine.train", "--set", "image_shape=4096x4096x1"],
-         r"16,777,216 pixels; the model families are built for small images, at most 65,536", fresh_process=True),
-    Case("--cpu-replicas 64", lambda t, d: ["engine.train", "--strategy", "mirrored", "--cpu-replicas", "64"],
-         r"cpu_replicas=64 \(must be 1 to \d+: at most 4 per CPU core\)", fresh_process=True),
-    Case("--cpu-replicas 100000 --dry-run", lambda t, d: ["engine.train", "--cpu-replicas", "100000", "--dry-run"],
-         r"cpu_replicas=100000 \(must be 1 to", fresh_process=True),
-    Case("negative learning rate", lambda t, d: ["engine.train", "--set", "g_lr=-1"],
-         r"g_lr=-1.0 \(must be a finite number > 0\)", fresh_process=True),
-    Case("NaN learning rate", lambda t, d: ["engine.train", "--set", "d_lr=nan"],
-         r"d_lr=nan \(must be a finite number > 0\)", fresh_process=True),
-    Case("--checkpoint-every-seconds nan", lambda t, d: ["engine.train", "--checkpoint-every-seconds", "nan"],
-         r"checkpoint_every_seconds=nan \(must be a finite number >= 0\)$", fresh_process=True),
-    Case("config.json that is binary", lambda t, d: edited_config(t, b"\x89PNG\xff\xfe"),
-         r"config.json is unreadable \(UnicodeDecodeError: .*not written by this engine or is damaged", fresh_process=True),
-    Case("config.json with a list for config", lambda t, d: edited_config(t, b'{"config": [], "options": {}}'),
-         r"config.json is unusable: Config in run directory is a list, not an object", fresh_process=True),
-    Case("config.json with a float latent_dim", lambda t, d: edited_config(t, float_latent_dim),
-         r"values of the wrong type: latent_dim=100.0 \(expected int\)", fresh_process=True),
-    Case("config.json that is a directory", lambda t, d: edited_config(t, None),
-         r"config.json is not a file; it was not written by this engine", fresh_process=True),
-    Case("config.json edited since training", lambda t, d: edited_config(t, edited_lr),
-         r"its config.json was changed since the checkpoints were trained \(g_lr: trained with 0.001, config.json "
-         r"has 0.5\); restore config.json", fresh_process=True),
-    Case("malformed TF_CONFIG", lambda t, d: ["engine.train", "--strategy", "multi_worker", "--data-dir", d],
-         r"TF_CONFIG is not valid JSON \(Expecting property name enclosed in double quotes at char 1\)",
-         env=(("TF_CONFIG", "{oops"),)),
+    Case(
+        "unknown preset",
+        lambda t, d: ["engine.train", "--preset", "nope"],
+        r"unknown preset 'nope'; valid: acgan_mnist, alphabet",
+        fresh_process=True,
+    ),
+    Case(
+        "unknown dataset",
+        lambda t, d: ["engine.train", "--dataset", "nope"],
+        r"unknown dataset 'nope'; valid: az_csv, emnist_letters, fashion_mnist",
+        fresh_process=True,
+    ),
+    Case(
+        "override of the wrong type",
+        lambda t, d: ["engine.train", "--set", "g_lr=fast"],
+        r"override g_lr='fast': expected float",
+        fresh_process=True,
+    ),
+    Case(
+        "override of an unknown key",
+        lambda t, d: ["engine.train", "--set", "learning_rate=1e-4"],
+        r"unknown config key 'learning_rate'; valid keys: model, dataset",
+        fresh_process=True,
+    ),
+    Case(
+        "zero batch size",
+        lambda t, d: ["engine.train", "--batch-size", "0"],
+        r"--batch-size 0: must be > 0",
+        fresh_process=True,
+    ),
+    Case(
+        "negative batch size",
+        lambda t, d: ["engine.train", "--set", "batch_size=-8"],
+        r"invalid config: batch_size=-8 \(must be > 0\)",
+        fresh_process=True,
+    ),
+    Case(
+        "batch smaller than the replicas",
+        lambda t, d: ["engine.train", "--strategy", "mirrored", "--batch-size", "1", "--data-dir", d, "--steps", "1"],
+        r"batch_size 1 is smaller than the 2 replicas; use at least 2",
+    ),
+    Case(
+        "batch not divisible across replicas",
+        lambda t, d: ["engine.train", "--strategy", "mirrored", "--batch-size", "33", "--data-dir", d, "--steps", "1"],
+        r"batch_size 33 does not split evenly across 2 replicas; use a multiple of 2",
+    ),
+    Case(
+        "non-empty --out-dir without --resume",
+        lambda t, d: ["engine.train", "--out-dir", t / "runs" / "latest", "--data-dir", d, "--steps", "1"],
+        r"is not empty; pass --resume to continue that run, or choose another directory",
+        fresh_process=True,
+    ),
+    Case(
+        "--resume with another preset",
+        lambda t, d, r: ["engine.train", "--resume", "--out-dir", r, "--preset", "alphabet"],
+        r"the run is preset 'dcgan_fashion', not 'alphabet'; drop --preset",
+        fresh_process=True,
+        needs_run=True,
+    ),
+    Case(
+        "--resume with another image shape",
+        lambda t, d, r: ["engine.train", "--resume", "--out-dir", r, "--set", "image_shape=32x32x1"],
+        r"image_shape: run has \(28, 28, 1\), asked \(32, 32, 1\)\); resume without",
+        fresh_process=True,
+        needs_run=True,
+    ),
+    Case(
+        "exporting a run with no checkpoint",
+        run_without_checkpoint,
+        r"has no checkpoint yet; train it \(or let it reach its first checkpoint\) first",
+    ),
+    Case(
+        "corrupt checkpoint (export)",
+        corrupt_checkpoint_export,
+        r"ckpt-4 cannot be restored into preset dcgan_fashion's generator .*--resume --out-dir",
+        needs_run=True,
+    ),
+    Case(
+        "corrupt checkpoint (--resume)",
+        corrupt_checkpoint_resume,
+        r"none of the checkpoints in \S+ \(ckpt-4, ckpt-2\) can be restored .*start a new run",
+        needs_run=True,
+    ),
+    Case(
+        "export --force onto a folder that is no export",
+        force_onto_folder,
+        r"--force: \S+mine is a directory; --force replaces only a previous export of this kind",
+        needs_run=True,
+    ),
+    Case(
+        "export --force onto the run directory",
+        force_onto_run,
+        r"--force: \S+run is a training run directory; --force replaces only",
+        needs_run=True,
+    ),
+    Case(
+        "export --force onto the working directory",
+        force_onto_cwd,
+        r"--force: \. is the working directory or one of its parents",
+        needs_run=True,
+    ),
+    Case(
+        "savedmodel --force onto a folder with other files",
+        force_savedmodel_onto_folder,
+        r"--force: \S+models holds files a SavedModel does not \(notes.txt\)",
+        needs_run=True,
+    ),
+    Case(
+        "--seed -1",
+        lambda t, d: ["engine.train", "--seed", "-1"],
+        r"invalid config: seed=-1 \(must be in \[0, 2\*\*32\)\)",
+        fresh_process=True,
+    ),
+    Case(
+        "--seed 2**32",
+        lambda t, d: ["engine.train", "--seed", "4294967296"],
+        r"seed=4294967296 \(must be in \[0, 2\*\*32\)\)",
+        fresh_process=True,
+    ),
+    Case(
+        "image_shape 0x0x1",
+        lambda t, d: ["engine.train", "--set", "image_shape=0x0x1"],
+        r"image_shape=\(0, 0, 1\) \(must be HxWxC with H, W > 0",
+        fresh_process=True,
+    ),
+    Case(
+        "image_shape 28x28",
+        lambda t, d: ["engine.train", "--set", "image_shape=28x28"],
+        r"image_shape=\(28, 28\) \(must be HxWxC",
+        fresh_process=True,
+    ),
+    Case(
+        "image_shape -28x28x1",
+        lambda t, d: ["engine.train", "--set", "image_shape=-28x28x1"],
+        r"image_shape=\(-28, 28, 1\) \(must be HxWxC",
+        fresh_process=True,
+    ),
+    Case(
+        "image_shape 4096x4096x1",
+        lambda t, d: ["engine.train", "--set", "image_shape=4096x4096x1"],
+        r"16,777,216 pixels; the model families are built for small images, at most 65,536",
+        fresh_process=True,
+    ),
+    Case(
+        "--cpu-replicas 64",
+        lambda t, d: ["engine.train", "--strategy", "mirrored", "--cpu-replicas", "64"],
+        r"cpu_replicas=64 \(must be 1 to \d+: at most 4 per CPU core\)",
+        fresh_process=True,
+    ),
+    Case(
+        "--cpu-replicas 100000 --dry-run",
+        lambda t, d: ["engine.train", "--cpu-replicas", "100000", "--dry-run"],
+        r"cpu_replicas=100000 \(must be 1 to",
+        fresh_process=True,
+    ),
+    Case(
+        "negative learning rate",
+        lambda t, d: ["engine.train", "--set", "g_lr=-1"],
+        r"g_lr=-1.0 \(must be a finite number > 0\)",
+        fresh_process=True,
+    ),
+    Case(
+        "NaN learning rate",
+        lambda t, d: ["engine.train", "--set", "d_lr=nan"],
+        r"d_lr=nan \(must be a finite number > 0\)",
+        fresh_process=True,
+    ),
+    Case(
+        "--checkpoint-every-seconds nan",
+        lambda t, d: ["engine.train", "--checkpoint-every-seconds", "nan"],
+        r"checkpoint_every_seconds=nan \(must be a finite number >= 0\)$",
+        fresh_process=True,
+    ),
+    Case(
+        "config.json that is binary",
+        lambda t, d: edited_config(t, b"\x89PNG\xff\xfe"),
+        r"config.json is unreadable \(UnicodeDecodeError: .*not written by this engine or is damaged",
+        fresh_process=True,
+    ),
+    Case(
+        "config.json with a list for config",
+        lambda t, d: edited_config(t, b'{"config": [], "options": {}}'),
+        r"config.json is unusable: Config in run directory is a list, not an object",
+        fresh_process=True,
+    ),
+    Case(
+        "config.json with a float latent_dim",
+        lambda t, d: edited_config(t, float_latent_dim),
+        r"values of the wrong type: latent_dim=100.0 \(expected int\)",
+        fresh_process=True,
+    ),
+    Case(
+        "config.json that is a directory",
+        lambda t, d: edited_config(t, None),
+        r"config.json is not a file; it was not written by this engine",
+        fresh_process=True,
+    ),
+    Case(
+        "config.json edited since training",
+        lambda t, d: edited_config(t, edited_lr),
+        r"its config.json was changed since the checkpoints were trained \(g_lr: trained with 0.001, config.json "
+        r"has 0.5\); restore config.json",
+        fresh_process=True,
+    ),
+    Case(
+        "malformed TF_CONFIG",
+        lambda t, d: ["engine.train", "--strategy", "multi_worker", "--data-dir", d],
+        r"TF_CONFIG is not valid JSON \(Expecting property name enclosed in double quotes at char 1\)",
+        env=(("TF_CONFIG", "{oops"),),
+    ),
 ]
 
 
@@ -277,8 +431,14 @@ def snapshot(root: Path) -> dict:
 def run_command(argv, case: Case, tmp: Path, capsys, monkeypatch) -> tuple[int, str]:
     argv = [str(a) for a in argv]
     if case.fresh_process:
-        done = subprocess.run([sys.executable, "-m", *argv], cwd=tmp, env={**ENV, **dict(case.env)},
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", *argv],
+            cwd=tmp,
+            env={**ENV, **dict(case.env)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return done.returncode, done.stderr
     for key, value in case.env:
         monkeypatch.setenv(key, value)
@@ -339,17 +499,32 @@ def conditional_onnx(tmp_path_factory):
     z, label = keras.Input((8,), name="z"), keras.Input((), dtype="int32", name="label")
     h = layers.Multiply()([z, layers.Embedding(3, 8)(label)])
     image = layers.Reshape((2, 2, 2))(layers.Dense(8, activation="tanh")(h))
-    meta = {"latent_dim": 8, "latent_distribution": "normal", "latent_range": None, "num_classes": 3,
-            "class_names": ["a", "b", "c"], "output_range": [-1.0, 1.0], "layout": "NHWC", "image_shape": [2, 2, 2],
-            "preset": "tiny", "step": 0, "checkpoint_sha256": "0" * 64, "engine_version": "test"}
+    meta = {
+        "latent_dim": 8,
+        "latent_distribution": "normal",
+        "latent_range": None,
+        "num_classes": 3,
+        "class_names": ["a", "b", "c"],
+        "output_range": [-1.0, 1.0],
+        "layout": "NHWC",
+        "image_shape": [2, 2, 2],
+        "preset": "tiny",
+        "step": 0,
+        "checkpoint_sha256": "0" * 64,
+        "engine_version": "test",
+    }
     return write_onnx(keras.Model([z, label], image), meta, tmp_path_factory.mktemp("onnx") / "g.onnx")
 
 
-@pytest.mark.parametrize("z, labels, message", [
-    (np.zeros((2, 8), np.float64), [0, 1], r"z must be float32 \[batch, 8\], got float64 \[2, 8\]"),
-    (np.zeros((2, 7), np.float32), [0, 1], r"z must be float32 \[batch, 8\], got float32 \[2, 7\]"),
-    (np.zeros((2, 8), np.float32), [0, 3], r"labels must be integer \[2\] .* in \[0, 3\), got values from 0 to 3"),
-], ids=["wrong dtype", "wrong latent size", "label out of range"])
+@pytest.mark.parametrize(
+    "z, labels, message",
+    [
+        (np.zeros((2, 8), np.float64), [0, 1], r"z must be float32 \[batch, 8\], got float64 \[2, 8\]"),
+        (np.zeros((2, 7), np.float32), [0, 1], r"z must be float32 \[batch, 8\], got float32 \[2, 7\]"),
+        (np.zeros((2, 8), np.float32), [0, 3], r"labels must be integer \[2\] .* in \[0, 3\), got values from 0 to 3"),
+    ],
+    ids=["wrong dtype", "wrong latent size", "label out of range"],
+)
 def test_the_runtime_refuses_bad_inputs_naming_the_signature(conditional_onnx, z, labels, message):
     from export.runtime import Generator, GeneratorInputError
 

@@ -4,6 +4,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.registry import Registry
+
+# name -> loader `load(split, data_dir, image_shape) -> ImageData`, filled by each loader module's decorator; the
+# loaders are imported (and so registered) by engine.data.registry, which they never import back.
+DATASETS = Registry("dataset")
+
 
 @dataclass(frozen=True)
 class ImageData:

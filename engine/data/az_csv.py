@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import ImageData
-from engine.data.registry import DATASETS
+from engine.data import DATASETS, ImageData
 from engine.data.splits import SPLITS, split_indices  # noqa: F401  (split_indices: re-exported for tests)
 from engine.errors import UserError
 
@@ -257,7 +256,7 @@ def _parse_chunk(raw: bytes, start: int, stop: int):
 def _first_bad_field(b: np.ndarray, ends: np.ndarray, first_chunk: bool) -> _BadRow:
     """Finds the first field that is not an integer 0..255 (the slow, field-by-field check, run only on failure)."""
     starts = np.concatenate([[0], ends[:-1] + 1])
-    for i, (lo, hi) in enumerate(zip(starts, ends)):
+    for i, (lo, hi) in enumerate(zip(starts, ends, strict=False)):
         text = bytes(b[lo:hi]).decode("latin-1")
         if not (text.isascii() and text.isdigit() and len(text) <= 3 and int(text) <= 255):
             header = " (the file must have no header row)" if first_chunk and i < COLUMNS else ""

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import ImageData
+from engine.data import DATASETS, ImageData
 from engine.data.idx import find_idx_file, first_dir_with, missing_files, read_idx
-from engine.data.registry import DATASETS
 from engine.errors import UserError
 
 NAME = "emnist_letters"
@@ -111,4 +110,3 @@ def find_dir(split: str, data_dir: str | os.PathLike | None = None) -> Path:
         f"{NAME} {split} files ({', '.join(needed)}) not found in {looked}{env}; {GET_FILES} into one of those "
         f"directories or pass --data-dir"
     )
-

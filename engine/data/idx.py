@@ -125,9 +125,7 @@ def _parse_header(path: Path, raw: bytes, remedy: str) -> tuple[int, tuple[int, 
         kind = "neither gzip nor IDX" if path.suffix == ".gz" and not gzipped else "not an IDX file"
         raise UserError(f"{path} is {kind}: bad magic number 0x{raw[:4].hex()} (expected 0x000008..); {remedy}")
     if dtype_code != UINT8:
-        raise UserError(
-            f"{path} has IDX dtype code 0x{dtype_code:02x}; only 0x08 (uint8) is supported; {remedy}"
-        )
+        raise UserError(f"{path} has IDX dtype code 0x{dtype_code:02x}; only 0x08 (uint8) is supported; {remedy}")
     if ndim == 0:
         raise UserError(f"{path} has an IDX header with 0 dims; {remedy}")
     header_len = 4 + 4 * ndim

@@ -17,8 +17,8 @@ Split: there is no official one; a permutation of the sorted file list with seed
 rest "train" (`engine.data.splits.split_indices`). Only the split's files are decoded.
 
 Unreadable or corrupt files among good ones, and images over MAX_SOURCE_PIXELS (checked from the header, before
-decoding), are skipped and counted; only regular files are read (a FIFO named x.png is not); one line on stderr at the end names how many
-and the first few paths. If none can be read, that is an error.
+decoding), are skipped and counted; only regular files are read (a FIFO named x.png is not); one line on stderr at
+the end names how many and the first few paths. If none can be read, that is an error.
 """
 
 import os
@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from engine.data import ImageData
+from engine.data import DATASETS, ImageData
 from engine.data.splits import SPLITS, split_indices
-from engine.data.registry import DATASETS
 from engine.errors import UserError
 
 NAME = "image_folder"
@@ -108,8 +107,9 @@ def list_images(root: Path) -> list[Path]:
     for directory, subdirs, names in os.walk(root):
         subdirs.sort()
         # Regular files only: a FIFO or device named x.png would block the decoder forever.
-        files += [Path(directory, n) for n in sorted(names)
-                  if n.lower().endswith(EXTENSIONS) and Path(directory, n).is_file()]
+        files += [
+            Path(directory, n) for n in sorted(names) if n.lower().endswith(EXTENSIONS) and Path(directory, n).is_file()
+        ]
     if not files:
         raise UserError(f"{root} has no .jpg/.jpeg/.png files (searched recursively); pass a folder of images")
     return files

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import ImageData
+from engine.data import DATASETS, ImageData
 from engine.data.idx import find_idx_file, first_dir_with, missing_files, read_idx
-from engine.data.registry import DATASETS
 from engine.errors import UserError
 
 SPLITS = {
@@ -50,8 +49,16 @@ FASHION_MNIST = IdxDataset(
     name="fashion_mnist",
     origin="https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
     class_names=(
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ),
     apt_package="dataset-fashion-mnist",
 )
@@ -184,9 +191,11 @@ def find_dir(dataset: IdxDataset, split: str, data_dir: str | os.PathLike | None
 
 def _how_to_get(dataset: IdxDataset) -> str:
     """The one-line fix for missing files."""
-    apt = f"install them with `sudo apt-get install {dataset.apt_package}` (Debian/Ubuntu), or " if (
-        dataset.apt_package
-    ) else ""
+    apt = (
+        f"install them with `sudo apt-get install {dataset.apt_package}` (Debian/Ubuntu), or "
+        if (dataset.apt_package)
+        else ""
+    )
     return (
         f"{apt}put the four IDX .gz files ({', '.join(ALL_FILES)}) in a directory and pass --data-dir DIR "
         f"or set GAN_DATA_DIR=DIR"
@@ -207,9 +216,7 @@ def _check(
 ) -> None:
     """Checks shapes, N agreement and label range, so a mixed-up or damaged file fails here, not mid-training."""
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise UserError(
-            f"{images_path} holds an array of shape {images.shape}, not [N, 28, 28] images; {remedy}"
-        )
+        raise UserError(f"{images_path} holds an array of shape {images.shape}, not [N, 28, 28] images; {remedy}")
     if labels.ndim != 1:
         raise UserError(f"{labels_path} holds an array of shape {labels.shape}, not [N] labels; {remedy}")
     if len(images) != len(labels):

@@ -10,14 +10,20 @@ from engine.errors import UserError
 def check_compatible(data: ImageData, cfg) -> None:
     """Raises UserError if `data` cannot feed the model `cfg` describes."""
     if tuple(data.images.shape[1:]) != tuple(cfg.image_shape):
-        raise UserError(f"dataset {cfg.dataset} has images {tuple(data.images.shape[1:])} but preset {cfg.preset} "
-                        f"expects {tuple(cfg.image_shape)}; pick a matching --dataset or --preset")
+        raise UserError(
+            f"dataset {cfg.dataset} has images {tuple(data.images.shape[1:])} but preset {cfg.preset} "
+            f"expects {tuple(cfg.image_shape)}; pick a matching --dataset or --preset"
+        )
     if cfg.num_classes and data.labels is None:
-        raise UserError(f"preset {cfg.preset} is conditional ({cfg.num_classes} classes) but dataset {cfg.dataset} "
-                        "has no labels; pick a labelled dataset")
+        raise UserError(
+            f"preset {cfg.preset} is conditional ({cfg.num_classes} classes) but dataset {cfg.dataset} "
+            "has no labels; pick a labelled dataset"
+        )
     if cfg.num_classes and data.num_classes > cfg.num_classes:
-        raise UserError(f"dataset {cfg.dataset} has {data.num_classes} classes but preset {cfg.preset} has "
-                        f"{cfg.num_classes}; set --set num_classes={data.num_classes}")
+        raise UserError(
+            f"dataset {cfg.dataset} has {data.num_classes} classes but preset {cfg.preset} has "
+            f"{cfg.num_classes}; set --set num_classes={data.num_classes}"
+        )
     if len(data.images) < cfg.batch_size:
         raise UserError(f"dataset {cfg.dataset} has {len(data.images)} images, fewer than batch_size {cfg.batch_size}")
 
@@ -28,8 +34,9 @@ def scale_images(images: tf.Tensor, output_range: tuple[float, float]) -> tf.Ten
     return tf.cast(images, tf.float32) * ((hi - lo) / 255.0) + lo
 
 
-def make_dataset(data: ImageData, *, global_batch_size: int, output_range, seed: int,
-                 start_step: int = 0) -> tf.data.Dataset:
+def make_dataset(
+    data: ImageData, *, global_batch_size: int, output_range, seed: int, start_step: int = 0
+) -> tf.data.Dataset:
     """An endless dataset of {"image": float32 [global_batch, H, W, C], "label": int32 [global_batch]} batches.
 
     The stream is epoch after epoch of the whole data, epoch e in the order of a permutation drawn from (seed, e),
@@ -45,13 +52,15 @@ def make_dataset(data: ImageData, *, global_batch_size: int, output_range, seed:
 
     def epoch_order(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([seed, epoch]))
-        return tf.data.Dataset.from_tensor_slices(order[tf.where(epoch == first_epoch, offset, 0):])
+        return tf.data.Dataset.from_tensor_slices(order[tf.where(epoch == first_epoch, offset, 0) :])
 
     ds = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_order)
     ds = ds.batch(global_batch_size, drop_remainder=True)
     # Gathering and scaling a whole batch at once is one vectorised op instead of one per image.
-    ds = ds.map(lambda i: {"image": scale_images(tf.gather(images, i), output_range), "label": tf.gather(labels, i)},
-                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(
+        lambda i: {"image": scale_images(tf.gather(images, i), output_range), "label": tf.gather(labels, i)},
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     # DATA, not FILE (in memory: no files to split) nor OFF (every worker would read the same slices, so the
     # workers would duplicate each other's images): each worker runs this same seeded stream and keeps its replicas'
     # slices of every global batch, so N workers train on exactly the batches one process with N replicas would

@@ -3,18 +3,12 @@
 `image_shape` is the preset's (H, W, C): loaders of fixed-size data ignore it (the engine checks compatibility),
 loaders that can resize (image_folder) produce exactly it.
 
-Loaders register themselves on import (see `engine.data.mnist`).
+Loaders register themselves in `engine.data.DATASETS` when imported, which this module does.
 """
 
-from engine.registry import Registry
-
-DATASETS = Registry("dataset")
+from engine.data import DATASETS, az_csv, emnist, image_folder, mnist  # noqa: F401  (importing a loader registers it)
 
 
 def load_dataset(name: str, split: str = "train", data_dir: str | None = None, image_shape=None):
     """Loads split `split` of dataset `name` (an engine.data.ImageData); unknown names list the valid ones."""
     return DATASETS.get_or_fail(name)(split=split, data_dir=data_dir, image_shape=image_shape)
-
-
-# Importing a source module registers its datasets.
-from engine.data import az_csv, emnist, image_folder, mnist  # noqa: E402,F401

@@ -15,4 +15,4 @@ def split_indices(n: int, split: str) -> np.ndarray:
     """
     perm = np.random.default_rng(SPLIT_SEED).permutation(n)
     n_test = int(n * TEST_FRACTION)
-    return np.sort(perm[n - n_test:] if split == "test" else perm[: n - n_test])
+    return np.sort(perm[n - n_test :] if split == "test" else perm[: n - n_test])

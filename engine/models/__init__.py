@@ -7,8 +7,8 @@ cfg.output_range. Discriminators map an image (plus label, for projection-style 
 (and class logits [batch, num_classes] for auxiliary-classifier families).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from engine.registry import Registry
 
@@ -47,5 +47,11 @@ def build_discriminator(cfg):
 
 # Importing a family module registers it.
 from engine.models import (  # noqa: E402,F401
-    acgan_mnist, alphabet, balanced_dcgan_mnist, cdcgan_fashion, dcgan_faces, dcgan_fashion, dcgan_mnist,
+    acgan_mnist,
+    alphabet,
+    balanced_dcgan_mnist,
+    cdcgan_fashion,
+    dcgan_faces,
+    dcgan_fashion,
+    dcgan_mnist,
 )

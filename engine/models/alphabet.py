@@ -29,8 +29,15 @@ def build_generator(cfg) -> keras.Model:
     x = layers.BatchNormalization(momentum=0.8)(x)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.UpSampling2D(2)(x)
-    image = layers.Conv2D(c, 3, padding="same", kernel_initializer=_init(), activation=cfg.output_activation,
-                          dtype="float32", name="image")(x)
+    image = layers.Conv2D(
+        c,
+        3,
+        padding="same",
+        kernel_initializer=_init(),
+        activation=cfg.output_activation,
+        dtype="float32",
+        name="image",
+    )(x)
     return keras.Model(z, image, name="generator")
 
 

@@ -33,8 +33,9 @@ def build_generator(cfg) -> keras.Model:
     x = layers.Resizing(h // 4, w // 4, interpolation="bilinear")(x)
     for filters, stride in ((256, 2), (128, 2), (64, 1)):
         x = _lrelu_dropout_bn(layers.Conv2DTranspose(filters, 5, strides=stride, padding="same")(x), rate)
-    image = layers.Conv2DTranspose(c, 5, padding="same", activation=cfg.output_activation, dtype="float32",
-                                   name="image")(x)
+    image = layers.Conv2DTranspose(
+        c, 5, padding="same", activation=cfg.output_activation, dtype="float32", name="image"
+    )(x)
     return keras.Model(z, image, name="generator")
 
 

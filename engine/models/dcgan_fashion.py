@@ -16,8 +16,9 @@ def generator_body(x, cfg):
     x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", activation="selu")(x)
     x = layers.BatchNormalization()(x)
     # The output layer computes in float32 even under a mixed-precision policy.
-    return layers.Conv2DTranspose(c, 5, strides=2, padding="same", activation=cfg.output_activation,
-                                  dtype="float32", name="image")(x)
+    return layers.Conv2DTranspose(
+        c, 5, strides=2, padding="same", activation=cfg.output_activation, dtype="float32", name="image"
+    )(x)
 
 
 def discriminator_body(x, cfg):

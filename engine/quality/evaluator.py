@@ -102,13 +102,14 @@ class Evaluator:
         """(features [N, 128], class probabilities [N, classes]) in one pass."""
         images01 = np.asarray(images01, np.float32)
         if images01.shape[1:] != self.image_shape:
-            raise ValueError(f"evaluator expects images [N, {', '.join(map(str, self.image_shape))}], "
-                             f"got {list(images01.shape)}")
+            raise ValueError(
+                f"evaluator expects images [N, {', '.join(map(str, self.image_shape))}], got {list(images01.shape)}"
+            )
         if images01.size and (images01.min() < -1e-3 or images01.max() > 1 + 1e-3):
             raise ValueError(f"evaluator expects images in [0, 1], got [{images01.min():.3f}, {images01.max():.3f}]")
         feats, probs = [], []
         for start in range(0, len(images01), batch_size):
-            f, p = self._both(images01[start:start + batch_size], training=False)
+            f, p = self._both(images01[start : start + batch_size], training=False)
             feats.append(np.asarray(f))
             probs.append(np.asarray(p))
         return np.concatenate(feats), np.concatenate(probs)
@@ -124,8 +125,17 @@ def to_unit(images_uint8) -> np.ndarray:
     return np.asarray(images_uint8, np.float32) / 255.0
 
 
-def train_evaluator(dataset: str, *, data_dir=None, cache_dir=None, epochs: int = 6, image_shape=None,
-                    seed: int = 0, force: bool = False, verbose: int = 2) -> Evaluator:
+def train_evaluator(
+    dataset: str,
+    *,
+    data_dir=None,
+    cache_dir=None,
+    epochs: int = 6,
+    image_shape=None,
+    seed: int = 0,
+    force: bool = False,
+    verbose: int = 2,
+) -> Evaluator:
     """Trains the dataset's classifier on its train split and caches it with its test accuracy.
 
     Args:
@@ -145,18 +155,24 @@ def train_evaluator(dataset: str, *, data_dir=None, cache_dir=None, epochs: int 
     target = evaluator_dir(dataset, cache_dir)
     if (target / INFO_FILE).exists() and not force:
         acc = json.loads((target / INFO_FILE).read_text()).get("test_accuracy", float("nan"))
-        raise UserError(f"an evaluator for {dataset} exists in {target} (test accuracy {acc:.4f}); pass --force to "
-                        "retrain it (FID values measured with the old one will not be comparable)")
+        raise UserError(
+            f"an evaluator for {dataset} exists in {target} (test accuracy {acc:.4f}); pass --force to "
+            "retrain it (FID values measured with the old one will not be comparable)"
+        )
     if shipped_dir(dataset) and not force:
         acc = json.loads((shipped_dir(dataset) / INFO_FILE).read_text())["test_accuracy"]
-        raise UserError(f"{dataset} has a shipped evaluator (test accuracy {acc:.4f}) that every published FID uses; "
-                        f"pass --force to train your own into {target} (it is then used instead, and its FIDs are "
-                        "not comparable with the shipped one's)")
+        raise UserError(
+            f"{dataset} has a shipped evaluator (test accuracy {acc:.4f}) that every published FID uses; "
+            f"pass --force to train your own into {target} (it is then used instead, and its FIDs are "
+            "not comparable with the shipped one's)"
+        )
     train = load_dataset(dataset, "train", data_dir, image_shape)
     test = load_dataset(dataset, "test", data_dir, image_shape)
     if train.labels is None or train.num_classes < 2:
-        raise UserError(f"dataset {dataset} ({train.source}) has no class labels; the evaluator is a classifier "
-                        "and needs labelled images (e.g. one sub-folder per class)")
+        raise UserError(
+            f"dataset {dataset} ({train.source}) has no class labels; the evaluator is a classifier "
+            "and needs labelled images (e.g. one sub-folder per class)"
+        )
     keras.utils.set_random_seed(seed)
     order = np.random.default_rng(seed).permutation(len(train.images))
     n_val = max(1, int(len(order) * VAL_FRACTION))
@@ -165,16 +181,29 @@ def train_evaluator(dataset: str, *, data_dir=None, cache_dir=None, epochs: int 
     model = build_classifier(train.images.shape[1:], train.num_classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
-    history = model.fit(x[fit_idx], train.labels[fit_idx], validation_data=(x[val_idx], train.labels[val_idx]),
-                        batch_size=128, epochs=epochs, verbose=verbose)
+    history = model.fit(
+        x[fit_idx],
+        train.labels[fit_idx],
+        validation_data=(x[val_idx], train.labels[val_idx]),
+        batch_size=128,
+        epochs=epochs,
+        verbose=verbose,
+    )
     seconds = time.perf_counter() - start
     _, test_acc = model.evaluate(to_unit(test.images), test.labels, batch_size=500, verbose=0)
     info = {
-        "dataset": dataset, "source": train.source, "image_shape": list(train.images.shape[1:]),
-        "num_classes": train.num_classes, "class_names": list(train.class_names),
-        "test_accuracy": float(test_acc), "val_accuracy": float(history.history["val_accuracy"][-1]),
-        "test_images": len(test.images), "epochs": epochs, "train_seconds": round(seconds, 1),
-        "trained_at": datetime.datetime.now().isoformat(timespec="seconds"), "keras_version": keras.__version__,
+        "dataset": dataset,
+        "source": train.source,
+        "image_shape": list(train.images.shape[1:]),
+        "num_classes": train.num_classes,
+        "class_names": list(train.class_names),
+        "test_accuracy": float(test_acc),
+        "val_accuracy": float(history.history["val_accuracy"][-1]),
+        "test_images": len(test.images),
+        "epochs": epochs,
+        "train_seconds": round(seconds, 1),
+        "trained_at": datetime.datetime.now().isoformat(timespec="seconds"),
+        "keras_version": keras.__version__,
     }
     shipped = shipped_dir(dataset)
     if shipped:  # how the new one compares with the one every published number uses
@@ -212,15 +241,19 @@ def load_evaluator(dataset: str, *, data_dir=None, cache_dir=None, image_shape=N
     directory, shipped = evaluator_dir(dataset, cache_dir), False
     if not (directory / INFO_FILE).exists() or not (directory / MODEL_FILE).exists():
         if shipped_dir(dataset) is None:
-            raise UserError(f"no evaluator for dataset {dataset} in {directory}; train it once with "
-                            f"`{train_command(dataset, data_dir)}`")
+            raise UserError(
+                f"no evaluator for dataset {dataset} in {directory}; train it once with "
+                f"`{train_command(dataset, data_dir)}`"
+            )
         directory, shipped = shipped_dir(dataset), True
     try:
         info = json.loads((directory / INFO_FILE).read_text())
         sha = file_sha256(directory / MODEL_FILE)
         if shipped and sha != info["sha256"]:
-            raise UserError(f"the shipped evaluator {directory / MODEL_FILE} is damaged (sha256 {sha[:12]}..., "
-                            f"expected {info['sha256'][:12]}...); reinstall the package (git checkout / pip install)")
+            raise UserError(
+                f"the shipped evaluator {directory / MODEL_FILE} is damaged (sha256 {sha[:12]}..., "
+                f"expected {info['sha256'][:12]}...); reinstall the package (git checkout / pip install)"
+            )
         model = keras.models.load_model(directory / MODEL_FILE, safe_mode=True)
     except UserError:
         raise
@@ -228,6 +261,8 @@ def load_evaluator(dataset: str, *, data_dir=None, cache_dir=None, image_shape=N
         fix = "reinstall the package" if shipped else f"retrain it with `{train_command(dataset, data_dir)} --force`"
         raise UserError(f"evaluator in {directory} is unreadable ({str(e).splitlines()[0][:160]}); {fix}") from None
     if image_shape is not None and tuple(image_shape) != tuple(info["image_shape"]):
-        raise UserError(f"the evaluator for {dataset} was trained on images {tuple(info['image_shape'])}, not "
-                        f"{tuple(image_shape)}; retrain it with `{train_command(dataset, data_dir)} --force`")
+        raise UserError(
+            f"the evaluator for {dataset} was trained on images {tuple(info['image_shape'])}, not "
+            f"{tuple(image_shape)}; retrain it with `{train_command(dataset, data_dir)} --force`"
+        )
     return Evaluator(model, {**info, "sha256": sha, "shipped": shipped})

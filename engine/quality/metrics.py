@@ -66,8 +66,12 @@ def kid(feats_a, feats_b, *, subsets: int = 50, subset_size: int = 1000, seed: i
     if m < 2:
         raise ValueError(f"KID needs at least 2 samples per set, got {len(a)} and {len(b)}")
     rng = np.random.default_rng(seed)
-    values = np.array([_mmd2_unbiased(a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)])
-                       for _ in range(subsets)])
+    values = np.array(
+        [
+            _mmd2_unbiased(a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)])
+            for _ in range(subsets)
+        ]
+    )
     stderr = values.std(ddof=1) / np.sqrt(subsets) if subsets > 1 else float("nan")
     return float(values.mean()), float(stderr)
 

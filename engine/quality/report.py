@@ -31,8 +31,9 @@ class Judge:
       image_shape: checked against the evaluator's.
     """
 
-    def __init__(self, dataset: str, *, data_dir=None, cache_dir=None, num_reference: int | None = None,
-                 image_shape=None):
+    def __init__(
+        self, dataset: str, *, data_dir=None, cache_dir=None, num_reference: int | None = None, image_shape=None
+    ):
         from engine.data.registry import load_dataset
 
         self.dataset, self.data_dir, self.cache_dir = dataset, data_dir, cache_dir
@@ -71,14 +72,20 @@ class Judge:
           over classes of the FID between that class's images and that class's reference images).
         """
         feats, probs = self.evaluator.outputs(images01)
-        kid_mean, kid_err = metrics.kid(feats, self.reference_feats, subsets=kid_subsets,
-                                        subset_size=KID_SUBSET_SIZE, seed=seed)
+        kid_mean, kid_err = metrics.kid(
+            feats, self.reference_feats, subsets=kid_subsets, subset_size=KID_SUBSET_SIZE, seed=seed
+        )
         score, score_std = metrics.classifier_score(probs)
-        out = {"fid": metrics.gaussian_frechet(*metrics.feature_stats(feats), *self._reference_stats),
-               "kid": kid_mean, "kid_stderr": kid_err, "score": score, "score_std": score_std,
-               "num_samples": len(feats),
-               **manifold.manifold_metrics(self.reference_feats, feats, real_radii=self._reference_radii),
-               **metrics.class_balance(probs)}
+        out = {
+            "fid": metrics.gaussian_frechet(*metrics.feature_stats(feats), *self._reference_stats),
+            "kid": kid_mean,
+            "kid_stderr": kid_err,
+            "score": score,
+            "score_std": score_std,
+            "num_samples": len(feats),
+            **manifold.manifold_metrics(self.reference_feats, feats, real_radii=self._reference_radii),
+            **metrics.class_balance(probs),
+        }
         if labels is not None:
             labels = np.asarray(labels)
             out["class_accuracy"] = float(np.mean(probs.argmax(axis=1) == labels))
@@ -109,12 +116,15 @@ class Judge:
 
     def reference_points(self, n: int, *, num_classes: int = 0, seed: int = 0) -> dict:
         """{"floor": ..., "noise": ...}, each scored like a generator's `n` images."""
-        return {"floor": self.floor(n, conditional=bool(num_classes), seed=seed),
-                "noise": self.noise(n, num_classes=num_classes, seed=seed)}
+        return {
+            "floor": self.floor(n, conditional=bool(num_classes), seed=seed),
+            "noise": self.noise(n, num_classes=num_classes, seed=seed),
+        }
 
 
-def evaluate_images(images, *, dataset: str, output_range, labels=None, data_dir=None, cache_dir=None,
-                    num_reference: int | None = None) -> dict:
+def evaluate_images(
+    images, *, dataset: str, output_range, labels=None, data_dir=None, cache_dir=None, num_reference: int | None = None
+) -> dict:
     """FID, KID (with standard error) and classifier score of `images` against `dataset`'s test split.
 
     Args:
@@ -123,13 +133,22 @@ def evaluate_images(images, *, dataset: str, output_range, labels=None, data_dir
     Returns:
       See Judge.score.
     """
-    judge = Judge(dataset, data_dir=data_dir, cache_dir=cache_dir, num_reference=num_reference,
-                  image_shape=np.shape(images)[1:])
+    judge = Judge(
+        dataset, data_dir=data_dir, cache_dir=cache_dir, num_reference=num_reference, image_shape=np.shape(images)[1:]
+    )
     return judge.score(to_unit_range(images, output_range), labels)
 
 
-def reference_points(n: int, *, dataset: str, num_classes: int = 0, data_dir=None, cache_dir=None,
-                     num_reference: int | None = None, seed: int = 0) -> dict:
+def reference_points(
+    n: int,
+    *,
+    dataset: str,
+    num_classes: int = 0,
+    data_dir=None,
+    cache_dir=None,
+    num_reference: int | None = None,
+    seed: int = 0,
+) -> dict:
     """The floor (real train vs test) and the noise reference at `n` samples; see Judge.reference_points."""
     judge = Judge(dataset, data_dir=data_dir, cache_dir=cache_dir, num_reference=num_reference)
     return judge.reference_points(n, num_classes=num_classes, seed=seed)

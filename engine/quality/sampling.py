@@ -12,7 +12,7 @@ def generate(generator, cfg, n: int, *, seed: int = 0, batch_size: int = 500):
     """
     rng = np.random.default_rng(seed)
     shape = (n, cfg.latent_dim)
-    z = (rng.uniform(0, 1, shape) if cfg.latent_distribution == "uniform" else rng.standard_normal(shape))
+    z = rng.uniform(0, 1, shape) if cfg.latent_distribution == "uniform" else rng.standard_normal(shape)
     z = z.astype(np.float32)
     labels = (np.arange(n) % cfg.num_classes).astype(np.int32) if cfg.num_classes else None
     out = []

@@ -15,8 +15,20 @@ from engine import rundir
 from engine.quality.report import Judge, to_unit_range
 from engine.quality.sampling import generate
 
-LOGGED = ("fid", "kid", "kid_stderr", "score", "precision", "recall", "density", "coverage", "class_entropy",
-          "class_ratio", "class_accuracy", "intra_fid")
+LOGGED = (
+    "fid",
+    "kid",
+    "kid_stderr",
+    "score",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "class_entropy",
+    "class_ratio",
+    "class_accuracy",
+    "intra_fid",
+)
 EVAL_SEED = 1234  # one fixed latent set for every evaluation of a run, so epochs differ only by the weights
 
 
@@ -61,8 +73,10 @@ class TrainingEvaluation:
             tmp = self.info_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.best, indent=2) + "\n")
             os.replace(tmp, self.info_path)
-        tqdm.write(f"step {step}: FID {result['fid']:.2f}, KID {result['kid']:.4f}, score {result['score']:.2f}, "
-                   f"precision {result['precision']:.2f}, recall {result['recall']:.2f}, "
-                   f"class entropy {result['class_entropy']:.3f} "
-                   f"({self.num_samples} samples; best FID {self.best['fid']:.2f} at step {self.best['step']})")
+        tqdm.write(
+            f"step {step}: FID {result['fid']:.2f}, KID {result['kid']:.4f}, score {result['score']:.2f}, "
+            f"precision {result['precision']:.2f}, recall {result['recall']:.2f}, "
+            f"class entropy {result['class_entropy']:.3f} "
+            f"({self.num_samples} samples; best FID {self.best['fid']:.2f} at step {self.best['step']})"
+        )
         return {k: result[k] for k in LOGGED if k in result}

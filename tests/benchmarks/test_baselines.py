@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from benchmarks.baselines import TutorialIdiom, make_fit_gan
 from engine import models
-from engine.config import get_preset
+from engine.presets import get_preset
 
 CFG = dataclasses.replace(get_preset("dcgan_fashion"), batch_size=8)
 
@@ -21,7 +21,7 @@ def snapshot(model):
 
 
 def changed(before, model):
-    return all(not np.array_equal(a, b.numpy()) for a, b in zip(before, model.trainable_weights))
+    return all(not np.array_equal(a, b.numpy()) for a, b in zip(before, model.trainable_weights, strict=False))
 
 
 def real_batch(n=8):
@@ -44,7 +44,7 @@ def test_tutorial_idiom_keeps_discriminator_frozen_in_the_stacked_model():
     idiom.step(real_batch())  # builds both train functions
     d0 = [w.numpy().copy() for w in d.weights]
     idiom.gan.train_on_batch(np.zeros((8, CFG.latent_dim), np.float32), np.ones((8, 1), np.float32))
-    assert all(np.array_equal(a, b.numpy()) for a, b in zip(d0, d.weights))
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(d0, d.weights, strict=False))
 
 
 def test_fit_gan_trains_both_networks_under_steps_per_execution():

@@ -40,8 +40,14 @@ def test_conv2d_transpose_counts_input_pixels_times_kernel_volume():
 
 def test_ignored_layers_count_nothing_and_nested_models_are_summed():
     inner = model((4,), keras.layers.Dense(3))
-    outer = model((4,), keras.layers.BatchNormalization(), keras.layers.ReLU(), inner, keras.layers.Dropout(0.5),
-                  keras.layers.Dense(2))
+    outer = model(
+        (4,),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+        inner,
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(2),
+    )
     assert forward_flops(outer) == 2 * 4 * 3 + 2 * 3 * 2
 
 
@@ -60,7 +66,7 @@ def test_step_passes_follow_the_stated_convention():
 
 def test_dcgan_fashion_simultaneous_step_is_about_211_mflop_per_image():
     from engine import models
-    from engine.config import get_preset
+    from engine.presets import get_preset
 
     cfg = get_preset("dcgan_fashion")
     g, d = models.build_generator(cfg), models.build_discriminator(cfg)

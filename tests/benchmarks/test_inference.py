@@ -7,8 +7,17 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks.inference import (NOT_AVAILABLE, WARMUP, add_floor, fixed_inputs, format_table, measure,
-                                  ort_matmul_peak, parse_batches, run_benchmark)
+from benchmarks.inference import (
+    NOT_AVAILABLE,
+    WARMUP,
+    add_floor,
+    fixed_inputs,
+    format_table,
+    measure,
+    ort_matmul_peak,
+    parse_batches,
+    run_benchmark,
+)
 from engine.errors import UserError
 
 
@@ -58,12 +67,19 @@ def test_one_row_per_backend_and_batch_and_unavailable_backends_say_why():
 def test_table_formats_numbers():
     row = {"backend": "x", "batch": 16, "runs": 3, "median_ms": 1.23456, "p90_ms": 2.5, "images_per_s": 12960.2}
     assert format_table([row]).splitlines()[-1] == "| x | 16 | 1.235 | 2.500 | 12,960 | n/a | n/a |"
-    assert format_table([{**row, "floor_ms": 0.5}]).splitlines()[-1] == "| x | 16 | 1.235 | 2.500 | 12,960 | 0.500 | 2.5x |"
+    assert (
+        format_table([{**row, "floor_ms": 0.5}]).splitlines()[-1]
+        == "| x | 16 | 1.235 | 2.500 | 12,960 | 0.500 | 2.5x |"
+    )
 
 
 def test_floor_is_the_batch_flops_at_the_peak_of_the_same_thread_count():
-    rows = [{"backend": "one", "batch": 16, "median_ms": 1.0}, {"backend": "all", "batch": 16, "median_ms": 1.0},
-            {"backend": "gpu", "batch": 16, "median_ms": 1.0}, {"backend": "one", "batch": 1, "unavailable": "no"}]
+    rows = [
+        {"backend": "one", "batch": 16, "median_ms": 1.0},
+        {"backend": "all", "batch": 16, "median_ms": 1.0},
+        {"backend": "gpu", "batch": 16, "median_ms": 1.0},
+        {"backend": "one", "batch": 1, "unavailable": "no"},
+    ]
     add_floor(rows, flops_per_image=10**6, peaks={1: 100.0, 4: 400.0}, threads={"one": 1, "all": 4})
     assert rows[0]["floor_ms"] == pytest.approx(16e6 / 100e9 * 1e3)  # 0.16 ms
     assert rows[1]["floor_ms"] == pytest.approx(0.04)
@@ -102,17 +118,34 @@ def test_benchmark_end_to_end_on_tiny_exports(tmp_path):
     z = keras.Input((4,), name="z")
     image = keras.layers.Reshape((2, 2, 1))(keras.layers.Dense(4, activation="tanh")(z))
     generator = keras.Model(z, image)
-    meta = {"latent_dim": 4, "latent_distribution": "normal", "latent_range": None, "num_classes": 0,
-            "class_names": [], "output_range": [-1.0, 1.0], "layout": "NHWC", "image_shape": [2, 2, 1],
-            "preset": "tiny", "step": 3, "checkpoint_sha256": "0" * 64, "engine_version": "test"}
-    paths = {"onnx": write_onnx(generator, meta, tmp_path / "g.onnx"),
-             "tflite": write_tflite(generator, meta, tmp_path / "g.tflite"),
-             "savedmodel": write_savedmodel(generator, meta, tmp_path / "saved_model")}
+    meta = {
+        "latent_dim": 4,
+        "latent_distribution": "normal",
+        "latent_range": None,
+        "num_classes": 0,
+        "class_names": [],
+        "output_range": [-1.0, 1.0],
+        "layout": "NHWC",
+        "image_shape": [2, 2, 1],
+        "preset": "tiny",
+        "step": 3,
+        "checkpoint_sha256": "0" * 64,
+        "engine_version": "test",
+    }
+    paths = {
+        "onnx": write_onnx(generator, meta, tmp_path / "g.onnx"),
+        "tflite": write_tflite(generator, meta, tmp_path / "g.tflite"),
+        "savedmodel": write_savedmodel(generator, meta, tmp_path / "saved_model"),
+    }
     out = tmp_path / "results"
     rows = run_benchmark(runs=2, batches=(1, 3), out=out, command="python -m benchmarks.inference --runs 2", **paths)
     timed = {r["backend"] for r in rows if "median_ms" in r}
     assert len(rows) == 2 * 7 and len(timed) >= 5  # ORT CUDA and TensorRT only where offered
-    assert {"ONNX float32 / ORT CPU (1 thread)", "TFLite float32 / LiteRT (1 thread)", "SavedModel float32 / TF"} <= timed
+    assert {
+        "ONNX float32 / ORT CPU (1 thread)",
+        "TFLite float32 / LiteRT (1 thread)",
+        "SavedModel float32 / TF",
+    } <= timed
     assert all(r.get("floor_ms") is None for r in rows)  # no run, so no generator to count FLOPs on
     md = (out / "inference.md").read_text()
     assert md.startswith("# Inference latency, tiny generator (step 3, 4 -> 2x2x1)")

@@ -3,8 +3,9 @@
 from benchmarks.quality import at_minute, format_tables
 from benchmarks.recipe_search import format_table
 
-METRICS = dict(kid=1.0, kid_stderr=0.1, precision=0.8, recall=0.7, density=0.9, coverage=0.5, class_entropy=0.97,
-               class_ratio=2.5)
+METRICS = dict(
+    kid=1.0, kid_stderr=0.1, precision=0.8, recall=0.7, density=0.9, coverage=0.5, class_entropy=0.97, class_ratio=2.5
+)
 
 
 def curve(*points):
@@ -19,8 +20,10 @@ def test_a_minute_mark_reads_the_first_evaluation_after_it():
 
 
 def test_quality_tables_hold_each_recipe_and_mark():
-    results = {"published": {"preset": "dcgan_fashion", "curve": curve((100, 61.0, 500.0), (900, 600.5, 250.0))},
-               "default": {"preset": "dcgan_fashion_fast", "curve": curve((120, 60.5, 450.0), (400, 330.0, 280.0))}}
+    results = {
+        "published": {"preset": "dcgan_fashion", "curve": curve((100, 61.0, 500.0), (900, 600.5, 250.0))},
+        "default": {"preset": "dcgan_fashion_fast", "curve": curve((120, 60.5, 450.0), (400, 330.0, 280.0))},
+    }
     refs = {"floor": dict(fid=1.1, **METRICS), "noise": dict(fid=961.0, **METRICS)}
     text = format_tables(results, refs, [1, 5, 10, 20], 5000)
     assert "| published | `dcgan_fashion` | 900 | 10.0 min | 250.0 |" in text
@@ -32,10 +35,21 @@ def test_quality_tables_hold_each_recipe_and_mark():
 
 def test_search_table_is_best_first_and_names_the_changes():
     def record(trial, preset, overrides, fid, strategy="mirrored"):
-        return dict(trial=trial, preset=preset, overrides=overrides, strategy=strategy, question="q", minutes=5,
-                    final=dict(step=10, fid=fid, **METRICS))
+        return dict(
+            trial=trial,
+            preset=preset,
+            overrides=overrides,
+            strategy=strategy,
+            question="q",
+            minutes=5,
+            final=dict(step=10, fid=fid, **METRICS),
+        )
 
-    rows = format_table([record("base", "dcgan_fashion_adam", [], 460.0),
-                         record("published_ema", "dcgan_fashion", ["ema_decay=0.999"], 295.0, "default")]).splitlines()
+    rows = format_table(
+        [
+            record("base", "dcgan_fashion_adam", [], 460.0),
+            record("published_ema", "dcgan_fashion", ["ema_decay=0.999"], 295.0, "default"),
+        ]
+    ).splitlines()
     assert rows[2].startswith("| published_ema | `dcgan_fashion` `ema_decay=0.999` `--strategy default` |")
     assert rows[3].startswith("| base | (none) |")

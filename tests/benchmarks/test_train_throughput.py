@@ -59,13 +59,26 @@ def test_summary_takes_the_median_window_and_the_warmup_excess():
 
 def fake(kind, batch, ips, jit=False, strategy="default", mflop=210.0, preset="dcgan_fashion"):
     row = Row(preset, batch, kind, jit=jit, steps_per_call=1, strategy=strategy)
-    return {**row.__dict__, "label": row.label, "algorithm": row.algorithm, "images_per_s": ips, "compile_s": 1.0,
-            "step_mflop_per_image": mflop, "peak_rss_mb": 900.0}
+    return {
+        **row.__dict__,
+        "label": row.label,
+        "algorithm": row.algorithm,
+        "images_per_s": ips,
+        "compile_s": 1.0,
+        "step_mflop_per_image": mflop,
+        "peak_rss_mb": 900.0,
+    }
 
 
 def test_targets_name_what_was_missed():
-    results = [fake("tutorial", 32, 100.0), fake("fit", 32, 300.0, jit=True), fake("engine", 32, 250.0),
-               fake("tutorial", 128, 100.0), fake("fit", 128, 200.0), fake("engine", 128, 400.0)]
+    results = [
+        fake("tutorial", 32, 100.0),
+        fake("fit", 32, 300.0, jit=True),
+        fake("engine", 32, 250.0),
+        fake("tutorial", 128, 100.0),
+        fake("fit", 128, 200.0),
+        fake("engine", 128, 400.0),
+    ]
     lines = check_targets(results, peak_gflops := 100.0)
     assert len(lines) == 2
     assert "0.83x the best other row (Keras fit (train_step), xla on" in lines[0] and "[target missed]" in lines[0]
@@ -76,9 +89,15 @@ def test_targets_name_what_was_missed():
 
 
 def test_plot_lines_and_png(tmp_path):
-    results = [fake("tutorial", 64, 100.0), fake("engine", 64, 300.0), fake("engine", 64, 350.0, jit=True),
-               fake("engine", 64, 200.0, strategy="mirrored"), fake("tutorial", 256, 120.0),
-               fake("engine", 256, 330.0), {**fake("fit", 256, 0.0), "error": "boom"}]
+    results = [
+        fake("tutorial", 64, 100.0),
+        fake("engine", 64, 300.0),
+        fake("engine", 64, 350.0, jit=True),
+        fake("engine", 64, 200.0, strategy="mirrored"),
+        fake("tutorial", 256, 120.0),
+        fake("engine", 256, 330.0),
+        {**fake("fit", 256, 0.0), "error": "boom"},
+    ]
     lines = series(results, "dcgan_fashion")
     assert lines["engine (best row)"] == {64: 350.0, 256: 330.0} and "Keras fit (best row)" not in lines
     assert replica_series(results) == {"1 replica": {64: 300.0}, "2 replicas (mirrored)": {64: 200.0}}
@@ -87,12 +106,11 @@ def test_plot_lines_and_png(tmp_path):
 
 
 def test_measure_times_a_tiny_engine_row(monkeypatch):
-    import dataclasses
 
     import numpy as np
 
-    from engine.config import get_preset
     from engine.data import ImageData
+    from engine.presets import get_preset
 
     rng = np.random.default_rng(0)
     data = ImageData(rng.integers(0, 256, (64, 28, 28, 1), dtype=np.uint8), np.zeros(64, np.int32), ("x",), "test")

@@ -8,11 +8,29 @@ from benchmarks.variants import REJECTED, VARIANTS, format_table, run_variants
 
 
 def test_table_rows_and_missing_fid():
-    rows = [{"variant": "Keras float32 (reference)", "fid": 12.345},
-            {"variant": "TFLite int8", "file_bytes": 1024 * 996, "max_abs_error": 0.25, "mean_abs_error": 0.0194,
-             "batch_1_ms": 0.3334, "batch_256_ms": 40.12, "fid": 13.0, "fid_delta": 0.655},
-            {"variant": "ONNX float16", "file_bytes": 2048, "max_abs_error": 1e-3, "mean_abs_error": 1e-4,
-             "batch_1_ms": 0.5, "batch_256_ms": 50.0, "fid": None, "fid_delta": None}]
+    rows = [
+        {"variant": "Keras float32 (reference)", "fid": 12.345},
+        {
+            "variant": "TFLite int8",
+            "file_bytes": 1024 * 996,
+            "max_abs_error": 0.25,
+            "mean_abs_error": 0.0194,
+            "batch_1_ms": 0.3334,
+            "batch_256_ms": 40.12,
+            "fid": 13.0,
+            "fid_delta": 0.655,
+        },
+        {
+            "variant": "ONNX float16",
+            "file_bytes": 2048,
+            "max_abs_error": 1e-3,
+            "mean_abs_error": 1e-4,
+            "batch_1_ms": 0.5,
+            "batch_256_ms": 50.0,
+            "fid": None,
+            "fid_delta": None,
+        },
+    ]
     lines = format_table(rows).splitlines()
     assert lines[2] == "| Keras float32 (reference) | | | | | | 12.35 | 0 |"
     assert lines[3] == "| TFLite int8 | 996 | 2.50e-01 | 1.94e-02 | 0.333 | 40.12 | 13.00 | +0.66 |"

@@ -2,13 +2,19 @@
 
 import pytest
 
-from engine.config import Config, RunOptions, apply_overrides, from_dict, get_preset, to_dict
+from engine.config import Config, RunOptions, apply_overrides, from_dict, to_dict
 from engine.errors import UserError
+from engine.presets import get_preset
 
 
 def test_default_preset_is_the_fashion_dcgan():
     cfg = get_preset("dcgan_fashion")
-    assert (cfg.model, cfg.dataset, cfg.image_shape, cfg.latent_dim) == ("dcgan_fashion", "fashion_mnist", (28, 28, 1), 100)
+    assert (cfg.model, cfg.dataset, cfg.image_shape, cfg.latent_dim) == (
+        "dcgan_fashion",
+        "fashion_mnist",
+        (28, 28, 1),
+        100,
+    )
     assert cfg.output_range == (-1.0, 1.0)
 
 
@@ -18,22 +24,26 @@ def test_unknown_preset_lists_valid_ones():
 
 
 def test_overrides_are_parsed_to_the_field_type():
-    cfg = apply_overrides(get_preset("dcgan_fashion"),
-                          ["batch_size=64", "g_lr=1e-4", "update_order=alternating", "image_shape=28,28,1"])
+    cfg = apply_overrides(
+        get_preset("dcgan_fashion"), ["batch_size=64", "g_lr=1e-4", "update_order=alternating", "image_shape=28,28,1"]
+    )
     assert cfg.batch_size == 64 and isinstance(cfg.batch_size, int)
     assert cfg.g_lr == pytest.approx(1e-4)
     assert cfg.update_order == "alternating"
     assert cfg.image_shape == (28, 28, 1)
 
 
-@pytest.mark.parametrize("pair, message", [
-    ("nokey=1", "unknown config key 'nokey'; valid keys: .*batch_size"),
-    ("batch_size=abc", "override batch_size='abc': expected int"),
-    ("batch_size", "is not key=value"),
-    ("batch_size=0", r"batch_size=0 \(must be > 0\)"),
-    ("update_order=sideways", "update_order='sideways' .*valid: simultaneous, alternating"),
-    ("preset=x", "unknown config key 'preset'"),
-])
+@pytest.mark.parametrize(
+    "pair, message",
+    [
+        ("nokey=1", "unknown config key 'nokey'; valid keys: .*batch_size"),
+        ("batch_size=abc", "override batch_size='abc': expected int"),
+        ("batch_size", "is not key=value"),
+        ("batch_size=0", r"batch_size=0 \(must be > 0\)"),
+        ("update_order=sideways", "update_order='sideways' .*valid: simultaneous, alternating"),
+        ("preset=x", "unknown config key 'preset'"),
+    ],
+)
 def test_bad_overrides_fail_with_one_clear_line(pair, message):
     with pytest.raises(UserError, match=message):
         apply_overrides(get_preset("dcgan_fashion"), [pair])

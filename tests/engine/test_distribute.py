@@ -17,13 +17,16 @@ def test_tf_config_is_parsed(monkeypatch):
     assert parse_tf_config()["task"]["index"] == 1
 
 
-@pytest.mark.parametrize("text, message", [
-    (None, "needs TF_CONFIG"),
-    ("{not json", "TF_CONFIG is not valid JSON"),
-    (json.dumps({"cluster": {}}), 'needs "cluster" and "task"'),
-    (json.dumps({**GOOD, "task": {"type": "worker", "index": 2}}), "does not name a member of cluster"),
-    (json.dumps({**GOOD, "task": {"type": "chief", "index": 0}}), "does not name a member of cluster"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (None, "needs TF_CONFIG"),
+        ("{not json", "TF_CONFIG is not valid JSON"),
+        (json.dumps({"cluster": {}}), 'needs "cluster" and "task"'),
+        (json.dumps({**GOOD, "task": {"type": "worker", "index": 2}}), "does not name a member of cluster"),
+        (json.dumps({**GOOD, "task": {"type": "chief", "index": 0}}), "does not name a member of cluster"),
+    ],
+)
 def test_malformed_tf_config_is_one_clear_line(monkeypatch, text, message):
     if text is None:
         monkeypatch.delenv("TF_CONFIG", raising=False)

@@ -16,8 +16,21 @@ def cache(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GAN_ENGINE_CACHE", str(root))
-        assert evaluate.main(["--train-evaluator", "--dataset", "fashion_mnist", "--data-dir", str(data_dir),
-                              "--epochs", "1", "--force"]) == 0
+        assert (
+            evaluate.main(
+                [
+                    "--train-evaluator",
+                    "--dataset",
+                    "fashion_mnist",
+                    "--data-dir",
+                    str(data_dir),
+                    "--epochs",
+                    "1",
+                    "--force",
+                ]
+            )
+            == 0
+        )
     return root
 
 

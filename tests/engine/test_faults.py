@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from engine import loop
 from engine.config import RunOptions
 from engine.data import ImageData
@@ -26,9 +26,11 @@ from engine.steps import make_train_fn
 
 def poisoned(ds, bad):
     """`ds` with every pixel of batches whose index is in `bad` (a set, or `min` for "from then on") set to NaN."""
+
     def poison(i, batch):
         hit = i >= bad if isinstance(bad, int) else tf.reduce_any(tf.equal(i, list(bad)))
         return {**batch, "image": tf.where(hit, float("nan"), batch["image"])}
+
     return ds.enumerate().map(poison)
 
 
@@ -49,15 +51,17 @@ def test_the_data_stream_resumes_at_any_step_with_whole_epochs_in_between():
 
     straight = stream(0, 10)
     for start in (1, 2, 3, 7):
-        assert all(np.array_equal(a, b) for a, b in zip(straight[start:], stream(start, 10 - start))), start
+        got = stream(start, 10 - start)
+        assert all(np.array_equal(a, b) for a, b in zip(straight[start:], got, strict=True)), start
     flat = np.concatenate(straight)
-    epochs = [sorted(flat[i:i + n]) for i in range(0, len(flat) - n + 1, n)]
+    epochs = [sorted(flat[i : i + n]) for i in range(0, len(flat) - n + 1, n)]
     assert all(e == list(range(n)) for e in epochs)  # every epoch is a permutation of the whole data
-    assert not np.array_equal(flat[:n], flat[n:2 * n])  # and a new one each epoch
+    assert not np.array_equal(flat[:n], flat[n : 2 * n])  # and a new one each epoch
 
 
-@pytest.mark.parametrize("strategy_name, order", [("default", "simultaneous"), ("mirrored", "simultaneous"),
-                                                  ("default", "alternating")])
+@pytest.mark.parametrize(
+    "strategy_name, order", [("default", "simultaneous"), ("mirrored", "simultaneous"), ("default", "alternating")]
+)
 def test_a_non_finite_step_is_skipped_counted_and_training_goes_on(strategy_name, order, data_dir):
     strategy = make_strategy(strategy_name, 2)
     cfg = tiny_config(update_order=order)
@@ -74,13 +78,14 @@ def test_a_non_finite_step_is_skipped_counted_and_training_goes_on(strategy_name
     before = state(gan, guarded)
     second = fn(it, tf.constant(1))  # the NaN batch
     assert float(second["skipped"]) == 1.0 and np.isnan(float(second["d_loss"]))
-    assert all(np.array_equal(a, b) for a, b in zip(before, state(gan, guarded))), "a skipped update changed state"
+    after = state(gan, guarded)
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True)), "a skipped update changed state"
     counts = (gan.step_counter, gan.skipped_steps, gan.consecutive_skips)
     assert [int(c.numpy()) for c in counts] == [2, 1, 1]
     third = fn(it, tf.constant(2))  # a finite step resets the run of skips; losses average the finite steps only
     assert float(third["skipped"]) == 0.0 and int(gan.consecutive_skips.numpy()) == 0
     assert np.isfinite(float(third["d_loss"]))
-    assert not all(np.array_equal(a, b) for a, b in zip(before, state(gan, guarded)))
+    assert not all(np.array_equal(a, b) for a, b in zip(before, state(gan, guarded), strict=False))
 
 
 def test_the_traced_loop_stops_at_the_skip_limit(data_dir):
@@ -88,11 +93,11 @@ def test_the_traced_loop_stops_at_the_skip_limit(data_dir):
     gan = GAN(cfg)
     data = load_fashion_mnist("train", str(data_dir))
     ds = poisoned(make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=0), 0)
-    fn = make_train_fn(gan, tf.distribute.get_strategy(), global_batch_size=cfg.batch_size, jit_compile=False,
-                       max_consecutive_skips=3)
+    fn = make_train_fn(
+        gan, tf.distribute.get_strategy(), global_batch_size=cfg.batch_size, jit_compile=False, max_consecutive_skips=3
+    )
     out = fn(iter(ds), tf.constant(10))
     assert (int(out["steps"]), float(out["skipped"]), int(gan.consecutive_skips.numpy())) == (3, 3.0, 3)
-
 
 
 def test_k_skips_in_a_row_stop_the_run_with_the_last_good_checkpoint_latest(tmp_path, data_dir, monkeypatch):
@@ -103,8 +108,11 @@ def test_k_skips_in_a_row_stop_the_run_with_the_last_good_checkpoint_latest(tmp_
     with pytest.raises(UserError, match="training diverged: 3 steps in a row .*ckpt-4 is the last good one"):
         loop.train(tiny_config(steps=12), opts, tmp_path, tf.distribute.get_strategy())
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
-    assert all(np.isfinite(v).all() for v in checkpoint_values(tmp_path / "checkpoints" / "ckpt-4").values()
-               if np.issubdtype(np.asarray(v).dtype, np.floating))
+    assert all(
+        np.isfinite(v).all()
+        for v in checkpoint_values(tmp_path / "checkpoints" / "ckpt-4").values()
+        if np.issubdtype(np.asarray(v).dtype, np.floating)
+    )
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["skipped_nonfinite"] for r in records] == [0, 0, 0, 0, 0, 1, 2, 3]
 
@@ -130,7 +138,6 @@ def test_resume_skips_a_damaged_latest_checkpoint_and_says_so(tmp_path, data_dir
     assert "ckpt-2 at step 2" in captured.out and summary["step"] == 6
 
 
-
 @pytest.mark.parametrize("seconds, saved", [(0.0, ["ckpt-3"]), (1e-9, ["ckpt-1", "ckpt-2", "ckpt-3"])])
 def test_checkpoints_also_follow_the_clock(tmp_path, data_dir, seconds, saved):
     opts = RunOptions(data_dir=str(data_dir), checkpoint_every_seconds=seconds)
@@ -145,9 +152,29 @@ STEPS, KILL_AFTER = 24, 12  # 8 steps an epoch on the 256 fixture images: the ki
 
 
 def train_command(data_dir, out, strategy, *extra):
-    return [sys.executable, "-m", "engine.train", "--strategy", strategy, "--data-dir", str(data_dir),
-            "--batch-size", "32", "--steps", str(STEPS), "--steps-per-loop", "1", "--deterministic",
-            "--set", "checkpoint_every=4", "--set", "log_every=1", "--out-dir", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "engine.train",
+        "--strategy",
+        strategy,
+        "--data-dir",
+        str(data_dir),
+        "--batch-size",
+        "32",
+        "--steps",
+        str(STEPS),
+        "--steps-per-loop",
+        "1",
+        "--deterministic",
+        "--set",
+        "checkpoint_every=4",
+        "--set",
+        "log_every=1",
+        "--out-dir",
+        str(out),
+        *extra,
+    ]
 
 
 def latest_named(run_dir) -> str:
@@ -157,8 +184,11 @@ def latest_named(run_dir) -> str:
 
 def checkpoint_values(prefix) -> dict:
     reader = tf.train.load_checkpoint(str(prefix))
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-            if not k.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))}
+    return {
+        k: reader.get_tensor(k)
+        for k in reader.get_variable_to_shape_map()
+        if not k.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))
+    }
 
 
 # The default preset (alternating order, EMA) under `default`; the simultaneous order under `mirrored`: the
@@ -167,10 +197,12 @@ def checkpoint_values(prefix) -> dict:
 def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, data_dir, strategy, preset):
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
     command = lambda out, *extra: train_command(data_dir, out, strategy, "--preset", preset, *extra)
-    straight = subprocess.Popen(command(straight_dir), cwd=tmp_path, env=ENV,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    killed = subprocess.Popen(command(killed_dir), cwd=tmp_path, env=ENV,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    straight = subprocess.Popen(
+        command(straight_dir), cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    killed = subprocess.Popen(
+        command(killed_dir), cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 240
     while f'"ckpt-{KILL_AFTER}"' not in latest_named(killed_dir) and killed.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint appeared"
@@ -179,8 +211,9 @@ def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_pa
     assert killed.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (killed_dir / "generator.keras").exists()
 
-    resumed = subprocess.run(command(killed_dir, "--resume"), cwd=tmp_path, env=ENV,
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        command(killed_dir, "--resume"), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300
+    )
     out, err = straight.communicate(timeout=300)
     assert straight.returncode == 0, err
     assert resumed.returncode == 0, resumed.stderr
@@ -200,6 +233,7 @@ def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_pa
 
 # ---- pre-emption (SIGTERM, Ctrl-C) and a second process on one run ----
 
+
 def wait_for_records(run_dir, count, process, seconds=240):
     deadline = time.monotonic() + seconds
     log = run_dir / "metrics.jsonl"
@@ -214,32 +248,44 @@ def test_a_signal_saves_the_current_step_and_a_second_process_is_refused(tmp_pat
     run = tmp_path / "run"
     # No checkpoint is due for 1,000 steps: all that survives the signal is what the stop itself saves.
     command = lambda *extra: [*train_command(data_dir, run, "default", "--set", "checkpoint_every=1000"), *extra]
-    first = subprocess.Popen(command("--steps", "1000"), cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        command("--steps", "1000"), cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wait_for_records(run, 3, first)
 
-    second = subprocess.run(command("--resume", "--steps", "1000"), cwd=tmp_path, env=ENV, capture_output=True,
-                            text=True, timeout=120)
+    second = subprocess.run(
+        command("--resume", "--steps", "1000"), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120
+    )
     assert second.returncode == 2 and f"is being trained by another process (pid {first.pid})" in second.stderr
 
     first.send_signal(signum)
     first.send_signal(signum)  # a second signal during the save is noted, not obeyed
     out, err = first.communicate(timeout=120)
     assert first.returncode == code, err
-    stopped = re.search(r"stopped at step (\d+) of 1000: checkpoint saved, resume with `python -m engine.train "
-                        r"--resume --out-dir \S+`", err)
+    stopped = re.search(
+        r"stopped at step (\d+) of 1000: checkpoint saved, resume with `python -m engine.train "
+        r"--resume --out-dir \S+`",
+        err,
+    )
     assert stopped, err
     step = int(stopped[1])
     assert f'"ckpt-{step}"' in latest_named(run)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == step and records[-1]["stopped"] == "signal"
 
-    resumed = subprocess.run(command("--resume", "--steps", str(step + 2)), cwd=tmp_path, env=ENV,
-                             capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(
+        command("--resume", "--steps", str(step + 2)),
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed from {run / 'checkpoints' / f'ckpt-{step}'} at step {step}" in resumed.stdout
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(
-        range(1, step + 3))
+        range(1, step + 3)
+    )
     assert tensorboard_steps(run, "d_loss") == list(range(1, step + 3))
 
 
@@ -270,6 +316,7 @@ def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path, trained_
 
 # ---- a full disk ----
 
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 3 MB tmpfs (root only; skipped elsewhere), grown with `grow(size)`."""
@@ -290,14 +337,18 @@ def test_a_full_disk_stops_with_one_line_leaves_no_partial_checkpoint_and_resume
     assert full.returncode == 2, full.stderr
     errors = [line for line in full.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in full.stderr
-    assert re.match(r"error: disk full while saving ckpt-2 under \S+: the partial files were removed and the latest "
-                    r"checkpoint is still none \(no checkpoint yet\); free space and resume with `python -m "
-                    r"engine.train --resume --out-dir \S+run`", errors[0]), errors[0]
+    assert re.match(
+        r"error: disk full while saving ckpt-2 under \S+: the partial files were removed and the latest "
+        r"checkpoint is still none \(no checkpoint yet\); free space and resume with `python -m "
+        r"engine.train --resume --out-dir \S+run`",
+        errors[0],
+    ), errors[0]
     assert not list((run / "checkpoints").glob("ckpt-*")), "a partial checkpoint was left behind"
 
     grow("64M")
-    resumed = subprocess.run(command("--steps", "4", "--resume"), cwd=tmp_path, env=ENV, capture_output=True,
-                             text=True, timeout=120)
+    resumed = subprocess.run(
+        command("--steps", "4", "--resume"), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "has no checkpoint yet (it stopped before its first); training it from step 0" in resumed.stdout
     assert '"ckpt-4"' in latest_named(run)
@@ -319,5 +370,8 @@ def test_a_failed_save_keeps_the_previous_checkpoint_the_latest(tmp_path, monkey
     with pytest.raises(UserError, match=r"disk full while saving ckpt-4 .* the latest checkpoint is still ckpt-2;"):
         loop.save_checkpoint(gan, manager, 4)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
-        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
+        "checkpoint",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+    ]
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2") and real_save

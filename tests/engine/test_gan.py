@@ -6,27 +6,34 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine.config import PRESETS, get_preset
 from engine.data import ImageData
 from engine.data.pipeline import distribute, make_dataset
 from engine.distribute import make_strategy
 from engine.errors import UserError
 from engine.gan import GAN
+from engine.presets import PRESETS, get_preset
 from engine.steps import make_train_fn
 
 
 def fake_data(shape, classes=10, n=64, seed=0):
     rng = np.random.default_rng(seed)
-    return ImageData(rng.integers(0, 256, (n, *shape), dtype=np.uint8), rng.integers(0, classes, n).astype(np.int32),
-                     tuple(str(i) for i in range(classes)), "test")
+    return ImageData(
+        rng.integers(0, 256, (n, *shape), dtype=np.uint8),
+        rng.integers(0, classes, n).astype(np.int32),
+        tuple(str(i) for i in range(classes)),
+        "test",
+    )
 
 
 def build(cfg, strategy):
     with strategy.scope():
         gan = GAN(cfg)
     data = fake_data(cfg.image_shape)
-    it = iter(distribute(make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range,
-                                      seed=0), strategy))
+    it = iter(
+        distribute(
+            make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=0), strategy
+        )
+    )
     return gan, it, make_train_fn(gan, strategy, global_batch_size=cfg.batch_size, jit_compile=False)
 
 
@@ -39,7 +46,7 @@ def weights(model):
 
 
 def same(a, b):
-    return all(np.array_equal(x, y) for x, y in zip(a, b))
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=False))
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -79,7 +86,7 @@ def zero_output_layer(discriminator):
     """Zeroes D's last Dense so every logit is 0 (D says 0.5 to everything)."""
     import keras
 
-    last = [l for l in discriminator.layers if isinstance(l, keras.layers.Dense)][-1]
+    last = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Dense)][-1]
     last.kernel.assign(tf.zeros_like(last.kernel))
     last.bias.assign(tf.zeros_like(last.bias))
 
@@ -107,7 +114,7 @@ def test_d_loss_is_the_mean_of_its_two_terms_and_accuracy_counts_sides():
     loss, accuracy = gan.d_loss(batch, batch["image"], None, 8)
     assert float(loss) == pytest.approx(np.log(2), rel=1e-5)
     assert accuracy.numpy().tolist() == [0.0, 0.0]  # a logit of exactly 0 is right about neither side
-    last = [l for l in gan.discriminator.layers if hasattr(l, "bias") and l.bias is not None][-1]
+    last = [layer for layer in gan.discriminator.layers if hasattr(layer, "bias") and layer.bias is not None][-1]
     last.bias.assign(tf.ones_like(last.bias))  # logit 1 everywhere: every real called real, every fake called real
     _, accuracy = gan.d_loss(batch, batch["image"], None, 8)
     assert accuracy.numpy().tolist() == [1.0, 0.0]
@@ -126,7 +133,9 @@ def test_g_batch_factor_trains_g_on_more_latents():
     g_loss = gan.g_loss
     gan.g_loss = lambda fake, *args, **kwargs: sizes.append(fake.shape[0]) or g_loss(fake, *args, **kwargs)
     fn(it, tf.constant(1))
-    assert set(sizes) == {16}  # traced once or more; batch 8 real images, 2 latents each (Brownlee: G on 256 for D's 128 + 128)
+    assert set(sizes) == {
+        16
+    }  # traced once or more; batch 8 real images, 2 latents each (Brownlee: G on 256 for D's 128 + 128)
 
 
 def test_dropout_option_sets_every_dropout_layer():
@@ -135,8 +144,12 @@ def test_dropout_option_sets_every_dropout_layer():
     for preset, default in (("dcgan_fashion", 0.3), ("balanced_dcgan_mnist", 0.0), ("dcgan_faces", 0.0)):
         for rate in (None, 0.25):
             gan = GAN(small(preset, dropout=rate) if rate is not None else small(preset))
-            rates = {l.rate for net in (gan.generator, gan.discriminator) for l in net.layers
-                     if isinstance(l, keras.layers.Dropout)}
+            rates = {
+                layer.rate
+                for net in (gan.generator, gan.discriminator)
+                for layer in net.layers
+                if isinstance(layer, keras.layers.Dropout)
+            }
             assert rates == {default if rate is None else rate}, preset
 
 
@@ -152,7 +165,7 @@ def test_ema_is_the_running_average_of_g():
     gan, it, fn = build(cfg, tf.distribute.get_strategy())
     w0 = [w.numpy().copy() for w in gan.generator.weights]
     fn(it, tf.constant(1))
-    for ema, before, after in zip(gan.generator_ema.weights, w0, gan.generator.weights):
+    for ema, before, after in zip(gan.generator_ema.weights, w0, gan.generator.weights, strict=False):
         np.testing.assert_allclose(ema.numpy(), 0.9 * before + 0.1 * after.numpy(), rtol=1e-5, atol=1e-7)
     assert gan.sampler is gan.generator_ema
 
@@ -162,7 +175,7 @@ def test_spectral_norm_wraps_d_and_bounds_its_kernels():
     gan, it, fn = build(cfg, tf.distribute.get_strategy())
     import keras
 
-    wrapped = [l for l in gan.discriminator.layers if isinstance(l, keras.layers.SpectralNormalization)]
+    wrapped = [layer for layer in gan.discriminator.layers if isinstance(layer, keras.layers.SpectralNormalization)]
     assert len(wrapped) == 3  # two Conv2D and the Dense
     fn(it, tf.constant(20))
     for layer in wrapped:
@@ -189,7 +202,9 @@ def test_gradient_penalty_is_positive_and_added_for_wgan_gp():
     gan = GAN(small("dcgan_fashion", loss="wgan_gp"))
     penalty = float(gan._gradient_penalty(real, -real, None, 8))
     assert penalty > 0
-    assert float(GAN(small("dcgan_fashion", loss="wgan_gp", gp_weight=0.0))._gradient_penalty(real, -real, None, 8)) == 0
+    assert (
+        float(GAN(small("dcgan_fashion", loss="wgan_gp", gp_weight=0.0))._gradient_penalty(real, -real, None, 8)) == 0
+    )
 
 
 def test_conditional_generators_take_labels_and_grids_have_one_class_per_row():
@@ -199,7 +214,10 @@ def test_conditional_generators_take_labels_and_grids_have_one_class_per_row():
         cfg = small(name, sample_count=20)
         gan = GAN(cfg)
         z, labels = fixed_latents(cfg)
-        assert labels.tolist() == [0, 0] + [1, 1] + [2, 2] + [3, 3] + [4, 4] + [5, 5] + [6, 6] + [7, 7] + [8, 8] + [9, 9]
+        assert labels.tolist() == [0, 0] + [1, 1] + [2, 2] + [3, 3] + [4, 4] + [5, 5] + [6, 6] + [7, 7] + [8, 8] + [
+            9,
+            9,
+        ]
         a = gan.generator([z[:2], np.array([0, 0], np.int32)], training=False)
         b = gan.generator([z[:2], np.array([5, 5], np.int32)], training=False)
         assert not np.allclose(a, b)
@@ -207,29 +225,38 @@ def test_conditional_generators_take_labels_and_grids_have_one_class_per_row():
     assert len(z) == 70 and np.bincount(labels).tolist() == [7] * 10  # rounded up to whole rows
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"model": "acgan_mnist", "num_classes": 0}, "is class-conditional: set num_classes"),
-    ({"loss": "hinge", "real_label": 0.9}, "label smoothing .* has no meaning for loss=hinge"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"model": "acgan_mnist", "num_classes": 0}, "is class-conditional: set num_classes"),
+        ({"loss": "hinge", "real_label": 0.9}, "label smoothing .* has no meaning for loss=hinge"),
+    ],
+)
 def test_inconsistent_options_are_refused(changes, message):
     with pytest.raises(UserError, match=message):
         GAN(small("dcgan_fashion", **changes))
 
 
-@pytest.mark.parametrize("pairs, message", [
-    (["update_order=simultaneous", "n_critic=3"], "n_critic > 1 needs update_order=alternating"),
-    (["balance_g=1.5", "n_critic=2", "loss=wgan_gp"], "balance_g/balance_d need n_critic=1"),
-    (["update_order=simultaneous", "g_reuses_noise=true"], "g_reuses_noise need update_order=alternating"),
-    (["g_batch_factor=2", "g_reuses_noise=true"], "g_batch_factor=2 .must be >= 1, and 1 when g_reuses_noise"),
-    (["dropout=1.0"], r"dropout=1.0 \(must be in \[0, 1\)\)"),
-    (["ema_decay=1.0"], r"ema_decay=1.0 \(must be in \[0, 1\)\)"),
-])
+@pytest.mark.parametrize(
+    "pairs, message",
+    [
+        (["update_order=simultaneous", "n_critic=3"], "n_critic > 1 needs update_order=alternating"),
+        (["balance_g=1.5", "n_critic=2", "loss=wgan_gp"], "balance_g/balance_d need n_critic=1"),
+        (["update_order=simultaneous", "g_reuses_noise=true"], "g_reuses_noise need update_order=alternating"),
+        (["g_batch_factor=2", "g_reuses_noise=true"], "g_batch_factor=2 .must be >= 1, and 1 when g_reuses_noise"),
+        (["dropout=1.0"], r"dropout=1.0 \(must be in \[0, 1\)\)"),
+        (["ema_decay=1.0"], r"ema_decay=1.0 \(must be in \[0, 1\)\)"),
+    ],
+)
 def test_option_combinations_are_checked(pairs, message):
     from engine.config import apply_overrides
 
     with pytest.raises(UserError, match=message):
         apply_overrides(get_preset("dcgan_fashion"), pairs)
-    for ok in (["balance_g=1.5"], ["update_order=simultaneous", "d_fakes_inference=false", "balance_g=1.5"]):  # the rule works in both orders
+    for ok in (
+        ["balance_g=1.5"],
+        ["update_order=simultaneous", "d_fakes_inference=false", "balance_g=1.5"],
+    ):  # the rule works in both orders
         apply_overrides(get_preset("dcgan_fashion"), ok)
 
 
@@ -239,5 +266,5 @@ def test_ema_warmup_starts_by_following_g():
     gan, it, fn = build(cfg, tf.distribute.get_strategy())
     w0 = [w.numpy().copy() for w in gan.generator.weights]
     fn(it, tf.constant(1))
-    for ema, before, after in zip(gan.generator_ema.weights, w0, gan.generator.weights):
+    for ema, before, after in zip(gan.generator_ema.weights, w0, gan.generator.weights, strict=False):
         np.testing.assert_allclose(ema.numpy(), 0.1 * before + 0.9 * after.numpy(), rtol=1e-5, atol=1e-6)

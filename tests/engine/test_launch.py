@@ -115,8 +115,9 @@ def test_ctrl_c_stops_every_worker(fake_workers, monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_to_the_launcher_is_passed_on_and_the_workers_save_before_it_exits(fake_workers, tmp_path,
-                                                                                     monkeypatch, signum):
+def test_a_signal_to_the_launcher_is_passed_on_and_the_workers_save_before_it_exits(
+    fake_workers, tmp_path, monkeypatch, signum
+):
     from engine.errors import Stopped
 
     def signal_once_all_started():
@@ -128,15 +129,18 @@ def test_a_signal_to_the_launcher_is_passed_on_and_the_workers_save_before_it_ex
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     threading.Thread(target=signal_once_all_started, daemon=True).start()
     try:
-        with pytest.raises(Stopped, match="the workers saved a checkpoint at one step; run the same command with "
-                                          "--resume") as stopped:
+        with pytest.raises(
+            Stopped, match="the workers saved a checkpoint at one step; run the same command with --resume"
+        ) as stopped:
             launch.main(["--workers", "2", "--log-dir", str(tmp_path / "logs"), "--", "--steps", "1"])
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)
     assert stopped.value.code == 143  # the workers were sent SIGTERM whatever the launcher received
-    assert fake_workers() == [] and sorted(p.name for p in (tmp_path / "pids").glob("saved-*")) == ["saved-0",
-                                                                                                      "saved-1"]
+    assert fake_workers() == [] and sorted(p.name for p in (tmp_path / "pids").glob("saved-*")) == [
+        "saved-0",
+        "saved-1",
+    ]
 
 
 def test_all_workers_succeeding_is_success(fake_workers, monkeypatch, tmp_path):
@@ -151,7 +155,12 @@ def test_launcher_and_tf_config_checks_start_without_tensorflow():
 
 
 def test_bad_worker_count_is_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "engine.launch", "--workers", "-1", "--", "--steps", "1"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.launch", "--workers", "-1", "--", "--steps", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --workers -1: must be >= 1"

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from engine import rundir
 from engine.config import RunOptions
 from engine.errors import UserError
@@ -47,10 +47,13 @@ def test_resume_of_a_run_that_stopped_before_its_first_checkpoint_starts_at_step
     assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
-@pytest.mark.parametrize("batch, replicas, message", [
-    (3, 4, "smaller than the 4 replicas"),
-    (30, 4, "does not split evenly across 4 replicas"),
-])
+@pytest.mark.parametrize(
+    "batch, replicas, message",
+    [
+        (3, 4, "smaller than the 4 replicas"),
+        (30, 4, "does not split evenly across 4 replicas"),
+    ],
+)
 def test_plan_rejects_batches_replicas_cannot_share(batch, replicas, message):
     with pytest.raises(UserError, match=message):
         Plan.make(tiny_config(batch_size=batch), 1000, replicas)

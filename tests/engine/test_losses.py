@@ -28,8 +28,9 @@ def test_hinge():
 
 
 def test_least_squares_uses_targets():
-    np.testing.assert_allclose(LOSSES["lsgan"].d(REAL, FAKE, 1.0, 0.0).numpy(),
-                               0.5 * (np.array([1.0, 4.0]) + np.array([4.0, 0.25])))
+    np.testing.assert_allclose(
+        LOSSES["lsgan"].d(REAL, FAKE, 1.0, 0.0).numpy(), 0.5 * (np.array([1.0, 4.0]) + np.array([4.0, 0.25]))
+    )
     np.testing.assert_allclose(LOSSES["lsgan"].g(FAKE).numpy(), 0.5 * np.array([9.0, 0.25]))
 
 

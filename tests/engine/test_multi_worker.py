@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 
 from engine.cluster import is_chief, local_task_count, parse_tf_config
 from engine.errors import UserError
-from conftest import tiny_config
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 LOSS_RTOL = 1e-5  # measured: 2 workers vs 2 local replicas agree to ~1e-7 (all-reduce order is the only change)
@@ -28,8 +28,9 @@ OUTPUT_ATOL = 1e-5  # generator outputs after 4 steps, images in [-1, 1]
 
 
 def start(command, *, cwd, env=ENV) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -69,23 +70,59 @@ def test_two_workers_train_and_match_one_process_with_two_replicas(tmp_path, dat
     from engine.rundir import load_generator, read_config
 
     cfg = tiny_config(batch_size=16, seed=3, epochs=0)
-    train_args = ["--preset", "dcgan_fashion", "--data-dir", str(data_dir), "--batch-size", "16", "--steps", "4",
-                  "--seed", "3",
-                  "--set", "epochs=0", "--set", "log_every=1", "--set", "checkpoint_every=2",
-                  "--set", "sample_count=16", "--steps-per-loop", "1", "--out-dir", str(tmp_path / "mw")]
-    launcher = start([sys.executable, "-m", "engine.launch", "--workers", "2", "--log-dir", str(tmp_path / "logs"),
-                      "--", *train_args], cwd=tmp_path)
+    train_args = [
+        "--preset",
+        "dcgan_fashion",
+        "--data-dir",
+        str(data_dir),
+        "--batch-size",
+        "16",
+        "--steps",
+        "4",
+        "--seed",
+        "3",
+        "--set",
+        "epochs=0",
+        "--set",
+        "log_every=1",
+        "--set",
+        "checkpoint_every=2",
+        "--set",
+        "sample_count=16",
+        "--steps-per-loop",
+        "1",
+        "--out-dir",
+        str(tmp_path / "mw"),
+    ]
+    launcher = start(
+        [
+            sys.executable,
+            "-m",
+            "engine.launch",
+            "--workers",
+            "2",
+            "--log-dir",
+            str(tmp_path / "logs"),
+            "--",
+            *train_args,
+        ],
+        cwd=tmp_path,
+    )
     try:
         # The reference run, in this process while the workers start: one worker, 2 local replicas.
         (tmp_path / "one").mkdir()
-        train(cfg, RunOptions(strategy="mirrored", steps_per_loop=1, data_dir=str(data_dir)), tmp_path / "one",
-              make_strategy("mirrored", 2))
+        train(
+            cfg,
+            RunOptions(strategy="mirrored", steps_per_loop=1, data_dir=str(data_dir)),
+            tmp_path / "one",
+            make_strategy("mirrored", 2),
+        )
         result = finish(launcher, timeout=240)
     finally:
         stop(launcher)
     out, log = result.stdout, tmp_path / "logs" / "worker-1.log"
     assert result.returncode == 0, f"{out}\n{result.stderr}\n{log.read_text() if log.exists() else ''}"
-    assert f"worker 1 (127.0.0.1:" in out and str(log) in out  # the non-chief's log is named
+    assert "worker 1 (127.0.0.1:" in out and str(log) in out  # the non-chief's log is named
     assert "done: step 4" in out and "done: step 4" in log.read_text()  # both workers finished
 
     # Only the chief wrote the run; the non-chief's temporary run directory is gone and runs/latest was not made.
@@ -97,7 +134,7 @@ def test_two_workers_train_and_match_one_process_with_two_replicas(tmp_path, dat
     # The same global batches and seed give the same losses and weights as one process with 2 replicas.
     mw, one = metrics(tmp_path / "mw"), metrics(tmp_path / "one")
     assert [r["step"] for r in mw] == [r["step"] for r in one] == [1, 2, 3, 4]
-    for a, b in zip(mw, one):
+    for a, b in zip(mw, one, strict=False):
         for key in ("d_loss", "g_loss"):
             assert a[key] == pytest.approx(b[key], rel=LOSS_RTOL), (a["step"], key)
     generator, meta, prefix = load_generator(tmp_path / "mw")  # the chief's checkpoint restores
@@ -111,8 +148,14 @@ def test_two_workers_train_and_match_one_process_with_two_replicas(tmp_path, dat
 
 def test_malformed_tf_config_stops_training_with_one_line_before_tensorflow_starts(tmp_path):
     bad = json.dumps({"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}})
-    result = finish(start([sys.executable, "-m", "engine.train", "--strategy", "multi_worker", "--steps", "1"],
-                          cwd=tmp_path, env={**ENV, "TF_CONFIG": bad}), timeout=120)
+    result = finish(
+        start(
+            [sys.executable, "-m", "engine.train", "--strategy", "multi_worker", "--steps", "1"],
+            cwd=tmp_path,
+            env={**ENV, "TF_CONFIG": bad},
+        ),
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: TF_CONFIG cluster job 'worker' must be")
     assert "Traceback" not in result.stderr
@@ -122,26 +165,35 @@ def test_malformed_tf_config_stops_training_with_one_line_before_tensorflow_star
 TWO = {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]}
 
 
-@pytest.mark.parametrize("conf, message", [
-    ({"cluster": {"worker": ["hostonly"]}, "task": {"type": "worker", "index": 0}}, 'list of "host:port"'),
-    ({"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}}, 'list of "host:port"'),
-    ({"cluster": {**TWO, "ps": ["p:1"]}, "task": {"type": "worker", "index": 0}}, "job(s) ps; multi_worker runs only"),
-    ({"cluster": {**TWO, "chief": ["c:1", "d:1"]}, "task": {"type": "chief", "index": 0}}, "2 chiefs"),
-    ({"cluster": TWO, "task": {"type": "worker", "index": "0"}}, "does not name a member"),
-    ([1, 2], 'needs "cluster" and "task"'),
-])
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        ({"cluster": {"worker": ["hostonly"]}, "task": {"type": "worker", "index": 0}}, 'list of "host:port"'),
+        ({"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}}, 'list of "host:port"'),
+        (
+            {"cluster": {**TWO, "ps": ["p:1"]}, "task": {"type": "worker", "index": 0}},
+            "job(s) ps; multi_worker runs only",
+        ),
+        ({"cluster": {**TWO, "chief": ["c:1", "d:1"]}, "task": {"type": "chief", "index": 0}}, "2 chiefs"),
+        ({"cluster": TWO, "task": {"type": "worker", "index": "0"}}, "does not name a member"),
+        ([1, 2], 'needs "cluster" and "task"'),
+    ],
+)
 def test_tf_config_problems_are_named(monkeypatch, conf, message):
     monkeypatch.setenv("TF_CONFIG", json.dumps(conf))
     with pytest.raises(UserError, match=re.escape(message)):
         parse_tf_config()
 
 
-@pytest.mark.parametrize("cluster, task, chief", [
-    (TWO, {"type": "worker", "index": 0}, True),  # no chief job: worker 0 is the chief
-    (TWO, {"type": "worker", "index": 1}, False),
-    ({**TWO, "chief": ["10.0.0.3:2222"]}, {"type": "worker", "index": 0}, False),
-    ({**TWO, "chief": ["10.0.0.3:2222"]}, {"type": "chief", "index": 0}, True),
-])
+@pytest.mark.parametrize(
+    "cluster, task, chief",
+    [
+        (TWO, {"type": "worker", "index": 0}, True),  # no chief job: worker 0 is the chief
+        (TWO, {"type": "worker", "index": 1}, False),
+        ({**TWO, "chief": ["10.0.0.3:2222"]}, {"type": "worker", "index": 0}, False),
+        ({**TWO, "chief": ["10.0.0.3:2222"]}, {"type": "chief", "index": 0}, True),
+    ],
+)
 def test_only_tensorflows_chief_writes(monkeypatch, cluster, task, chief):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
     assert is_chief(parse_tf_config()) is chief
@@ -178,8 +230,10 @@ def test_a_lost_worker_is_one_line_under_multi_worker_only():
 
     from engine.distribute import peer_failures_as_errors
 
-    aborted = ("Collective ops is aborted by: Error reported from /job:worker/task:1: The following tasks are "
-               "unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1")
+    aborted = (
+        "Collective ops is aborted by: Error reported from /job:worker/task:1: The following tasks are "
+        "unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1"
+    )
     with pytest.raises(UserError, match=r"lost a worker \(Collective ops is aborted by: Error reported from /job"):
         with peer_failures_as_errors("multi_worker"):
             raise tf.errors.UnavailableError(None, None, aborted)
@@ -194,8 +248,23 @@ def test_chief_stops_with_one_line_when_a_worker_is_killed(tmp_path, data_dir):
     from engine.rundir import load_generator
 
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    command = [sys.executable, "-m", "engine.train", "--strategy", "multi_worker", "--data-dir", str(data_dir),
-               "--batch-size", "16", "--steps", "1000", "--set", "checkpoint_every=2", "--out-dir", str(tmp_path / "run")]
+    command = [
+        sys.executable,
+        "-m",
+        "engine.train",
+        "--strategy",
+        "multi_worker",
+        "--data-dir",
+        str(data_dir),
+        "--batch-size",
+        "16",
+        "--steps",
+        "1000",
+        "--set",
+        "checkpoint_every=2",
+        "--out-dir",
+        str(tmp_path / "run"),
+    ]
     (tmp_path / "tmp").mkdir()  # the killed worker cannot remove its temporary run directory: keep it in here
     env = {**ENV, "TMPDIR": str(tmp_path / "tmp")}
     workers = [start(command, cwd=tmp_path, env={**env, "TF_CONFIG": tf_config(addresses, i)}) for i in range(2)]
@@ -222,8 +291,22 @@ def test_two_workers_resume_where_an_uninterrupted_run_would_be(tmp_path, data_d
     from engine.distribute import make_strategy
     from engine.loop import train
 
-    args = ["--data-dir", str(data_dir), "--batch-size", "16", "--seed", "5", "--set", "log_every=1",
-            "--set", "checkpoint_every=2", "--steps-per-loop", "1", "--out-dir", str(tmp_path / "mw")]
+    args = [
+        "--data-dir",
+        str(data_dir),
+        "--batch-size",
+        "16",
+        "--seed",
+        "5",
+        "--set",
+        "log_every=1",
+        "--set",
+        "checkpoint_every=2",
+        "--steps-per-loop",
+        "1",
+        "--out-dir",
+        str(tmp_path / "mw"),
+    ]
     launcher = [sys.executable, "-m", "engine.launch", "--workers", "2", "--log-dir", str(tmp_path / "logs"), "--"]
     first = finish(start([*launcher, *args, "--steps", "2"], cwd=tmp_path), timeout=240)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -233,11 +316,15 @@ def test_two_workers_resume_where_an_uninterrupted_run_would_be(tmp_path, data_d
 
     (tmp_path / "one").mkdir()
     cfg = tiny_config(batch_size=16, seed=5, steps=4, epochs=3, sample_count=64)
-    train(cfg, RunOptions(strategy="mirrored", steps_per_loop=1, data_dir=str(data_dir)), tmp_path / "one",
-          make_strategy("mirrored", 2))
+    train(
+        cfg,
+        RunOptions(strategy="mirrored", steps_per_loop=1, data_dir=str(data_dir)),
+        tmp_path / "one",
+        make_strategy("mirrored", 2),
+    )
     mw, one = metrics(tmp_path / "mw"), metrics(tmp_path / "one")
     assert [r["step"] for r in mw] == [r["step"] for r in one] == [1, 2, 3, 4]
-    for a, b in zip(mw, one):
+    for a, b in zip(mw, one, strict=False):
         for key in ("d_loss", "g_loss"):
             assert a[key] == pytest.approx(b[key], rel=LOSS_RTOL), (a["step"], key)
 
@@ -245,10 +332,26 @@ def test_two_workers_resume_where_an_uninterrupted_run_would_be(tmp_path, data_d
 @pytest.mark.slow
 def test_sigterm_to_the_launcher_saves_every_worker_at_one_step(tmp_path, data_dir):
     """The launcher passes SIGTERM on; the workers agree on a step (an all-reduce), save there together and exit."""
-    args = ["--data-dir", str(data_dir), "--batch-size", "16", "--steps", "1000", "--set", "log_every=1",
-            "--set", "checkpoint_every=1000", "--steps-per-loop", "1", "--out-dir", str(tmp_path / "mw")]
-    launcher = start([sys.executable, "-m", "engine.launch", "--workers", "2", "--log-dir", str(tmp_path / "logs"),
-                      "--", *args], cwd=tmp_path)
+    args = [
+        "--data-dir",
+        str(data_dir),
+        "--batch-size",
+        "16",
+        "--steps",
+        "1000",
+        "--set",
+        "log_every=1",
+        "--set",
+        "checkpoint_every=1000",
+        "--steps-per-loop",
+        "1",
+        "--out-dir",
+        str(tmp_path / "mw"),
+    ]
+    launcher = start(
+        [sys.executable, "-m", "engine.launch", "--workers", "2", "--log-dir", str(tmp_path / "logs"), "--", *args],
+        cwd=tmp_path,
+    )
     try:
         deadline = time.monotonic() + 180
         while not ((tmp_path / "mw" / "metrics.jsonl").exists() and len(metrics(tmp_path / "mw")) >= 3):
@@ -260,7 +363,9 @@ def test_sigterm_to_the_launcher_saves_every_worker_at_one_step(tmp_path, data_d
         stop(launcher)
     assert done.returncode == 143, done.stderr[-3000:]
     chief = re.search(r"stopped at step (\d+) of 1000: checkpoint saved", done.stderr)
-    worker = re.search(r"stopped at step (\d+) of 1000: checkpoint saved", (tmp_path / "logs" / "worker-1.log").read_text())
+    worker = re.search(
+        r"stopped at step (\d+) of 1000: checkpoint saved", (tmp_path / "logs" / "worker-1.log").read_text()
+    )
     assert chief and worker and chief[1] == worker[1], done.stderr[-2000:]
     assert f'"ckpt-{chief[1]}"' in (tmp_path / "mw" / "checkpoints" / "checkpoint").read_text()
     assert "the workers saved a checkpoint at one step" in done.stderr

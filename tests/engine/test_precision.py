@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from engine import models, rundir
 from engine.config import RunOptions
 from engine.errors import UserError
@@ -74,7 +74,7 @@ def test_mixed_run_trains_with_finite_losses_and_changes_weights(mixed_run):
     assert all(np.isfinite(r[k]) for r in records for k in ("d_loss", "g_loss"))
     generator, _, _ = rundir.load_generator(run_dir)
     fresh = models.build_generator(tiny_config())
-    assert any(not np.array_equal(a, b) for a, b in zip(generator.get_weights(), fresh.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(generator.get_weights(), fresh.get_weights(), strict=False))
 
 
 def test_mixed_run_exports_float32_matching_its_keras_models(mixed_run, tmp_path):

@@ -3,9 +3,8 @@
 import keras
 import pytest
 
-from engine.config import PRESETS, get_preset
 from engine.gan import make_optimizer
-from engine.presets import ENGINE_RECIPES, PUBLISHED
+from engine.presets import ENGINE_RECIPES, PRESETS, PUBLISHED, get_preset
 
 # What each tutorial's text and code train with. optimizer: (class, G lr, D lr, Adam betas or RMSprop rho);
 # length: (epochs, steps, steps per epoch; 0 = the data / batch); order: D then G ("alternating") for all five;
@@ -13,30 +12,95 @@ from engine.presets import ENGINE_RECIPES, PUBLISHED
 # dropout: the rate the networks' Dropout layers run at; targets: D's (real, fake) label targets.
 RECIPES = {
     # Géron's Hands-On ML ch. 17 code on Fashion-MNIST: compile(optimizer="rmsprop"), batch 32, 10 epochs.
-    "dcgan_fashion": dict(optimizer=("RMSprop", 1e-3, 1e-3, 0.9), batch=32, length=(10, 0, 0), d_updates=1,
-                          g_latents=1, fresh_g_noise=True, d_fakes_inference=True, latent=("normal", 100),
-                          dropout={0.3}, targets=(1.0, 0.0), balance=(0.0, 0.0), l2=0.0),
+    "dcgan_fashion": dict(
+        optimizer=("RMSprop", 1e-3, 1e-3, 0.9),
+        batch=32,
+        length=(10, 0, 0),
+        d_updates=1,
+        g_latents=1,
+        fresh_g_noise=True,
+        d_fakes_inference=True,
+        latent=("normal", 100),
+        dropout={0.3},
+        targets=(1.0, 0.0),
+        balance=(0.0, 0.0),
+        l2=0.0,
+    ),
     # The A-Z handwritten alphabet GAN: Adam(2e-4, 0.5), batch 128, 80 epochs, targets 0.9 / 0.1.
-    "alphabet": dict(optimizer=("Adam", 2e-4, 2e-4, (0.5, 0.999)), batch=128, length=(80, 0, 0), d_updates=1,
-                     g_latents=1, fresh_g_noise=True, d_fakes_inference=False, latent=("normal", 100),
-                     dropout={0.5}, targets=(0.9, 0.1), balance=(0.0, 0.0), l2=0.0),
+    "alphabet": dict(
+        optimizer=("Adam", 2e-4, 2e-4, (0.5, 0.999)),
+        batch=128,
+        length=(80, 0, 0),
+        d_updates=1,
+        g_latents=1,
+        fresh_g_noise=True,
+        d_fakes_inference=False,
+        latent=("normal", 100),
+        dropout={0.5},
+        targets=(0.9, 0.1),
+        balance=(0.0, 0.0),
+        l2=0.0,
+    ),
     # Brownlee: Adam(2e-4, 0.5), half_batch 128 real + 128 fake for D, G on n_batch 256, 5 x int(60000/256).
-    "dcgan_mnist": dict(optimizer=("Adam", 2e-4, 2e-4, (0.5, 0.999)), batch=128, length=(5, 0, 234), d_updates=1,
-                        g_latents=2, fresh_g_noise=True, d_fakes_inference=True, latent=("normal", 100),
-                        dropout={0.4}, targets=(1.0, 0.0), balance=(0.0, 0.0), l2=0.0),
+    "dcgan_mnist": dict(
+        optimizer=("Adam", 2e-4, 2e-4, (0.5, 0.999)),
+        batch=128,
+        length=(5, 0, 234),
+        d_updates=1,
+        g_latents=2,
+        fresh_g_noise=True,
+        d_fakes_inference=True,
+        latent=("normal", 100),
+        dropout={0.4},
+        targets=(1.0, 0.0),
+        balance=(0.0, 0.0),
+        l2=0.0,
+    ),
     # Keras-GAN acgan.py: Adam(2e-4, 0.5), train(epochs=14000, batch_size=32), D on real then on fakes, G reuses.
-    "acgan_mnist": dict(optimizer=("Adam", 2e-4, 2e-4, (0.5, 0.999)), batch=32, length=(0, 14000, 0), d_updates=2,
-                        g_latents=1, fresh_g_noise=False, d_fakes_inference=True, latent=("normal", 100),
-                        dropout={0.25}, targets=(1.0, 0.0), balance=(0.0, 0.0), l2=0.0),
+    "acgan_mnist": dict(
+        optimizer=("Adam", 2e-4, 2e-4, (0.5, 0.999)),
+        batch=32,
+        length=(0, 14000, 0),
+        d_updates=2,
+        g_latents=1,
+        fresh_g_noise=False,
+        d_fakes_inference=True,
+        latent=("normal", 100),
+        dropout={0.25},
+        targets=(1.0, 0.0),
+        balance=(0.0, 0.0),
+        l2=0.0,
+    ),
     # Mohr DCGAN-face-creation: RMSProp D 1e-4 / G 2e-4, batch 64, 60000 steps, n_noise 64 uniform, 1.35 / 1.35.
-    "dcgan_faces": dict(optimizer=("RMSprop", 2e-4, 1e-4, 0.9), batch=64, length=(0, 60000, 0), d_updates=1,
-                        g_latents=1, fresh_g_noise=False, d_fakes_inference=False, latent=("uniform", 64),
-                        dropout={0.0}, targets=(1.0, 0.0), balance=(1.35, 1.35), l2=5e-7),
+    "dcgan_faces": dict(
+        optimizer=("RMSprop", 2e-4, 1e-4, 0.9),
+        batch=64,
+        length=(0, 60000, 0),
+        d_updates=1,
+        g_latents=1,
+        fresh_g_noise=False,
+        d_fakes_inference=False,
+        latent=("uniform", 64),
+        dropout={0.0},
+        targets=(1.0, 0.0),
+        balance=(1.35, 1.35),
+        l2=5e-7,
+    ),
     # Mohr DCGAN-MNIST: RMSProp 1.5e-4 both, batch 64, 60000 steps, n_noise 64 uniform, G 1.5 / D 2, l2 1e-6 / 2.
-    "balanced_dcgan_mnist": dict(optimizer=("RMSprop", 1.5e-4, 1.5e-4, 0.9), batch=64, length=(0, 60000, 0),
-                                 d_updates=1, g_latents=1, fresh_g_noise=False, d_fakes_inference=False,
-                                 latent=("uniform", 64), dropout={0.0}, targets=(1.0, 0.0), balance=(1.5, 2.0),
-                                 l2=5e-7),
+    "balanced_dcgan_mnist": dict(
+        optimizer=("RMSprop", 1.5e-4, 1.5e-4, 0.9),
+        batch=64,
+        length=(0, 60000, 0),
+        d_updates=1,
+        g_latents=1,
+        fresh_g_noise=False,
+        d_fakes_inference=False,
+        latent=("uniform", 64),
+        dropout={0.0},
+        targets=(1.0, 0.0),
+        balance=(1.5, 2.0),
+        l2=5e-7,
+    ),
 }
 
 
@@ -55,13 +119,21 @@ def as_built(name: str) -> dict:
         shape = g_opt.rho
     family = MODELS[cfg.model]
     nets = (family.build_generator(cfg), family.build_discriminator(cfg))
-    rates = {l.rate for net in nets for l in net.layers if isinstance(l, keras.layers.Dropout)}
-    return dict(optimizer=(kind, float(g_opt.learning_rate.numpy()), float(d_opt.learning_rate.numpy()), shape),
-                batch=cfg.batch_size, length=(cfg.epochs, cfg.steps, cfg.steps_per_epoch),
-                d_updates=cfg.n_critic * (2 if cfg.d_split_real_fake else 1), g_latents=cfg.g_batch_factor,
-                fresh_g_noise=not cfg.g_reuses_noise, d_fakes_inference=cfg.d_fakes_inference,
-                latent=(cfg.latent_distribution, cfg.latent_dim), dropout=rates,
-                targets=(cfg.real_label, cfg.fake_label), balance=(cfg.balance_g, cfg.balance_d), l2=cfg.l2)
+    rates = {layer.rate for net in nets for layer in net.layers if isinstance(layer, keras.layers.Dropout)}
+    return dict(
+        optimizer=(kind, float(g_opt.learning_rate.numpy()), float(d_opt.learning_rate.numpy()), shape),
+        batch=cfg.batch_size,
+        length=(cfg.epochs, cfg.steps, cfg.steps_per_epoch),
+        d_updates=cfg.n_critic * (2 if cfg.d_split_real_fake else 1),
+        g_latents=cfg.g_batch_factor,
+        fresh_g_noise=not cfg.g_reuses_noise,
+        d_fakes_inference=cfg.d_fakes_inference,
+        latent=(cfg.latent_distribution, cfg.latent_dim),
+        dropout=rates,
+        targets=(cfg.real_label, cfg.fake_label),
+        balance=(cfg.balance_g, cfg.balance_d),
+        l2=cfg.l2,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

@@ -2,9 +2,9 @@
 
 import numpy as np
 import tensorflow as tf
+from conftest import tiny_config
 from PIL import Image
 
-from conftest import tiny_config
 from engine.config import RunOptions
 from engine.loop import train
 from engine.progress_gif import write_progress_gif
@@ -38,12 +38,17 @@ def test_a_two_epoch_run_writes_one_frame_per_epoch_and_a_resume_extends_it(tmp_
     assert [g.name for g in grids] == ["epoch_001.png", "epoch_002.png"]
     shown = frames(gif)
     assert len(shown) == 2
-    for frame, grid in zip(shown, grids):
+    for frame, grid in zip(shown, grids, strict=False):
         with Image.open(grid) as png:
             assert np.array_equal(frame, np.asarray(png.convert("L")))
 
-    train(tiny_config(dataset="image_folder", batch_size=12, steps=0, epochs=3), opts, run_dir,
-          tf.distribute.get_strategy(), resume=True)
+    train(
+        tiny_config(dataset="image_folder", batch_size=12, steps=0, epochs=3),
+        opts,
+        run_dir,
+        tf.distribute.get_strategy(),
+        resume=True,
+    )
     assert len(frames(gif)) == 3
 
 

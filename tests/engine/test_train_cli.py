@@ -36,13 +36,16 @@ def test_train_mirrored_resume_and_export_onnx(tmp_path, data_dir):
     assert refused.returncode == 2 and "pass --force" in refused.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--preset", "nope"), "unknown preset 'nope'; valid:"),
-    (("--set", "batch_size=big"), "override batch_size='big': expected int"),
-    (("--batch-size", "0"), "--batch-size 0: must be > 0"),
-    (("--strategy", "mirrored", "--batch-size", "33", "--steps", "1"), "does not split evenly across 2 replicas"),
-    (("--data-dir", "/nonexistent/dir", "--steps", "1"), "/nonexistent/dir does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--preset", "nope"), "unknown preset 'nope'; valid:"),
+        (("--set", "batch_size=big"), "override batch_size='big': expected int"),
+        (("--batch-size", "0"), "--batch-size 0: must be > 0"),
+        (("--strategy", "mirrored", "--batch-size", "33", "--steps", "1"), "does not split evenly across 2 replicas"),
+        (("--data-dir", "/nonexistent/dir", "--steps", "1"), "/nonexistent/dir does not exist"),
+    ],
+)
 def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
     result = cli("engine.train", "--out-dir", str(tmp_path / "run"), *args, cwd=tmp_path)
     assert result.returncode == 2
@@ -75,16 +78,40 @@ def test_multi_worker_trains_from_tf_config(tmp_path, data_dir):
         port = s.getsockname()[1]
     tf_config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}})
     result = subprocess.run(
-        [sys.executable, "-m", "engine.train", "--strategy", "multi_worker", "--steps", "2", "--batch-size", "32",
-         "--data-dir", str(data_dir), "--out-dir", str(tmp_path / "run")],
-        cwd=tmp_path, env={**ENV, "TF_CONFIG": tf_config}, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "engine.train",
+            "--strategy",
+            "multi_worker",
+            "--steps",
+            "2",
+            "--batch-size",
+            "32",
+            "--data-dir",
+            str(data_dir),
+            "--out-dir",
+            str(tmp_path / "run"),
+        ],
+        cwd=tmp_path,
+        env={**ENV, "TF_CONFIG": tf_config},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "run" / "checkpoints" / "ckpt-2.index").exists()
 
 
 def test_malformed_tf_config_is_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "engine.train", "--strategy", "multi_worker", "--dry-run"],
-                            cwd=tmp_path, env={**ENV, "TF_CONFIG": "{oops"}, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.train", "--strategy", "multi_worker", "--dry-run"],
+        cwd=tmp_path,
+        env={**ENV, "TF_CONFIG": "{oops"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "TF_CONFIG is not valid JSON" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -96,8 +123,11 @@ def test_dry_run_prints_each_networks_layer_table(capsys):
     out = capsys.readouterr().out
     assert out.count("layer ") == 2 and "output shape" in out
     # G's first Dense (100 -> 7*7*128, SELU) and D's last Dense (6272 -> 1), as model.summary() shows them
-    assert any(line.split()[1:2] == ["Dense"] and "(None, 6272)" in line and line.endswith("633,472")
-               for line in out.splitlines())
-    assert any(line.split()[1:2] == ["Dense"] and "(None, 1)" in line and line.endswith("6,273")
-               for line in out.splitlines())
+    assert any(
+        line.split()[1:2] == ["Dense"] and "(None, 6272)" in line and line.endswith("633,472")
+        for line in out.splitlines()
+    )
+    assert any(
+        line.split()[1:2] == ["Dense"] and "(None, 1)" in line and line.endswith("6,273") for line in out.splitlines()
+    )
     assert "generator parameters: 840,705" in out and "discriminator parameters: 212,865" in out

@@ -1,7 +1,5 @@
 """Each export format matches the Keras generator, carries its metadata, and refuses to overwrite."""
 
-import json
-
 import numpy as np
 import onnx
 import pytest
@@ -14,8 +12,11 @@ from export.savedmodel import export_savedmodel
 from export.tflite import export_tflite
 from export.verify import check_parity
 
-EXPORTERS = {"onnx": (export_onnx, "g.onnx"), "tflite": (export_tflite, "g.tflite"),
-             "savedmodel": (export_savedmodel, "saved")}
+EXPORTERS = {
+    "onnx": (export_onnx, "g.onnx"),
+    "tflite": (export_tflite, "g.tflite"),
+    "savedmodel": (export_savedmodel, "saved"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +27,9 @@ def exported(trained_run, tmp_path_factory):
 
 def test_exported_files_match_keras(exported, trained_run):
     """Re-checks parity independently of the exporter's own check, at an odd batch size."""
+    import onnxruntime as ort
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
-    import onnxruntime as ort
 
     generator, meta, _ = rundir.load_generator(trained_run)
     session = ort.InferenceSession(str(exported["onnx"]), providers=["CPUExecutionProvider"])
@@ -75,7 +76,8 @@ def test_force_replaces_a_previous_export_of_the_same_kind(fmt, trained_run, tmp
     stamp = first.stat().st_mtime_ns
     assert fn(trained_run, tmp_path / name, force=True) == first
     assert first.stat().st_mtime_ns != stamp and sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [name, f"{name}.md", f"{name}.png", f"{name}.json"])
+        [name, f"{name}.md", f"{name}.png", f"{name}.json"]
+    )
 
 
 def test_parity_failure_names_the_numbers_and_writes_nothing(trained_run):
@@ -106,13 +108,14 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, trained_run):
 def acgan_run(tmp_path_factory, data_dir):
     """acgan_mnist trained 2 steps on the Fashion-MNIST-shaped test data (10 classes), with an EMA of G."""
     import tensorflow as tf
-
     from conftest import tiny_config
+
     from engine.config import RunOptions
     from engine.loop import train
 
-    cfg = tiny_config(preset="acgan_mnist", model="acgan_mnist", num_classes=10, update_order="alternating",
-                      steps=2, ema_decay=0.5)
+    cfg = tiny_config(
+        preset="acgan_mnist", model="acgan_mnist", num_classes=10, update_order="alternating", steps=2, ema_decay=0.5
+    )
     run_dir = tmp_path_factory.mktemp("acgan")
     train(cfg, RunOptions(data_dir=str(data_dir)), run_dir, tf.distribute.get_strategy())
     return run_dir
@@ -146,8 +149,11 @@ def test_ema_weights_are_what_gets_exported(acgan_run):
     reader = tf.train.load_checkpoint(prefix)
 
     def arrays(root):
-        return [reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-                if k.startswith(root + "/") and "OPTIMIZER" not in k and k.endswith("VARIABLE_VALUE")]
+        return [
+            reader.get_tensor(k)
+            for k in reader.get_variable_to_shape_map()
+            if k.startswith(root + "/") and "OPTIMIZER" not in k and k.endswith("VARIABLE_VALUE")
+        ]
 
     ema, raw = arrays("generator_ema"), arrays("generator")
     kernels = [w.numpy() for w in generator.trainable_variables if len(w.shape) > 1]
@@ -167,7 +173,9 @@ def test_every_export_has_a_model_card_with_its_facts(fmt, exported, trained_run
     assert f"# Model card: {exported[fmt].name}" in text and f"![64 samples, latent seed 0]({png.name})" in text
     assert "`fashion_mnist`: Fashion-MNIST (Zalando Research" in text and "| preset | `dcgan_fashion`" in text
     assert "rmsprop (G lr 0.001, D lr 0.001), batch 32, alternating updates" in text
-    assert f"| weights | step {meta['step']:,};" in text and "max abs error against the Keras generator: batch 1:" in text
+    assert (
+        f"| weights | step {meta['step']:,};" in text and "max abs error against the Keras generator: batch 1:" in text
+    )
     assert "`z` float32 [batch, 100] drawn from N(0, 1)" in text and "in [-1, 1] (grayscale)" in text
     assert "not evaluated; `python -m engine.evaluate --run-dir" in text and "## Intended use and limits" in text
     assert "T-shirt/top" in text  # the dataset's class names

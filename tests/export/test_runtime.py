@@ -9,18 +9,28 @@ import numpy as np
 import pytest
 
 from export import metadata
-from export.grid import make_grid, to_uint8
 from export.runtime import Generator, GeneratorFileError, GeneratorInputError
+from imagegrid import make_grid, to_uint8
 
 LATENT, CLASSES = 8, 3
 REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_meta(num_classes: int) -> dict:
-    return {"latent_dim": LATENT, "latent_distribution": "normal", "latent_range": None, "num_classes": num_classes,
-            "class_names": [f"c{i}" for i in range(num_classes)], "output_range": [-1.0, 1.0], "layout": "NHWC",
-            "image_shape": [8, 8, 1], "preset": "tiny", "step": 0, "checkpoint_sha256": "0" * 64,
-            "engine_version": "test"}
+    return {
+        "latent_dim": LATENT,
+        "latent_distribution": "normal",
+        "latent_range": None,
+        "num_classes": num_classes,
+        "class_names": [f"c{i}" for i in range(num_classes)],
+        "output_range": [-1.0, 1.0],
+        "layout": "NHWC",
+        "image_shape": [8, 8, 1],
+        "preset": "tiny",
+        "step": 0,
+        "checkpoint_sha256": "0" * 64,
+        "engine_version": "test",
+    }
 
 
 def tiny_generator(num_classes: int):
@@ -48,8 +58,14 @@ def exported(request, tmp_path_factory):
 
     generator, meta = tiny_generator(request.param), tiny_meta(request.param)
     out = tmp_path_factory.mktemp("tiny")
-    return generator, meta, {"onnx": write_onnx(generator, meta, out / "g.onnx"),
-                             "tflite": write_tflite(generator, meta, out / "g.tflite")}
+    return (
+        generator,
+        meta,
+        {
+            "onnx": write_onnx(generator, meta, out / "g.onnx"),
+            "tflite": write_tflite(generator, meta, out / "g.tflite"),
+        },
+    )
 
 
 def keras_images(generator, z, labels):
@@ -74,8 +90,12 @@ def test_attributes_come_from_the_metadata(exported, fmt):
     _, meta, paths = exported
     g = Generator.load(paths[fmt])
     assert g.meta == {**meta, "variant": "float32"} and (g.layout, g.variant) == ("NHWC", "float32")
-    assert (g.latent_dim, g.num_classes, g.output_range, g.image_shape) == (LATENT, meta["num_classes"], (-1.0, 1.0),
-                                                                              (8, 8, 1))
+    assert (g.latent_dim, g.num_classes, g.output_range, g.image_shape) == (
+        LATENT,
+        meta["num_classes"],
+        (-1.0, 1.0),
+        (8, 8, 1),
+    )
     assert g.backend == ("onnxruntime[CPUExecutionProvider]" if fmt == "onnx" else "litert")
 
 
@@ -93,8 +113,12 @@ def bad_calls(num_classes: int) -> list:
         ((np.zeros((0, LATENT), np.float32),), f"{z_want} float32 [0, {LATENT}] (batch must be >= 1)"),
     ]
     if not num_classes:
-        return calls + [((ok, np.array([0, 1])),
-                         f"this generator is unconditional: call it with z float32 [batch, {LATENT}] and no labels")]
+        return calls + [
+            (
+                (ok, np.array([0, 1])),
+                f"this generator is unconditional: call it with z float32 [batch, {LATENT}] and no labels",
+            )
+        ]
     want = f"labels must be integer [2] (one per row of z) in [0, {CLASSES})"
     return calls + [
         ((ok,), f"{want} for this conditional generator, got None"),
@@ -173,10 +197,15 @@ def test_tflite_metadata_problems_name_the_file(exported, tmp_path):
     cases = [
         (None, "copy.tflite: its metadata file copy.tflite.json is missing"),
         ("{not json", r"copy.tflite.json: not valid JSON"),
-        (json.dumps({k: v for k, v in meta.items() if k != "step"}),
-         r"copy.tflite.json: no valid generator metadata \(generator metadata: missing keys \['step'\]"),
+        (
+            json.dumps({k: v for k, v in meta.items() if k != "step"}),
+            r"copy.tflite.json: no valid generator metadata \(generator metadata: missing keys \['step'\]",
+        ),
         (json.dumps({**meta, "output_range": [1, -1]}), r"copy.tflite.json: invalid generator metadata: output_range"),
-        (json.dumps({**meta, "latent_dim": LATENT + 1}), rf"input z is \[\?, {LATENT}\] but its metadata says \[batch, {LATENT + 1}\]"),
+        (
+            json.dumps({**meta, "latent_dim": LATENT + 1}),
+            rf"input z is \[\?, {LATENT}\] but its metadata says \[batch, {LATENT + 1}\]",
+        ),
         (json.dumps({**meta, "num_classes": 0 if meta["num_classes"] else 5}), "do not match its metadata"),
     ]
     for sidecar, message in cases:
@@ -204,7 +233,7 @@ def test_runtime_never_imports_tensorflow(exported, tmp_path):
     paths = exported[2]
     code = (
         "import sys\n"
-        "from export.grid import save_png\n"
+        "from imagegrid import save_png\n"
         "from export.runtime import Generator\n"
         f"for p in ({str(paths['onnx'])!r}, {str(paths['tflite'])!r}):\n"
         "    g = Generator.load(p)\n"
@@ -243,15 +272,19 @@ def test_non_finite_latents_are_refused(exported):
 
 def external_data_model(tmp_path: Path, location: str) -> Path:
     """A valid generator file whose one initializer points at external data `location`."""
-    import onnx
     from onnx import TensorProto, helper
 
     w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[LATENT])
     w.data_location = TensorProto.EXTERNAL
     w.external_data.add(key="location", value=location)
     node = helper.make_node("Mul", ["z", "w"], ["image"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, LATENT])],
-                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, LATENT])], [w])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, LATENT])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, LATENT])],
+        [w],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     path = tmp_path / "evil.onnx"
     path.write_bytes(model.SerializeToString())
@@ -278,7 +311,9 @@ def test_the_scan_finds_external_data_in_subgraphs(tmp_path):
     inner = onnx.load_from_string(external_data_model(tmp_path, "x.bin").read_bytes()).graph
     cond = helper.make_tensor_value_info("c", TensorProto.BOOL, [])
     node = helper.make_node("If", ["c"], ["image"], then_branch=inner, else_branch=inner)
-    graph = helper.make_graph([node], "outer", [cond], [helper.make_tensor_value_info("image", TensorProto.FLOAT, None)])
+    graph = helper.make_graph(
+        [node], "outer", [cond], [helper.make_tensor_value_info("image", TensorProto.FLOAT, None)]
+    )
     data = helper.make_model(graph).SerializeToString()
     assert external_data_tensors(data, "m") == ["w", "w"]
     assert external_data_tensors(helper.make_model(helper.make_graph([], "e", [], [])).SerializeToString(), "m") == []

@@ -6,11 +6,11 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from test_runtime import CLASSES, LATENT, tiny_generator, tiny_meta
 
-from export.grid import to_uint8
 from export.runtime import Generator, GeneratorInputError
 from export.sample import interpolate_latents, interpolation_frames, sample_grid
-from test_runtime import CLASSES, LATENT, tiny_generator, tiny_meta
+from imagegrid import to_uint8
 
 # Raises on any import of TensorFlow or Keras, installed before the CLI module is imported.
 BLOCK_TF = """
@@ -32,13 +32,15 @@ def files(tmp_path_factory):
     from export.tflite import write_tflite
 
     out = tmp_path_factory.mktemp("sample")
-    return {"conditional": write_onnx(tiny_generator(CLASSES), tiny_meta(CLASSES), out / "c.onnx"),
-            "unconditional": write_tflite(tiny_generator(0), tiny_meta(0), out / "u.tflite")}
+    return {
+        "conditional": write_onnx(tiny_generator(CLASSES), tiny_meta(CLASSES), out / "c.onnx"),
+        "unconditional": write_tflite(tiny_generator(0), tiny_meta(0), out / "u.tflite"),
+    }
 
 
 def cell(grid, r, c, size=8, pad=2):
     top, left = pad + r * (size + pad), pad + c * (size + pad)
-    return grid[top:top + size, left:left + size]
+    return grid[top : top + size, left : left + size]
 
 
 def test_conditional_grid_has_one_class_per_row_and_one_latent_per_column(files):
@@ -91,8 +93,9 @@ def test_interpolation_frames_walk_between_two_latents_per_label(files):
 
 
 def run_cli(args, cwd):
-    return subprocess.run([sys.executable, "-c", BLOCK_TF, *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_TF, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_writes_grid_strip_and_gif_with_tensorflow_blocked(files, tmp_path):
@@ -101,8 +104,9 @@ def test_cli_writes_grid_strip_and_gif_with_tensorflow_blocked(files, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     with Image.open(tmp_path / "grid.png") as grid:
         assert grid.size == (2 * (2 * 10 + 2), 2 * (3 * 10 + 2))  # 2 columns x 3 class rows, enlarged 2x
-    result = run_cli([files["unconditional"], "--interpolate", "--steps", "4", "--out", "walk.png", "--gif",
-                      "walk.gif"], tmp_path)
+    result = run_cli(
+        [files["unconditional"], "--interpolate", "--steps", "4", "--out", "walk.png", "--gif", "walk.gif"], tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "wrote walk.png" in result.stdout and "wrote walk.gif" in result.stdout
     with Image.open(tmp_path / "walk.png") as strip, Image.open(tmp_path / "walk.gif") as gif:
@@ -115,20 +119,31 @@ def test_cli_errors_are_one_line(files, tmp_path):
     assert result.returncode == 2 and result.stderr.strip() == f"error: {tmp_path / 'missing.onnx'}: no such file"
     result = run_cli([files["unconditional"], "--labels", "1"], tmp_path)
     assert result.returncode == 2 and result.stderr.strip().startswith("error: this generator is unconditional")
-    blocked = subprocess.run([sys.executable, "-c", BLOCK_TF.replace("runpy.run_module('export.sample', "
-                                                                     "run_name='__main__')", "import tensorflow")],
-                             capture_output=True, text=True, timeout=60)
+    blocked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BLOCK_TF.replace("runpy.run_module('export.sample', run_name='__main__')", "import tensorflow"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "blocked: tensorflow" in blocked.stderr  # the blocker does block
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--out", "noext"], "--out noext: the file name must end in .png"),
-    (["--out", "grid.jpg"], "--out grid.jpg: the file name must end in .png"),
-    (["--out", "."], "--out . is a directory; give a file path ending in .png"),
-    (["--interpolate", "--gif", "walk.png"], "--gif walk.png: the file name must end in .gif"),
-    (["--scale", "100000"], "--scale is at most 64"),
-    (["--seed", "-1"], "--seed must be in [0, 2**64), got -1"),
-], ids=["no extension", "unknown extension", "a directory", "gif name", "scale", "seed"])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--out", "noext"], "--out noext: the file name must end in .png"),
+        (["--out", "grid.jpg"], "--out grid.jpg: the file name must end in .png"),
+        (["--out", "."], "--out . is a directory; give a file path ending in .png"),
+        (["--interpolate", "--gif", "walk.png"], "--gif walk.png: the file name must end in .gif"),
+        (["--scale", "100000"], "--scale is at most 64"),
+        (["--seed", "-1"], "--seed must be in [0, 2**64), got -1"),
+    ],
+    ids=["no extension", "unknown extension", "a directory", "gif name", "scale", "seed"],
+)
 def test_bad_output_options_are_refused_before_the_model_is_read(files, tmp_path, args, message):
     result = run_cli([tmp_path / "missing.onnx", *args], tmp_path)  # the options fail first: the file is not read
     assert result.returncode == 2 and result.stderr.startswith("error: ") and message in result.stderr

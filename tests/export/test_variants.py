@@ -31,8 +31,7 @@ def variants(trained_run, tmp_path_factory):
     """name -> path, each written by its exporter (which raises, writing nothing, when over its budget)."""
     out = tmp_path_factory.mktemp("variants")
     suffix = {export_tflite: ".tflite", export_onnx: ".onnx"}
-    return {name: fn(trained_run, out / (name + suffix[fn]), **kwargs)
-            for name, (fn, kwargs, _, _) in VARIANTS.items()}
+    return {name: fn(trained_run, out / (name + suffix[fn]), **kwargs) for name, (fn, kwargs, _, _) in VARIANTS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +127,13 @@ def test_runtime_refuses_files_with_another_calling_convention(tmp_path, keras_g
 
     _, meta = keras_generator
     node = helper.make_node("DequantizeLinear", ["z", "scale"], ["image"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("z", TensorProto.INT8, [None, 100])],
-                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 100])],
-                              [helper.make_tensor("scale", TensorProto.FLOAT, [], [0.1])])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("z", TensorProto.INT8, [None, 100])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 100])],
+        [helper.make_tensor("scale", TensorProto.FLOAT, [], [0.1])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     for key, value in metadata.to_props(meta).items():
         model.metadata_props.add(key=key, value=value)
@@ -152,6 +155,7 @@ def test_int8_runs_convolutions_in_int8_and_elementwise_ops_in_float(variants):
     heavy = [op for op in ops if op["op_name"] in ("CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")]
     light = [op for op in ops if op["op_name"] in FLOAT_OPS]
     assert heavy and light
-    assert all(dtypes[op["inputs"][0] if op["op_name"] != "TRANSPOSE_CONV" else op["inputs"][2]] == np.int8
-               for op in heavy)
+    assert all(
+        dtypes[op["inputs"][0] if op["op_name"] != "TRANSPOSE_CONV" else op["inputs"][2]] == np.int8 for op in heavy
+    )
     assert all(dtypes[i] != np.int8 for op in light for i in [*op["inputs"], *op["outputs"]])

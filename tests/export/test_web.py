@@ -19,10 +19,15 @@ from export import metadata
 from export.serve import WEB, make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-MISSING = [what for what, ok in [
-    (str(CHROMIUM), CHROMIUM.is_file()),
-    ("playwright (pip)", importlib.util.find_spec("playwright") is not None),
-    ("examples/web/node_modules (npm install)", (WEB / "node_modules" / "onnxruntime-web").is_dir())] if not ok]
+MISSING = [
+    what
+    for what, ok in [
+        (str(CHROMIUM), CHROMIUM.is_file()),
+        ("playwright (pip)", importlib.util.find_spec("playwright") is not None),
+        ("examples/web/node_modules (npm install)", (WEB / "node_modules" / "onnxruntime-web").is_dir()),
+    ]
+    if not ok
+]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"needs {', '.join(MISSING)}: run scripts/setup.sh --dev")
 BATCH = 4
 
@@ -75,12 +80,15 @@ def screenshot(run_dir, out) -> Path:
 @pytest.fixture(scope="module", params=[(0, "normal"), (3, "uniform")], ids=["unconditional", "conditional"])
 def run_dir(request, tmp_path_factory):
     """A run-like folder holding export/generator.onnx (+ .json sidecar) of a tiny generator."""
-    from export.onnx import write_onnx
     from test_runtime import tiny_generator, tiny_meta
 
+    from export.onnx import write_onnx
+
     classes, distribution = request.param
-    meta = tiny_meta(classes) | {"latent_distribution": distribution,
-                                 "latent_range": [-1.0, 1.0] if distribution == "uniform" else None}
+    meta = tiny_meta(classes) | {
+        "latent_distribution": distribution,
+        "latent_range": [-1.0, 1.0] if distribution == "uniform" else None,
+    }
     run = tmp_path_factory.mktemp("run")
     write_onnx(tiny_generator(classes), meta, run / "export" / "generator.onnx")
     return run
@@ -96,16 +104,21 @@ def test_browser_matches_onnxruntime_and_draws_the_grid(run_dir, tmp_path):
     assert meta == metadata.from_props(session.get_modelmeta().custom_metadata_map)
     classes, latent = meta["num_classes"], meta["latent_dim"]
     rng = np.random.default_rng(0)
-    z = (rng.standard_normal((BATCH, latent)) if meta["latent_distribution"] == "normal"
-         else rng.uniform(-1, 1, (BATCH, latent))).astype(np.float32)
+    z = (
+        rng.standard_normal((BATCH, latent))
+        if meta["latent_distribution"] == "normal"
+        else rng.uniform(-1, 1, (BATCH, latent))
+    ).astype(np.float32)
     labels = np.arange(BATCH, dtype=np.int32) % classes if classes else None
     feeds = {"z": z} | ({"label": labels} if classes else {})
     expected = session.run(["image"], feeds)[0]
 
     with served(run_dir) as url, browser_page() as (page, errors):
         open_demo(page, url)
-        got = page.evaluate("async ([z, batch, labels]) => Array.from(await window.generate(z, batch, labels))",
-                            [z.ravel().tolist(), BATCH, None if labels is None else labels.tolist()])
+        got = page.evaluate(
+            "async ([z, batch, labels]) => Array.from(await window.generate(z, batch, labels))",
+            [z.ravel().tolist(), BATCH, None if labels is None else labels.tolist()],
+        )
         error = np.abs(np.asarray(got, np.float32).reshape(expected.shape) - expected).max()
         assert error <= 1e-4, f"browser vs onnxruntime: max abs error {error:.2e}"
 

@@ -124,8 +124,11 @@ def test_header_row_is_called_out(tmp_path):
     path.write_text("label," + ",".join(f"p{i}" for i in range(784)) + "\n")
     with open(path, "a") as f:
         np.savetxt(f, rows, fmt="%d", delimiter=",")
-    with pytest.raises(UserError, match=r"row 1 column 1 is 'label', not an integer 0..255 \(the file must have no "
-                                        r"header row\)"):
+    with pytest.raises(
+        UserError,
+        match=r"row 1 column 1 is 'label', not an integer 0..255 \(the file must have no "
+        r"header row\)",
+    ):
         az_csv.parse_csv(path)
 
 

@@ -76,8 +76,11 @@ def test_label_out_of_range_names_file_and_first_index(tmp_path, bad):
 
 def test_count_mismatch_names_both_files(tmp_path):
     write_split(tmp_path / "d", labels=np.ones(51))
-    with pytest.raises(UserError, match=r"labels-idx1-ubyte.gz holds labels of shape \(51,\) but .*images-idx3-"
-                                         r"ubyte.gz has 52 images"):
+    with pytest.raises(
+        UserError,
+        match=r"labels-idx1-ubyte.gz holds labels of shape \(51,\) but .*images-idx3-"
+        r"ubyte.gz has 52 images",
+    ):
         emnist.load(data_dir=tmp_path / "d")
 
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from engine.data import image_folder
-from engine.data.splits import split_indices
 from engine.data.registry import DATASETS, load_dataset
+from engine.data.splits import split_indices
 from engine.errors import UserError
 
 
@@ -30,7 +30,8 @@ def lfw_like(root: Path, people=("Ann", "Bob", "Cy"), per_person: int = 4) -> li
     """`person/person_000N.jpg` files, each person a different flat color."""
     colors = [(200, 30, 90), (20, 220, 40), (10, 20, 240)]
     return [
-        save(root / name / f"{name}_{i:04d}.jpg", colors[k % 3]) for k, name in enumerate(people)
+        save(root / name / f"{name}_{i:04d}.jpg", colors[k % 3])
+        for k, name in enumerate(people)
         for i in range(per_person)
     ]
 
@@ -119,8 +120,11 @@ def test_empty_folder_and_missing_arguments(tmp_path):
     assert _message(e) == (
         f"{tmp_path / 'empty'} has no .jpg/.jpeg/.png files (searched recursively); pass a folder of images"
     )
-    with pytest.raises(UserError, match=r"^image_folder needs --data-dir DIR \(a folder of JPEG/PNG files, searched "
-                                        r"recursively\)$"):
+    with pytest.raises(
+        UserError,
+        match=r"^image_folder needs --data-dir DIR \(a folder of JPEG/PNG files, searched "
+        r"recursively\)$",
+    ):
         image_folder.load(image_shape=(8, 8, 3))
     with pytest.raises(UserError, match=r"^image_folder needs the preset's image shape$"):
         image_folder.load(data_dir=tmp_path)

@@ -5,16 +5,20 @@ import dataclasses
 import numpy as np
 import pytest
 
-from engine.config import get_preset
 from engine.data import ImageData
 from engine.data.pipeline import check_compatible, make_dataset, scale_images
 from engine.errors import UserError
+from engine.presets import get_preset
 
 
 def data(shape=(28, 28, 1), labels=True, classes=10, n=40):
     images = np.random.default_rng(0).integers(0, 256, (n, *shape), dtype=np.uint8)
-    return ImageData(images, np.arange(n, dtype=np.int32) % classes if labels else None,
-                     tuple(str(i) for i in range(classes)) if labels else (), "test")
+    return ImageData(
+        images,
+        np.arange(n, dtype=np.int32) % classes if labels else None,
+        tuple(str(i) for i in range(classes)) if labels else (),
+        "test",
+    )
 
 
 @pytest.mark.parametrize("output_range", [(-1.0, 1.0), (0.0, 1.0)])
@@ -31,12 +35,15 @@ def test_dataset_yields_full_global_batches_in_range():
     assert min(float(b["image"].numpy().min()) for b in batches) >= 0.0
 
 
-@pytest.mark.parametrize("preset, d, message", [
-    ("acgan_mnist", data(labels=False), "is conditional .* has no labels"),
-    ("dcgan_faces", data(), r"has images \(28, 28, 1\) but preset dcgan_faces expects \(40, 40, 3\)"),
-    ("acgan_mnist", data(classes=26, n=52), "has 26 classes but preset acgan_mnist has 10"),
-    ("dcgan_fashion", data(n=10), "has 10 images, fewer than batch_size 32"),
-])
+@pytest.mark.parametrize(
+    "preset, d, message",
+    [
+        ("acgan_mnist", data(labels=False), "is conditional .* has no labels"),
+        ("dcgan_faces", data(), r"has images \(28, 28, 1\) but preset dcgan_faces expects \(40, 40, 3\)"),
+        ("acgan_mnist", data(classes=26, n=52), "has 26 classes but preset acgan_mnist has 10"),
+        ("dcgan_fashion", data(n=10), "has 10 images, fewer than batch_size 32"),
+    ],
+)
 def test_incompatible_data_fails_before_training(preset, d, message):
     cfg = dataclasses.replace(get_preset(preset), dataset="test")
     with pytest.raises(UserError, match=message):

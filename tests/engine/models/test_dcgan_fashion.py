@@ -3,7 +3,7 @@
 import numpy as np
 
 from engine import models
-from engine.config import get_preset
+from engine.presets import get_preset
 
 
 def test_parameter_counts_match_the_tutorial():

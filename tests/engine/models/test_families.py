@@ -14,7 +14,7 @@ import engine.models.balanced_dcgan_mnist  # noqa: F401
 import engine.models.dcgan_faces  # noqa: F401
 import engine.models.dcgan_mnist  # noqa: F401
 from engine import models
-from engine.config import get_preset
+from engine.presets import get_preset
 
 # name: (image_shape, latent_dim, num_classes, output_activation, latent_distribution, G params, D params)
 FAMILIES = {
@@ -30,8 +30,15 @@ BATCH = 4
 
 def family_config(name):
     shape, latent, classes, activation, distribution, _, _ = FAMILIES[name]
-    return dataclasses.replace(get_preset("dcgan_fashion"), model=name, image_shape=shape, latent_dim=latent,
-                               num_classes=classes, output_activation=activation, latent_distribution=distribution)
+    return dataclasses.replace(
+        get_preset("dcgan_fashion"),
+        model=name,
+        image_shape=shape,
+        latent_dim=latent,
+        num_classes=classes,
+        output_activation=activation,
+        latent_distribution=distribution,
+    )
 
 
 def generator_inputs(cfg, seed=0):
@@ -76,8 +83,9 @@ def test_keras_file_round_trip(built, tmp_path):
     g.save(path)
     loaded = keras.saving.load_model(path)
     inputs = generator_inputs(cfg, seed=1)
-    np.testing.assert_allclose(np.asarray(loaded(inputs, training=False)), np.asarray(g(inputs, training=False)),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(loaded(inputs, training=False)), np.asarray(g(inputs, training=False)), atol=1e-6
+    )
 
 
 def test_acgan_generator_depends_on_the_label():

@@ -16,11 +16,25 @@ def test_to_unit_range_maps_and_clips():
 def test_the_reference_set_itself_scores_zero_fid_in_any_output_range(evaluator_cache, data_dir):
     test = load_dataset("fashion_mnist", "test", data_dir)
     images = to_unit(test.images) * 2 - 1  # as a tanh generator would return them
-    result = evaluate_images(images, dataset="fashion_mnist", output_range=(-1, 1), data_dir=data_dir,
-                             cache_dir=evaluator_cache)
+    result = evaluate_images(
+        images, dataset="fashion_mnist", output_range=(-1, 1), data_dir=data_dir, cache_dir=evaluator_cache
+    )
     assert result["fid"] == pytest.approx(0.0, abs=1e-6)
-    assert set(result) == {"fid", "kid", "kid_stderr", "score", "score_std", "num_samples", "precision", "recall",
-                           "density", "coverage", "class_counts", "class_entropy", "class_ratio"}
+    assert set(result) == {
+        "fid",
+        "kid",
+        "kid_stderr",
+        "score",
+        "score_std",
+        "num_samples",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "class_counts",
+        "class_entropy",
+        "class_ratio",
+    }
     assert result["precision"] == result["recall"] == result["coverage"] == 1.0  # the same set: every ball holds it
     assert sum(result["class_counts"]) == len(images)
 

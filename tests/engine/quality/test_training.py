@@ -5,8 +5,8 @@ import types
 
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from engine import rundir
 from engine.config import RunOptions
 from engine.errors import UserError
@@ -20,8 +20,12 @@ def evaluated_run(tmp_path_factory, data_dir, evaluator_cache):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GAN_ENGINE_CACHE", str(evaluator_cache))
         opts = RunOptions(data_dir=str(data_dir), eval_every=1, eval_samples=64, steps_per_loop=4)
-        train(tiny_config(steps=0, epochs=3, log_every=4, checkpoint_every=100), opts, run_dir,
-              tf.distribute.get_strategy())
+        train(
+            tiny_config(steps=0, epochs=3, log_every=4, checkpoint_every=100),
+            opts,
+            run_dir,
+            tf.distribute.get_strategy(),
+        )
     return run_dir
 
 
@@ -30,8 +34,21 @@ def test_metrics_log_holds_fid_kid_and_score_with_the_losses(evaluated_run):
     evaluated = [r for r in records if "fid" in r]
     assert [r["step"] for r in evaluated] == [8, 16, 24]
     for r in evaluated:
-        assert {"d_loss", "g_loss", "fid", "kid", "kid_stderr", "score", "precision", "recall", "density", "coverage",
-                "class_entropy", "class_ratio", "train_s"} <= set(r) and r["fid"] >= 0
+        assert {
+            "d_loss",
+            "g_loss",
+            "fid",
+            "kid",
+            "kid_stderr",
+            "score",
+            "precision",
+            "recall",
+            "density",
+            "coverage",
+            "class_entropy",
+            "class_ratio",
+            "train_s",
+        } <= set(r) and r["fid"] >= 0
         assert 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1 and 0 <= r["class_entropy"] <= 1
     assert all("fid" not in r for r in records if r["step"] % 8)
 
@@ -77,8 +94,9 @@ def test_eval_without_evaluator_fails_before_training(tmp_path, data_dir, monkey
     assert not list(run_dir.iterdir())  # nothing written: the same --out-dir can be used once the evaluator exists
 
 
-def test_minute_marks_evaluate_once_each_and_the_time_limit_stops_the_run(tmp_path, data_dir, evaluator_cache,
-                                                                          monkeypatch, capsys):
+def test_minute_marks_evaluate_once_each_and_the_time_limit_stops_the_run(
+    tmp_path, data_dir, evaluator_cache, monkeypatch, capsys
+):
     # The loop's clock advances 0.5 s per reading, so minutes pass in a few steps whatever this machine's speed.
     # Marks at 0.0001 and 0.0002 min have both passed after step 1: one evaluation covers them, logged although
     # step 1 is no log step. The time limit (0.25 min) stops a 10,000-step run early, evaluated and saved.
@@ -88,10 +106,17 @@ def test_minute_marks_evaluate_once_each_and_the_time_limit_stops_the_run(tmp_pa
     fake = types.SimpleNamespace(perf_counter=lambda: 0.5 * next(clock), monotonic=lambda: 0.0)
     monkeypatch.setattr(loop, "time", fake)
     monkeypatch.setenv("GAN_ENGINE_CACHE", str(evaluator_cache))
-    opts = RunOptions(data_dir=str(data_dir), eval_samples=64, eval_at_minutes=(0.0001, 0.0002), time_limit_min=0.25,
-                      steps_per_loop=1, checkpoint_every_seconds=0)
-    summary = train(tiny_config(steps=10_000, log_every=1000, checkpoint_every=1000), opts, tmp_path,
-                    tf.distribute.get_strategy())
+    opts = RunOptions(
+        data_dir=str(data_dir),
+        eval_samples=64,
+        eval_at_minutes=(0.0001, 0.0002),
+        time_limit_min=0.25,
+        steps_per_loop=1,
+        checkpoint_every_seconds=0,
+    )
+    summary = train(
+        tiny_config(steps=10_000, log_every=1000, checkpoint_every=1000), opts, tmp_path, tf.distribute.get_strategy()
+    )
     stopped = summary["step"]
     assert 2 < stopped < 100
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

@@ -1,10 +1,10 @@
-"""uint8 mapping, grid layout and PNG writing of export.grid."""
+"""uint8 mapping, grid layout and PNG writing of imagegrid."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from export.grid import make_grid, save_png, to_uint8
+from imagegrid import make_grid, save_png, to_uint8
 
 
 def test_to_uint8_maps_ends_midpoint_and_clips():

@@ -1,4 +1,8 @@
-"""Images in a generator's output range -> uint8 -> one grid PNG. numpy and Pillow only (no TensorFlow)."""
+"""Images in a generator's output range -> uint8 -> one grid PNG. numpy and Pillow only (no TensorFlow).
+
+A package of its own because both sides use it: the engine (sample grids during training) and the TensorFlow-free
+runtime (export/runtime.py); the engine never imports `export`, and the runtime never imports `engine`.
+"""
 
 import math
 from pathlib import Path
@@ -51,7 +55,7 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.n
     for i, image in enumerate(images):
         r, col = divmod(i, cols)
         top, left = pad + r * (h + pad), pad + col * (w + pad)
-        grid[top:top + h, left:left + w] = image
+        grid[top : top + h, left : left + w] = image
     return grid
 
 
@@ -66,7 +70,7 @@ def save_png(grid: np.ndarray, path) -> Path:
     Raises:
       ValueError: grid is not uint8 [H, W, 1 or 3].
     """
-    from PIL import Image  # only needed here; keeps `import export.grid` to numpy
+    from PIL import Image  # only needed here; keeps `import imagegrid` to numpy
 
     grid = np.asarray(grid)
     if grid.ndim != 3 or grid.shape[-1] not in (1, 3) or grid.dtype != np.uint8:
