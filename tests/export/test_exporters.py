@@ -181,3 +181,19 @@ def test_every_export_has_a_model_card_with_its_facts(fmt, exported, trained_run
     assert "T-shirt/top" in text  # the dataset's class names
     with Image.open(png) as grid:
         assert grid.size == (8 * 28 + 9 * 2, 8 * 28 + 9 * 2)
+
+
+def test_export_into_a_read_only_directory_is_one_line(trained_run, tmp_path):
+    """A read-only filesystem (root ignores permission bits, so a read-only tmpfs stands in for them)."""
+    import subprocess
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M,ro", "tmpfs", str(mount)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        with pytest.raises(UserError, match=r"cannot write into \S+ro \(Read-only file system\); choose a writable"):
+            export_onnx(trained_run, mount / "g.onnx")
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
