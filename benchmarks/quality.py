@@ -36,6 +36,12 @@ RECIPES = {
         [],
         "the engine's default (`python -m engine.train --strategy mirrored`)",
     ),
+    "recommended": (
+        "dcgan_fashion_long",
+        "mirrored",
+        ["--time-limit", "30"],
+        "the engine's recipe for half an hour (`--preset dcgan_fashion_long`), stopped at 30 minutes",
+    ),
     "modern": (
         "dcgan_fashion_modern",
         "default",
