@@ -19,19 +19,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from engine.config import Config
+
 
 def _bce():
     return keras.losses.BinaryCrossentropy(from_logits=True)
 
 
-def _adam(cfg):
+def _adam(cfg: Config):
     return keras.optimizers.Adam(cfg.d_lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
 
 
 class TutorialIdiom:
     """The `train_on_batch` GAN loop, one `step(real)` per batch of real images (numpy, float32, NHWC)."""
 
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, cfg, *, seed: int = 0):
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, cfg: Config, *, seed: int = 0):
         self.generator, self.discriminator, self.latent_dim = generator, discriminator, cfg.latent_dim
         self.rng = np.random.default_rng(seed)
         discriminator.compile(optimizer=_adam(cfg), loss=_bce())
@@ -93,7 +95,7 @@ class FitGAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-def make_fit_gan(generator, discriminator, cfg, *, jit_compile: bool, steps_per_execution: int) -> FitGAN:
+def make_fit_gan(generator, discriminator, cfg: Config, *, jit_compile: bool, steps_per_execution: int) -> FitGAN:
     """A compiled FitGAN with the config's optimizers."""
     gan = FitGAN(generator, discriminator, cfg.latent_dim)
     gan.compile(

@@ -75,7 +75,7 @@ def profile_step(preset: str, batch: int, steps_per_call: int, calls: int = 2) -
     cfg = dataclasses.replace(base, batch_size=batch)
     gan = GAN(cfg)
     iterator = iter(make_dataset(data, global_batch_size=batch, output_range=cfg.output_range, seed=0))
-    fn = make_train_fn(gan, tf.distribute.get_strategy(), global_batch_size=batch, jit_compile=False)
+    fn = make_train_fn(gan, tf.distribute.get_strategy(), jit_compile=False)
     n = tf.constant(steps_per_call)
     fn(iterator, n)["d_loss"].numpy()  # trace and warm up outside the profile
     with tempfile.TemporaryDirectory() as logdir:

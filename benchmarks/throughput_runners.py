@@ -14,6 +14,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from engine.config import Config
+
 KINDS = ("pipeline", "tutorial", "fit", "engine")
 
 
@@ -186,7 +188,7 @@ def measure(row: Row, *, windows: int, window_images: int, strategy=None) -> dic
     return result
 
 
-def _runner(row: Row, cfg, gan, dataset, strategy):
+def _runner(row: Row, cfg: Config, gan, dataset, strategy):
     import tensorflow as tf
 
     if row.kind == "tutorial":
@@ -224,7 +226,7 @@ def _runner(row: Row, cfg, gan, dataset, strategy):
     if row.jit and jit_unsupported_reason(strategy):
         raise ValueError(jit_unsupported_reason(strategy))
     iterator = iter(distribute(dataset, strategy))
-    fn = make_train_fn(gan, strategy, global_batch_size=row.batch, jit_compile=row.jit)
+    fn = make_train_fn(gan, strategy, jit_compile=row.jit)
     n = tf.constant(row.steps_per_call)
 
     def run_engine(steps):

@@ -151,7 +151,7 @@ class RunOptions:
     jit_compile: bool = (
         False  # XLA for the per-replica step (slower on CPU here, README "Speed"); falls back where it cannot run
     )
-    steps_per_loop: int = 1  # steps per Python call: >1 runs a device-side while loop inside one tf.function
+    steps_per_loop: int = 10  # steps per Python call: >1 runs a device-side while loop inside one tf.function
     data_dir: str | None = None
     eval_every: int = 0  # epochs between quality evaluations (FID/KID/score, best checkpoint); 0 = off
     eval_samples: int = 2000  # generated images per evaluation: seconds on a CPU; FID depends on N, compare at equal N

@@ -7,8 +7,8 @@ import sys
 import tensorflow as tf
 
 from engine.cluster import local_task_count, parse_tf_config
-from engine.config import STRATEGIES
 from engine.errors import UserError
+from engine.registry import Registry
 
 
 def _logical_cpus(n: int) -> list[str]:
@@ -85,19 +85,34 @@ def make_strategy(name: str, cpu_replicas: int = 2) -> tf.distribute.Strategy:
     return _MADE[(name, cpu_replicas)]
 
 
-def _make_strategy(name: str, cpu_replicas: int) -> tf.distribute.Strategy:
-    if name not in STRATEGIES:
-        raise UserError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
-    gpus = tf.config.list_physical_devices("GPU")
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-    if name == "mirrored":
-        if gpus:
-            return tf.distribute.MirroredStrategy()
-        return tf.distribute.MirroredStrategy(_logical_cpus(cpu_replicas))
+# Builders by name, each `(cpu_replicas) -> Strategy`; their names are engine.config.STRATEGIES (a test checks).
+STRATEGY_BUILDERS = Registry("strategy")
+
+
+@STRATEGY_BUILDERS.register("default")
+def _default(cpu_replicas: int) -> tf.distribute.Strategy:
+    return tf.distribute.get_strategy()
+
+
+@STRATEGY_BUILDERS.register("one_device")
+def _one_device(cpu_replicas: int) -> tf.distribute.Strategy:
+    return tf.distribute.OneDeviceStrategy("/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0")
+
+
+@STRATEGY_BUILDERS.register("mirrored")
+def _mirrored(cpu_replicas: int) -> tf.distribute.Strategy:
+    if tf.config.list_physical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.MirroredStrategy(_logical_cpus(cpu_replicas))
+
+
+@STRATEGY_BUILDERS.register("multi_worker")
+def _multi_worker(cpu_replicas: int) -> tf.distribute.Strategy:
     return _multi_worker_strategy()
+
+
+def _make_strategy(name: str, cpu_replicas: int) -> tf.distribute.Strategy:
+    return STRATEGY_BUILDERS.get_or_fail(name)(cpu_replicas)
 
 
 def jit_unsupported_reason(strategy: tf.distribute.Strategy) -> str | None:

@@ -19,6 +19,13 @@ class Stopped(Exception):
         self.code = code
 
 
+def first_line(e: BaseException, limit: int = 160) -> str:
+    """The first line of `e`'s message, cut to `limit` characters (its type's name when the message is empty): what
+    a one-line error quotes of an exception from a library."""
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else type(e).__name__
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Runs `main`, turning a UserError into one line on stderr and exit status 2."""
     try:

@@ -1,9 +1,12 @@
-"""The eager training loop: everything around the traced step (checkpoints, samples, logs, progress, resume)."""
+"""The eager training loop: everything around the traced step (checkpoints, samples, logs, progress, resume).
 
-import json
+`set_up` loads the data and builds the models (nothing is written yet, so a bad input leaves nothing behind);
+`run` trains them into a run directory; `train` is both. What is due at a step (a log record, a checkpoint, the
+size of the next traced call) is decided by the small pure functions below the loop.
+"""
+
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,14 +16,18 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from engine import rundir
+from engine.checkpoints import checkpoint_name, disk_full, make_checkpoint, restore, save_checkpoint
 from engine.config import Config, RunOptions
+from engine.data import ImageData
 from engine.data.pipeline import check_compatible, distribute, make_dataset
 from engine.data.registry import load_dataset
 from engine.distribute import any_worker, resolve_jit
 from engine.errors import Stopped, UserError
 from engine.gan import GAN
 from engine.progress_gif import write_progress_gif
+from engine.quality.sampling import draw_latents
 from engine.quality.training import TrainingEvaluation
+from engine.runlog import RunLog, trim_log, trim_tensorboard
 from engine.steps import make_train_fn
 from engine.stopping import StopSignals
 from imagegrid import make_grid, save_png, to_uint8
@@ -49,146 +56,11 @@ class Plan:
         return cls(per_epoch, cfg.steps or cfg.epochs * per_epoch, replicas)
 
 
-def make_checkpoint(gan: GAN) -> tf.train.Checkpoint:
-    parts = dict(
-        generator=gan.generator,
-        discriminator=gan.discriminator,
-        g_optimizer=gan.g_optimizer,
-        d_optimizer=gan.d_optimizer,
-        step=gan.step_counter,
-    )
-    if gan.generator_ema is not None:
-        parts["generator_ema"] = gan.generator_ema
-    # Dropout's RNG state, so a resumed run draws the masks an uninterrupted one would (Keras does not track it).
-    parts["rng"] = tf.train.Checkpoint(**{f"state_{i}": v for i, v in enumerate(gan.rng_states)})
-    parts["skipped_steps"] = gan.skipped_steps
-    return tf.train.Checkpoint(**parts)
-
-
-def restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoint) -> str | None:
-    """Restores the newest checkpoint that reads back whole, saying on stderr which newer ones could not.
-
-    Returns:
-      Its prefix, or None when the run has no checkpoint yet (it stopped before its first): it starts at step 0.
-    Raises:
-      UserError: none of the checkpoints can be restored (damaged, or from another config).
-    """
-    prefixes = manager.checkpoints[::-1]  # newest first
-    if not prefixes:
-        return None
-    for prefix in prefixes:
-        try:
-            checkpoint.restore(prefix).assert_existing_objects_matched()
-            return prefix
-        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
-            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-            print(f"note: checkpoint {prefix} cannot be restored ({reason})", file=sys.stderr)
-    names = ", ".join(Path(p).name for p in prefixes)
-    raise UserError(
-        f"--resume: none of the checkpoints in {manager.directory} ({names}) "
-        "can be restored into this run's models: they are damaged or from another config; start a new "
-        "run in another --out-dir"
-    ) from None
-
-
-def trim_log(path: Path, step: int) -> None:
-    """Drops records past `step` (written after the checkpoint a resumed run restarts from), atomically."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if _record_step(line) <= step]
-    if len(kept) < len(lines):
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text("".join(kept))
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise UserError(
-                f"cannot rewrite {path} ({e.strerror}); the run is unchanged: free space and resume again"
-            ) from None
-        tmp.replace(path)
-
-
-def trim_tensorboard(directory: Path, step: int) -> None:
-    """Drops TensorBoard events past `step` from the run's event files, as `trim_log` does for metrics.jsonl.
-
-    Event files are TFRecord files of `Event` protos: each is read up to its first damaged record (a killed run's
-    tail) and rewritten, atomically, with the events at or before `step`.
-    """
-    from tensorflow.core.util import event_pb2
-
-    for path in sorted(directory.glob("events.out.tfevents.*")):
-        kept, dropped = [], 0
-        try:
-            for record in tf.data.TFRecordDataset(str(path)):
-                event = event_pb2.Event.FromString(record.numpy())
-                if event.step <= step:
-                    kept.append(record.numpy())
-                else:
-                    dropped += 1
-        except tf.errors.DataLossError:
-            dropped += 1  # a record cut short by the kill
-        if dropped:
-            tmp = path.with_name(path.name + ".tmp")
-            with tf.io.TFRecordWriter(str(tmp)) as writer:
-                for record in kept:
-                    writer.write(record)
-            tmp.replace(path)
-
-
-def _record_step(line: str) -> float:
-    try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return float("inf")  # a line cut short by a kill
-
-
-def all_finite(gan: GAN) -> bool:
-    """Whether every float value a checkpoint holds (weights, EMA, optimizer state) is finite."""
-    nets = [gan.generator, gan.discriminator] + ([gan.generator_ema] if gan.generator_ema else [])
-    values = [v for n in nets for v in n.weights] + gan.g_optimizer.variables + gan.d_optimizer.variables
-    return all(np.isfinite(v.numpy()).all() for v in values if "float" in str(v.dtype))
-
-
-def _finite_or_null(value):
-    """`value` with every non-finite float (at any depth) replaced by None."""
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(v) for v in value]
-    return None if isinstance(value, float) and not np.isfinite(value) else value
-
-
-class RunLog:
-    """Metrics as JSON lines plus TensorBoard scalars."""
-
-    def __init__(self, run_dir: Path):
-        self._file = open(run_dir / "metrics.jsonl", "a")
-        self._writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
-
-    def write(self, step: int, record: dict) -> None:
-        # A non-finite loss is written as null: bare NaN is not JSON, and readers of JSON lines would reject the file.
-        self._file.write(json.dumps(_finite_or_null({"step": step, **record}), allow_nan=False) + "\n")
-        self._file.flush()
-        with self._writer.as_default(step=step):
-            for key, value in record.items():
-                if isinstance(value, (int, float)):
-                    tf.summary.scalar(key, value)
-        self._writer.flush()
-
-    def close(self) -> None:
-        self._file.close()
-        self._writer.close()
-
-
 def fixed_latents(cfg: Config) -> list:
     """One latent batch (and labels, one class per row) reused for every sample grid of a run."""
     cols = int(np.ceil(cfg.sample_count / cfg.num_classes)) if cfg.num_classes else 0
     n = cols * cfg.num_classes if cfg.num_classes else cfg.sample_count  # whole rows: one per class
-    rng = np.random.default_rng(cfg.seed)
-    shape = (n, cfg.latent_dim)
-    z = rng.uniform(0, 1, shape) if cfg.latent_distribution == "uniform" else rng.standard_normal(shape)
-    z = z.astype(np.float32)
+    z = draw_latents(np.random.default_rng(cfg.seed), n, cfg)
     if cfg.num_classes:
         return [z, (np.arange(n) // cols).astype(np.int32)]
     return z
@@ -200,16 +72,25 @@ def save_samples(gan: GAN, latents, path: Path) -> None:
     save_png(make_grid(to_uint8(images, gan.cfg.output_range), cols=cols), path)
 
 
-def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], strategy, *, resume: bool = False) -> dict:
-    """Trains `cfg` under `strategy`, writing the run into `run_dir`; returns a summary dict.
+@dataclass(frozen=True)
+class Setup:
+    """What a run needs before it writes anything: the data, the plan, the models and whether XLA compiles."""
 
-    `run_dir` may be a function creating the directory: it is called only once the data, the plan and the models
-    are ready, so a bad input leaves no empty run behind (and runs/latest where it was).
-    The strategy must have been created (engine.distribute.make_strategy) before any other TensorFlow work.
+    cfg: Config
+    opts: RunOptions
+    strategy: tf.distribute.Strategy
+    data: ImageData
+    plan: Plan
+    gan: GAN
+    jit: bool
+
+
+def set_up(cfg: Config, opts: RunOptions, strategy: tf.distribute.Strategy) -> Setup:
+    """Loads and checks the data, plans the steps and builds the GAN under `strategy` (created by
+    engine.distribute.make_strategy before any other TensorFlow work). Writes nothing.
 
     Raises:
-      UserError: bad data or config; or the divergence guard skipped `opts.max_consecutive_skips` steps in a row, or
-        the weights became non-finite: the run stops, its latest checkpoint still the last good one.
+      UserError: the data is missing or does not fit the config, or the batch does not split over the replicas.
     """
     data = load_dataset(cfg.dataset, "train", opts.data_dir, cfg.image_shape)
     check_compatible(data, cfg)
@@ -221,257 +102,242 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path | Callable[[], Path], str
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         gan = GAN(cfg)
-    run_dir = run_dir() if callable(run_dir) else run_dir
+    return Setup(cfg, opts, strategy, data, plan, gan, jit)
+
+
+def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: bool = False) -> dict:
+    """Trains `cfg` under `strategy` into `run_dir` (continuing the run there when `resume`); returns a summary.
+
+    Raises:
+      UserError: bad data or config; or the divergence guard skipped `opts.max_consecutive_skips` steps in a row, or
+        the weights became non-finite: the run stops, its latest checkpoint still the last good one.
+      Stopped: SIGTERM/SIGINT: the run saved a checkpoint at the current step and stopped.
+    """
+    return run(set_up(cfg, opts, strategy), run_dir, resume=resume)
+
+
+def run(setup: Setup, run_dir: Path, *, resume: bool = False) -> dict:
+    """Trains what `set_up` built into `run_dir`; see `train`."""
+    cfg, gan = setup.cfg, setup.gan
     checkpoint = make_checkpoint(gan)
     manager = tf.train.CheckpointManager(
         checkpoint, str(run_dir / rundir.CHECKPOINTS), max_to_keep=cfg.keep_checkpoints
     )
-    quality = TrainingEvaluation.start(cfg, opts, run_dir, checkpoint)  # None when off; fails now if no evaluator
-    step = 0
+    quality = TrainingEvaluation.start(cfg, setup.opts, run_dir, checkpoint)  # None when off; fails if no evaluator
     if resume:
-        prefix = restore(manager, checkpoint)
-        step = int(gan.step_counter.numpy())
-        if prefix is None:
-            print(f"note: {run_dir} has no checkpoint yet (it stopped before its first); training it from step 0")
-        else:  # the data position is the step: the pipeline's order depends only on (seed, position)
-            print(
-                f"resumed from {prefix} at step {step} (epoch {step // plan.steps_per_epoch + 1}, batch "
-                f"{step % plan.steps_per_epoch + 1} of {plan.steps_per_epoch}): weights, optimizer and EMA state, "
-                "RNG state and data position restored"
-            )
-        if step >= plan.total_steps:
-            print(
-                f"nothing to do: {run_dir} is at step {step}, and this run asks for {plan.total_steps} steps; pass "
-                "a larger --steps or --epochs to train it further (nothing was changed)"
-            )
+        step = resume_step(setup.plan, manager, checkpoint, gan, run_dir)
+        if step >= setup.plan.total_steps:
             return {"run_dir": str(run_dir), "step": step}
-        trim_log(run_dir / "metrics.jsonl", step)
-        trim_tensorboard(run_dir / "tensorboard", step)
     else:
-        rundir.write_config(run_dir, cfg, opts, data.class_names)
-
-    dataset = make_dataset(
-        data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=cfg.seed, start_step=step
-    )
-    iterator = iter(distribute(dataset, strategy))
-
-    def make_fn(jit_compile):
-        return make_train_fn(
-            gan,
-            strategy,
-            global_batch_size=cfg.batch_size,
-            jit_compile=jit_compile,
-            max_consecutive_skips=opts.max_consecutive_skips,
-        )
-
-    train_fn = make_fn(jit)
-    latents = fixed_latents(cfg)
-    log = RunLog(run_dir)
-    print(
-        f"training {cfg.preset} on {data.source}: {len(data.images)} images, batch {cfg.batch_size} over "
-        f"{plan.replicas} replica(s), {plan.total_steps} steps ({plan.steps_per_epoch}/epoch), "
-        f"xla={'on' if jit else 'off'}, into {run_dir}"
-    )
-    bar = tqdm(
-        total=plan.total_steps,
-        initial=step,
-        unit="step",
-        dynamic_ncols=True,
-        mininterval=0.5 if sys.stderr.isatty() else 30,
-    )
-    window_start, window_steps, last_log, losses, rate = time.perf_counter(), 0, step, {}, 0.0
-    started, evaluating_s = time.perf_counter(), 0.0  # train_s: this process's seconds, evaluations excluded
-    last_save = time.monotonic()
-    # Workers of multi_worker must save at the same steps (saving uses collectives); their clocks would disagree.
-    save_seconds = opts.checkpoint_every_seconds if opts.strategy != "multi_worker" else 0
+        step = 0
+        rundir.write_config(run_dir, cfg, setup.opts, setup.data.class_names)
+    loop = Loop(setup, run_dir, manager, quality, step)
     with StopSignals() as stop:  # SIGTERM/SIGINT: save at the next step boundary, then stop
+        loop.run(stop)
+    return loop.finish()
+
+
+def resume_step(plan: Plan, manager, checkpoint, gan: GAN, run_dir: Path) -> int:
+    """Restores the newest good checkpoint and trims the logs back to its step; returns that step (0 when the run
+    has no checkpoint yet). Says so, and changes nothing, when the run already has the steps asked for."""
+    prefix = restore(manager, checkpoint)
+    step = int(gan.step_counter.numpy())
+    if prefix is None:
+        print(f"note: {run_dir} has no checkpoint yet (it stopped before its first); training it from step 0")
+    else:  # the data position is the step: the pipeline's order depends only on (seed, position)
+        print(
+            f"resumed from {prefix} at step {step} (epoch {step // plan.steps_per_epoch + 1}, batch "
+            f"{step % plan.steps_per_epoch + 1} of {plan.steps_per_epoch}): weights, optimizer and EMA state, "
+            "RNG state and data position restored"
+        )
+    if step >= plan.total_steps:
+        print(
+            f"nothing to do: {run_dir} is at step {step}, and this run asks for {plan.total_steps} steps; pass "
+            "a larger --steps or --epochs to train it further (nothing was changed)"
+        )
+        return step
+    trim_log(run_dir / "metrics.jsonl", step)
+    trim_tensorboard(run_dir / "tensorboard", step)
+    return step
+
+
+class Loop:
+    """The eager loop of one run: calls the traced steps and does what is due between calls."""
+
+    def __init__(self, setup: Setup, run_dir: Path, manager, quality, step: int):
+        self.setup, self.cfg, self.opts, self.plan, self.gan = setup, setup.cfg, setup.opts, setup.plan, setup.gan
+        self.run_dir, self.manager, self.quality, self.step = run_dir, manager, quality, step
+        dataset = make_dataset(
+            setup.data,
+            global_batch_size=self.cfg.batch_size,
+            output_range=self.cfg.output_range,
+            seed=self.cfg.seed,
+            start_step=step,
+        )
+        self.iterator = iter(distribute(dataset, setup.strategy))
+        self.train_fn = make_train_fn(
+            self.gan, setup.strategy, jit_compile=setup.jit, max_consecutive_skips=self.opts.max_consecutive_skips
+        )
+        self.latents = fixed_latents(self.cfg)
+        self.losses, self.last_log, self.in_a_row = {}, step, 0
+        self.rate, self.window_start, self.window_steps = 0.0, time.perf_counter(), 0
+        self.started, self.evaluating_s = time.perf_counter(), 0.0  # train_s: seconds here, evaluations excluded
+        self.last_save = time.monotonic()
+        # Workers of multi_worker must save at the same steps (saving uses collectives); their clocks would disagree.
+        self.save_seconds = self.opts.checkpoint_every_seconds if self.opts.strategy != "multi_worker" else 0
+
+    def run(self, stop: StopSignals) -> None:
+        """Trains to the plan's last step, the time limit, a signal or divergence; each ends as it should."""
+        plan = self.plan
+        print(
+            f"training {self.cfg.preset} on {self.setup.data.source}: {len(self.setup.data.images)} images, batch "
+            f"{self.cfg.batch_size} over {plan.replicas} replica(s), {plan.total_steps} steps "
+            f"({plan.steps_per_epoch}/epoch), xla={'on' if self.setup.jit else 'off'}, into {self.run_dir}"
+        )
+        self.log = RunLog(self.run_dir)
+        self.bar = tqdm(
+            total=plan.total_steps,
+            initial=self.step,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 30,
+        )
         try:
-            while step < plan.total_steps:
-                # Run up to the next event (epoch end, checkpoint, end) in one call, at most steps_per_loop steps.
-                n = min(
-                    opts.steps_per_loop,
-                    plan.total_steps - step,
-                    plan.steps_per_epoch - step % plan.steps_per_epoch,
-                    cfg.checkpoint_every - step % cfg.checkpoint_every,
-                )
-                try:
-                    out = train_fn(iterator, tf.constant(n, tf.int32))
-                except tf.errors.InvalidArgumentError as e:
-                    if not (jit and "Trying to access resource" in str(e)):
-                        raise
-                    print("note: XLA could not compile the step on these devices; running without XLA", file=sys.stderr)
-                    jit = False
-                    train_fn = make_fn(False)
-                    continue
-                n, skipped = int(out.pop("steps")), int(out.pop("skipped"))
-                losses = {k: float(v) for k, v in out.items()}
-                step += n
-                in_a_row = int(gan.consecutive_skips.numpy())
-                if skipped:
-                    print(
-                        f"warning: {skipped} step(s) up to step {step} had a non-finite loss or gradient: their "
-                        f"updates were skipped ({in_a_row} in a row, {int(gan.skipped_steps.numpy())} in all)",
-                        file=sys.stderr,
-                    )
-                if in_a_row >= opts.max_consecutive_skips:
-                    log.write(
-                        step,
-                        {
-                            "epoch": step / plan.steps_per_epoch,
-                            **losses,
-                            "skipped_nonfinite": int(gan.skipped_steps.numpy()),
-                        },
-                    )
-                    raise UserError(
-                        f"training diverged: {in_a_row} steps in a row (to step {step}) had non-finite losses or "
-                        f"gradients, so the run stopped; its latest checkpoint {_name(manager.latest_checkpoint)} is "
-                        "the last good one and is intact. Lower the learning rates (--set g_lr=... --set d_lr=...) in "
-                        "a new run, check the data for NaN/inf, or raise --max-consecutive-skips"
-                    )
-                window_steps += n
-                elapsed = time.perf_counter() - window_start
-                if elapsed > 2.0:
-                    rate, window_start, window_steps = window_steps * cfg.batch_size / elapsed, time.perf_counter(), 0
-                bar.update(n)
-                bar.set_postfix({**{k: f"{v:.3f}" for k, v in losses.items()}, "img/s": f"{rate:.0f}"}, refresh=False)
-                epoch_end = step % plan.steps_per_epoch == 0
-                train_s = time.perf_counter() - started - evaluating_s
-                # Workers of multi_worker agree (an all-reduce), so all of them save at this step and stop together.
-                if any_worker(strategy, stop.requested) if opts.strategy == "multi_worker" else stop.requested:
-                    log.write(
-                        step,
-                        {
-                            "epoch": step / plan.steps_per_epoch,
-                            **losses,
-                            "images_per_s": rate,
-                            "train_s": round(train_s, 2),
-                            "skipped_nonfinite": int(gan.skipped_steps.numpy()),
-                            "stopped": "signal",
-                        },
-                    )
-                    save_checkpoint(gan, manager, step)
-                    raise Stopped(
-                        f"stopped at step {step} of {plan.total_steps}: checkpoint saved, resume with "
-                        f"`python -m engine.train --resume --out-dir {run_dir}`",
-                        stop.exit_code or 143,
-                    )
-                out_of_time = bool(opts.time_limit_min) and train_s >= 60.0 * opts.time_limit_min
-                last = step == plan.total_steps or out_of_time
-                before = time.perf_counter()
-                scores = (
-                    quality.at(
-                        gan,
-                        step=step,
-                        epoch=step // plan.steps_per_epoch,
-                        epoch_end=epoch_end,
-                        last=last,
-                        train_s=train_s,
-                    )
-                    if quality
-                    else {}
-                )
-                if scores:  # the evaluation's seconds are not training time: restart the images/s window
-                    window_start, window_steps = time.perf_counter(), 0
-                    evaluating_s += time.perf_counter() - before
-                if step - last_log >= cfg.log_every or epoch_end or last or skipped or scores:
-                    log.write(
-                        step,
-                        {
-                            "epoch": step / plan.steps_per_epoch,
-                            **losses,
-                            "images_per_s": rate,
-                            "train_s": round(train_s, 2),
-                            "skipped_nonfinite": int(gan.skipped_steps.numpy()),
-                            **scores,
-                        },
-                    )
-                    last_log = step
-                if epoch_end:
-                    save_samples(gan, latents, run_dir / "samples" / f"epoch_{step // plan.steps_per_epoch:03d}.png")
-                    write_progress_gif(run_dir / "samples")
-                timed = save_seconds and time.monotonic() - last_save >= save_seconds
-                if epoch_end or step % cfg.checkpoint_every == 0 or last or timed:
-                    # In a run of skipped steps nothing changed worth saving; wait for a good step (or the end).
-                    if in_a_row == 0 or last:
-                        save_checkpoint(gan, manager, step)
-                        last_save = time.monotonic()
+            while self.step < plan.total_steps:
+                skipped = self.advance(next_call_steps(self.step, plan, self.cfg, self.opts.steps_per_loop))
+                train_s = time.perf_counter() - self.started - self.evaluating_s
+                if self.stop_requested(stop):
+                    self.stop(train_s, stop.exit_code or 143)
+                out_of_time = bool(self.opts.time_limit_min) and train_s >= 60.0 * self.opts.time_limit_min
+                self.between_calls(train_s, skipped, last=self.step == plan.total_steps or out_of_time)
                 if out_of_time:
                     print(
-                        f"time limit: stopped after {train_s / 60:.1f} min of training, at step {step} of "
+                        f"time limit: stopped after {train_s / 60:.1f} min of training, at step {self.step} of "
                         f"{plan.total_steps} (--resume continues)",
                         file=sys.stderr,
                     )
                     break
         except OSError as e:
-            if not _disk_full(e):
+            if not disk_full(e):
                 raise
             raise UserError(
-                f"disk full while writing under {run_dir} at step {step}: the latest checkpoint is "
-                f"{_name(manager.latest_checkpoint)}; free space and resume with `python -m engine.train "
-                f"--resume --out-dir {run_dir}`"
+                f"disk full while writing under {self.run_dir} at step {self.step}: the latest checkpoint is "
+                f"{checkpoint_name(self.manager.latest_checkpoint)}; free space and resume with `python -m "
+                f"engine.train --resume --out-dir {self.run_dir}`"
             ) from None
         finally:
-            bar.close()
-            log.close()
-    if step % plan.steps_per_epoch:
-        save_samples(gan, latents, run_dir / "samples" / f"step_{step:06d}.png")
-    gan.sampler.save(run_dir / "generator.keras")
-    summary = {"run_dir": str(run_dir), "step": step, "trained": True, **losses}
-    print(
-        f"done: step {step}, "
-        + ", ".join(f"{k} {v:.3f}" for k, v in losses.items())
-        + f"; samples in {run_dir / 'samples'}, generator in {run_dir / 'generator.keras'}"
-    )
-    return summary
+            self.bar.close()
+            self.log.close()
 
+    def advance(self, n: int) -> int:
+        """One traced call of up to `n` steps; returns how many were skipped. Stops the run if it diverged."""
+        out = self.train_fn(self.iterator, tf.constant(n, tf.int32))
+        n, skipped = int(out.pop("steps")), int(out.pop("skipped"))
+        self.losses = {k: float(v) for k, v in out.items()}
+        self.step += n
+        self.in_a_row = int(self.gan.consecutive_skips.numpy())
+        if skipped:
+            print(
+                f"warning: {skipped} step(s) up to step {self.step} had a non-finite loss or gradient: their "
+                f"updates were skipped ({self.in_a_row} in a row, {int(self.gan.skipped_steps.numpy())} in all)",
+                file=sys.stderr,
+            )
+        if self.in_a_row >= self.opts.max_consecutive_skips:
+            self.record({})
+            latest = checkpoint_name(self.manager.latest_checkpoint)
+            raise UserError(
+                f"training diverged: {self.in_a_row} steps in a row (to step {self.step}) had non-finite losses or "
+                f"gradients, so the run stopped; its latest checkpoint {latest} is the last good one and is intact. "
+                "Lower the learning rates (--set g_lr=... --set d_lr=...) in a new run, check the data for NaN/inf, "
+                "or raise --max-consecutive-skips"
+            )
+        self.window_steps += n
+        elapsed = time.perf_counter() - self.window_start
+        if elapsed > 2.0:
+            self.rate = self.window_steps * self.cfg.batch_size / elapsed
+            self.window_start, self.window_steps = time.perf_counter(), 0
+        self.bar.update(n)
+        postfix = {**{k: f"{v:.3f}" for k, v in self.losses.items()}, "img/s": f"{self.rate:.0f}"}
+        self.bar.set_postfix(postfix, refresh=False)
+        return skipped
 
-def save_checkpoint(gan: GAN, manager: tf.train.CheckpointManager, step: int) -> None:
-    """Saves a checkpoint unless a weight is non-finite: a NaN checkpoint must never become the latest.
+    def stop_requested(self, stop: StopSignals) -> bool:
+        # Workers of multi_worker agree (an all-reduce), so all of them save at this step and stop together.
+        if self.opts.strategy == "multi_worker":
+            return any_worker(self.setup.strategy, stop.requested)
+        return stop.requested
 
-    The manager writes the files first and then names them in its `checkpoint` file (atomically, by rename), so a
-    kill mid-save leaves the previous checkpoint the latest.
-    """
-    if not all_finite(gan):
-        raise UserError(
-            f"weights became non-finite at step {step}; not saved, so the latest checkpoint "
-            f"{manager.latest_checkpoint or '(none yet)'} is still the last good one. Lower the learning rates "
-            "(--set g_lr=... --set d_lr=...) in a new run"
+    def stop(self, train_s: float, exit_code: int) -> None:
+        """A signal arrived: log, save at this step and stop."""
+        self.record({"images_per_s": self.rate, "train_s": round(train_s, 2), "stopped": "signal"})
+        save_checkpoint(self.gan, self.manager, self.step)
+        raise Stopped(
+            f"stopped at step {self.step} of {self.plan.total_steps}: checkpoint saved, resume with "
+            f"`python -m engine.train --resume --out-dir {self.run_dir}`",
+            exit_code,
         )
-    try:
-        manager.save(checkpoint_number=step)
-    except (tf.errors.ResourceExhaustedError, OSError) as e:
-        if not _disk_full(e):
-            raise
-        _remove_partial(Path(manager.directory), step)
-        run = Path(manager.directory).parent
-        raise UserError(
-            f"disk full while saving ckpt-{step} under {manager.directory}: the partial files were "
-            f"removed and the latest checkpoint is still {_name(manager.latest_checkpoint)}; free space "
-            f"and resume with `python -m engine.train --resume --out-dir {run}`"
-        ) from None
+
+    def between_calls(self, train_s: float, skipped: int, *, last: bool) -> None:
+        """What is due after a traced call: an evaluation, a log record, the epoch's grid, a checkpoint."""
+        step, plan = self.step, self.plan
+        epoch_end = step % plan.steps_per_epoch == 0
+        scores = {}
+        if self.quality:
+            before = time.perf_counter()
+            epoch = step // plan.steps_per_epoch
+            scores = self.quality.at(self.gan, step=step, epoch=epoch, epoch_end=epoch_end, last=last, train_s=train_s)
+            if scores:  # the evaluation's seconds are not training time: restart the images/s window
+                self.window_start, self.window_steps = time.perf_counter(), 0
+                self.evaluating_s += time.perf_counter() - before
+        if log_due(step, self.last_log, self.cfg.log_every, epoch_end or last or bool(skipped) or bool(scores)):
+            self.record({"images_per_s": self.rate, "train_s": round(train_s, 2), **scores})
+            self.last_log = step
+        if epoch_end:
+            save_samples(
+                self.gan, self.latents, self.run_dir / "samples" / f"epoch_{step // plan.steps_per_epoch:03d}.png"
+            )
+            write_progress_gif(self.run_dir / "samples")
+        timed = bool(self.save_seconds) and time.monotonic() - self.last_save >= self.save_seconds
+        # In a run of skipped steps nothing changed worth saving; wait for a good step (or the end).
+        if checkpoint_due(step, plan, self.cfg, last=last, timed=timed) and (self.in_a_row == 0 or last):
+            save_checkpoint(self.gan, self.manager, step)
+            self.last_save = time.monotonic()
+
+    def record(self, extra: dict) -> None:
+        """One metrics record at the current step: epoch, losses, `extra`, the skip count."""
+        epoch = self.step / self.plan.steps_per_epoch
+        skips = int(self.gan.skipped_steps.numpy())
+        self.log.write(self.step, {"epoch": epoch, **self.losses, **extra, "skipped_nonfinite": skips})
+
+    def finish(self) -> dict:
+        """The last grid (when the run stopped mid-epoch), the generator file, the summary."""
+        step, run_dir = self.step, self.run_dir
+        if step % self.plan.steps_per_epoch:
+            save_samples(self.gan, self.latents, run_dir / "samples" / f"step_{step:06d}.png")
+        self.gan.sampler.save(run_dir / "generator.keras")
+        print(
+            f"done: step {step}, "
+            + ", ".join(f"{k} {v:.3f}" for k, v in self.losses.items())
+            + f"; samples in {run_dir / 'samples'}, generator in {run_dir / 'generator.keras'}"
+        )
+        return {"run_dir": str(run_dir), "step": step, "trained": True, **self.losses}
 
 
-def _disk_full(e: Exception) -> bool:
-    import errno
-
-    return (
-        getattr(e, "errno", None) == errno.ENOSPC
-        or isinstance(e, tf.errors.ResourceExhaustedError)
-        or ("No space left on device" in str(e))
+def next_call_steps(step: int, plan: Plan, cfg: Config, steps_per_loop: int) -> int:
+    """Steps in the next traced call: up to the next event (epoch end, checkpoint, end), at most `steps_per_loop`."""
+    return min(
+        steps_per_loop,
+        plan.total_steps - step,
+        plan.steps_per_epoch - step % plan.steps_per_epoch,
+        cfg.checkpoint_every - step % cfg.checkpoint_every,
     )
 
 
-def _name(prefix: str | None) -> str:
-    return Path(prefix).name if prefix else "none (no checkpoint yet)"
+def log_due(step: int, last_log: int, log_every: int, event: bool) -> bool:
+    """A metrics record is due every `log_every` steps, and at any event (epoch end, end, a skip, a score)."""
+    return step - last_log >= log_every or event
 
 
-def _remove_partial(directory: Path, step: int) -> None:
-    """Removes what a failed save of ckpt-`step` left (its temp folder, its files): the checkpoint state file never
-    named it, so the previous checkpoint stays the latest."""
-    import shutil
-
-    for path in directory.glob(f"ckpt-{step}[._]*"):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+def checkpoint_due(step: int, plan: Plan, cfg: Config, *, last: bool, timed: bool) -> bool:
+    """A checkpoint is due at each epoch end, every `checkpoint_every` steps, at the end and when the clock says."""
+    return step % plan.steps_per_epoch == 0 or step % cfg.checkpoint_every == 0 or last or timed

@@ -23,13 +23,71 @@ from pathlib import Path
 
 import engine
 from engine.config import Config, RunOptions, from_dict, to_dict
-from engine.errors import UserError
+from engine.errors import UserError, first_line
 
 RUNS_ROOT = Path("runs")
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
 TRAINED_CONFIG = "trained_config.json"  # under checkpoints/
 _LOCKS: dict[str, int] = {}  # resolved run directory -> the open descriptor holding its lock
+
+
+class RunDir:
+    """This process's run directory (see `prepare`): `path` is the run (None for a new run until `open`)."""
+
+    def __init__(self, out_dir: str | None, preset: str, *, resume: bool, chief: bool, runs_root: Path):
+        self.out_dir, self.preset, self.resume, self.chief, self.runs_root = out_dir, preset, resume, chief, runs_root
+        self.path = new_run_dir(out_dir, preset, resume=True, runs_root=runs_root) if resume else None
+        self._scratch = None
+        if resume and chief:
+            take_lock(self.path)  # before anything is written: a second process on this run is refused
+        if not resume:
+            check_out_dir(out_dir)
+
+    def stored_config(self) -> Config:
+        """The config of the run being resumed, checked against the one its checkpoints were trained with."""
+        cfg, _ = read_config(self.path)
+        check_config_unchanged(self.path, cfg)
+        return cfg
+
+    def open(self) -> Path:
+        """The directory to train into, created now: the new run (locked, runs/latest moved to it), the resumed run,
+        or for a non-chief worker a throwaway directory (a copy of the resumed run), removed by `close`."""
+        if not self.chief:
+            # A non-chief worker runs every step and checkpoint save with the chief (collectives) but keeps nothing.
+            self._scratch = worker_run_dir(self.path)
+            return self._scratch.__enter__()
+        if self.path is None:
+            self.path = new_run_dir(self.out_dir, self.preset, resume=False, runs_root=self.runs_root)
+        return self.path
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            self._scratch.__exit__(None, None, None)
+            self._scratch = None
+        release_locks()
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def prepare(
+    out_dir: str | None, preset: str, *, resume: bool, chief: bool = True, runs_root: Path = RUNS_ROOT
+) -> RunDir:
+    """The one owner of a run's directory, for `engine.train`: use as `with prepare(...) as run:`.
+
+    Checks now what can be checked without writing (a new run's --out-dir is free; a resumed one holds a run, which
+    the chief locks), and creates nothing until `run.open()`, called once the data and models are ready, so a bad
+    input leaves no empty run behind and runs/latest where it was. Leaving the block removes a non-chief worker's
+    throwaway directory and releases the lock.
+
+    Raises:
+      UserError: as `new_run_dir` and `take_lock`.
+    """
+    return RunDir(out_dir, preset, resume=resume, chief=chief, runs_root=runs_root)
 
 
 def new_run_dir(
@@ -237,7 +295,7 @@ def read_run(run_dir: Path) -> tuple[Config, RunOptions, tuple[str, ...]]:
     except UserError as e:
         raise UserError(f"{path} is unusable: {e}") from None
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:  # ValueError: bad JSON, not UTF-8
-        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        reason = first_line(e)
         raise UserError(
             f"{path} is unreadable ({type(e).__name__}: {reason}); it was not written by this engine or is damaged"
         ) from None
@@ -338,7 +396,7 @@ def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
         status = tf.train.Checkpoint(**{key: generator, "step": step}).restore(prefix)
         status.expect_partial().assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        first = first_line(e, 200)
         raise UserError(
             f"checkpoint {prefix} cannot be restored into preset {cfg.preset}'s generator ({first}); "
             f"it is damaged or from another config: `python -m engine.train --resume --out-dir {run_dir}` "

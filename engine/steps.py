@@ -1,21 +1,20 @@
-"""The traced training function: N steps per Python call, each the GAN's `distributed_step`.
+"""The traced training function: N steps per Python call, each `engine.update_orders.distributed_step`.
 
 Nothing here touches numpy or has Python side effects; the eager loop (engine.loop) owns everything else.
 """
 
 import tensorflow as tf
 
+from engine.update_orders import Replicas, distributed_step
 
-def make_train_fn(
-    gan, strategy: tf.distribute.Strategy, *, global_batch_size: int, jit_compile: bool, max_consecutive_skips: int = 0
-):
-    """Builds `train_steps(iterator, n) -> dict`: up to n steps, each the GAN's `distributed_step`.
+
+def make_train_fn(gan, strategy: tf.distribute.Strategy, *, jit_compile: bool, max_consecutive_skips: int = 0):
+    """Builds `train_steps(iterator, n) -> dict`: up to n steps, each one `distributed_step` of the GAN.
 
     Args:
       gan: an engine.gan.GAN built in `strategy.scope()`.
       strategy: the distribution strategy the iterator comes from.
-      global_batch_size: images per step summed over replicas.
-      jit_compile: compile the per-replica step with XLA. The outer loop stays uncompiled because it pulls from a
+      jit_compile: compile each per-replica phase with XLA. The outer loop stays uncompiled because it pulls from a
         tf.data iterator, which XLA cannot compile.
       max_consecutive_skips: > 0: stop early once this many steps in a row were skipped by the divergence guard
         (the eager loop then stops the run).
@@ -24,18 +23,10 @@ def make_train_fn(
       the step averaged over the steps where it was finite (NaN if it never was), `steps` (int32, steps run) and
       `skipped` (float, steps skipped for a non-finite loss or gradient).
     """
-    cache = {}
-
-    def compiled(phase):
-        # One XLA-compiled function per per-replica phase, reused by every traced step.
-        if not jit_compile:
-            return phase
-        if phase.__name__ not in cache:
-            cache[phase.__name__] = tf.function(phase, jit_compile=True)
-        return cache[phase.__name__]
+    replicas = Replicas(gan, strategy, jit_compile=jit_compile)  # one per function: each phase compiles once
 
     def one_step(iterator):
-        out = gan.distributed_step(strategy, next(iterator), global_batch_size, compiled)
+        out = distributed_step(replicas, next(iterator))
         skipped = out.pop("nonfinite")
         # Sums and counts of finite values only: a skipped step's NaN loss must not hide the others.
         finite = {k: tf.math.is_finite(v) for k, v in out.items()}

@@ -17,22 +17,23 @@ DEFAULT_PRESET = "dcgan_fashion_fast"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__.split("\n")[0])
+    add_config_arguments(p)
+    add_run_arguments(p)
+    p.add_argument("--out-dir", help="write the run here (default: runs/<timestamp>-<preset>, runs/latest -> it)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out-dir (default runs/latest)")
+    p.add_argument("--dry-run", action="store_true", help="build everything, print parameter counts and the plan, exit")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
+    return p.parse_args(argv)
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """What is learned: the preset and the fields the command line may change (engine.config.Config)."""
     p.add_argument(
         "--preset",
         help=f"experiment preset (default {DEFAULT_PRESET}). Tutorials as published: "
         f"{', '.join(PUBLISHED)}. Engine recipes: {', '.join(ENGINE_RECIPES)}",
     )
     p.add_argument("--dataset", help="train on another dataset of the same image shape")
-    p.add_argument("--data-dir", help="directory holding the dataset files (searched first)")
-    p.add_argument("--strategy", default="default", choices=STRATEGIES)
-    p.add_argument("--cpu-replicas", type=int, default=2, help="logical CPU replicas for mirrored without GPUs")
-    p.add_argument(
-        "--jit",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="compile the step with XLA (off by default: slower on CPU here, see README 'Speed')",
-    )
-    p.add_argument("--steps-per-loop", type=int, default=10, help="steps per Python call (device-side loop)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--epochs", type=int)
     group.add_argument("--steps", type=int)
@@ -51,8 +52,28 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="override any config field, e.g. --set g_lr=1e-4 (repeatable)",
     )
-    p.add_argument("--out-dir", help="write the run here (default: runs/<timestamp>-<preset>, runs/latest -> it)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out-dir (default runs/latest)")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """How it runs (engine.config.RunOptions): every default is the dataclass's own, so they live in one place."""
+    d = RunOptions()
+    p.add_argument("--data-dir", help="directory holding the dataset files (searched first)")
+    p.add_argument("--strategy", default=d.strategy, choices=STRATEGIES)
+    p.add_argument(
+        "--cpu-replicas", type=int, default=d.cpu_replicas, help="logical CPU replicas for mirrored without GPUs"
+    )
+    p.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=d.jit_compile,
+        help="compile the step with XLA (off by default: slower on CPU here, see docs/benchmarks.md)",
+    )
+    p.add_argument(
+        "--steps-per-loop",
+        type=int,
+        default=d.steps_per_loop,
+        help="steps per Python call (device-side loop; default %(default)s)",
+    )
     p.add_argument(
         "--deterministic",
         action="store_true",
@@ -61,41 +82,44 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--checkpoint-every-seconds",
         type=float,
-        default=600.0,
+        default=d.checkpoint_every_seconds,
         metavar="S",
-        help="also checkpoint when S seconds have passed since the last one (default 600; 0: off)",
+        help="also checkpoint when S seconds have passed since the last one (default %(default)g; 0: off)",
     )
     p.add_argument(
         "--max-consecutive-skips",
         type=int,
-        default=10,
+        default=d.max_consecutive_skips,
         metavar="K",
-        help="stop after K steps in a row skipped for a non-finite loss or gradient (default 10)",
+        help="stop after K steps in a row skipped for a non-finite loss or gradient (default %(default)s)",
     )
     p.add_argument(
         "--eval-every",
         type=int,
-        default=0,
+        default=d.eval_every,
         metavar="K",
         help="score FID/KID/classifier score every K epochs, keep the best checkpoint by FID (0: off)",
     )
-    p.add_argument("--eval-samples", type=int, default=2000, metavar="N", help="images per evaluation (default 2000)")
+    p.add_argument(
+        "--eval-samples",
+        type=int,
+        default=d.eval_samples,
+        metavar="N",
+        help="images per evaluation (default %(default)s)",
+    )
     p.add_argument(
         "--time-limit",
         type=float,
-        default=0.0,
+        default=d.time_limit_min,
         metavar="MIN",
         help="stop after MIN minutes of training (evaluations excluded), saving everything as at the end",
     )
     p.add_argument(
         "--eval-at-minutes",
         metavar="M,M,...",
-        default="",
+        default=",".join(f"{m:g}" for m in d.eval_at_minutes),
         help="also score when training time (evaluations excluded) passes each mark, e.g. 2,5,10",
     )
-    p.add_argument("--dry-run", action="store_true", help="build everything, print parameter counts and the plan, exit")
-    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
-    return p.parse_args(argv)
 
 
 def build_config(args, base: Config | None = None) -> Config:
@@ -119,12 +143,10 @@ def build_config(args, base: Config | None = None) -> Config:
     return apply_overrides(dataclasses.replace(cfg, **changes), args.overrides)
 
 
-def resume_config(args, run_dir) -> Config:
-    """The stored config of the run being resumed; the command line may change only its length."""
-    from engine import rundir
-
-    stored, _ = rundir.read_config(run_dir)
-    rundir.check_config_unchanged(run_dir, stored)
+def resume_config(args, run) -> Config:
+    """The stored config of the run being resumed (`run`: a rundir.RunDir); the command line may change only its
+    length."""
+    run_dir, stored = run.path, run.stored_config()
     if args.preset and args.preset != stored.preset:
         raise UserError(
             f"--resume {run_dir}: the run is preset {stored.preset!r}, not {args.preset!r}; "
@@ -175,47 +197,25 @@ def main(argv=None) -> int:
     # Only the chief of a multi-worker cluster writes (and locks) the run; TF_CONFIG is checked here, before
     # TensorFlow starts.
     chief = is_chief(parse_tf_config()) if opts.strategy == "multi_worker" else True
-    try:
-        return _run(args, opts, chief)
-    finally:
-        rundir.release_locks()
+    cfg = None if args.resume else build_config(args)
+    preset = cfg.preset if cfg else args.preset or DEFAULT_PRESET
+    with rundir.prepare(args.out_dir, preset, resume=args.resume, chief=chief) as run:
+        cfg = cfg or resume_config(args, run)
+        from engine.data.registry import DATASETS
 
+        DATASETS.get_or_fail(cfg.dataset)  # names are checked before any work starts
+        # The first TensorFlow import: flags were checked without it.
+        from engine.distribute import make_strategy, peer_failures_as_errors
 
-def _run(args, opts: RunOptions, chief: bool) -> int:
-    from engine import rundir
+        strategy = make_strategy(opts.strategy, opts.cpu_replicas)
+        if args.dry_run:
+            return dry_run(cfg, opts, strategy)
+        from engine import loop
 
-    if args.resume:
-        run_dir = rundir.new_run_dir(args.out_dir, args.preset or DEFAULT_PRESET, resume=True)
-        cfg = resume_config(args, run_dir)
-        if chief:
-            rundir.take_lock(run_dir)  # before anything is written: a second process on this run is refused
-    else:
-        cfg = build_config(args)
-        rundir.check_out_dir(args.out_dir)
-    from engine.data.registry import DATASETS
-
-    DATASETS.get_or_fail(cfg.dataset)  # names are checked before any work starts
-    # The first TensorFlow import: flags were checked without it.
-    from engine.distribute import make_strategy, peer_failures_as_errors
-
-    strategy = make_strategy(opts.strategy, opts.cpu_replicas)
-    if args.dry_run:
-        return dry_run(cfg, opts, strategy)
-    from engine.loop import train
-
-    if not chief:
-        # A non-chief worker runs every step and checkpoint save with the chief (collectives) but keeps nothing:
-        # it writes into a temporary directory, removed at the end, and never touches runs/latest.
-        with rundir.worker_run_dir(run_dir if args.resume else None) as scratch:
-            with peer_failures_as_errors(opts.strategy):
-                train(cfg, opts, scratch, strategy, resume=args.resume)
-        return 0
-    if not args.resume:
-        # Created (and runs/latest moved) only once the data and models are ready: a bad input leaves nothing behind.
-        run_dir = lambda: rundir.new_run_dir(args.out_dir, cfg.preset, resume=False, lock=chief)  # noqa: E731
-    with peer_failures_as_errors(opts.strategy):
-        summary = train(cfg, opts, run_dir, strategy, resume=args.resume)
-    if summary.get("trained"):
+        with peer_failures_as_errors(opts.strategy):
+            setup = loop.set_up(cfg, opts, strategy)
+            summary = loop.run(setup, run.open(), resume=args.resume)
+    if summary.get("trained") and chief:
         print(next_steps(summary["run_dir"]))
     return 0
 

@@ -37,7 +37,8 @@ def data_dir(tmp_path_factory):
     return directory
 
 
-def tiny_config(**changes):
+def make_tiny_config(**changes):
+    """dcgan_fashion cut to 4 steps of batch 32 (checkpoint every 2, a log every step), with `changes` applied."""
     from engine.config import with_update_order
     from engine.presets import get_preset
 
@@ -49,6 +50,12 @@ def tiny_config(**changes):
 
 
 @pytest.fixture(scope="session")
+def tiny_config():
+    """The factory of small configs: `tiny_config(steps=6, update_order="alternating")`."""
+    return make_tiny_config
+
+
+@pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, data_dir):
     """A dcgan_fashion run of 4 steps under the default strategy, shared by the export tests."""
     import tensorflow as tf
@@ -57,7 +64,7 @@ def trained_run(tmp_path_factory, data_dir):
     from engine.loop import train
 
     run_dir = tmp_path_factory.mktemp("run")
-    train(tiny_config(), RunOptions(data_dir=str(data_dir)), run_dir, tf.distribute.get_strategy())
+    train(make_tiny_config(), RunOptions(data_dir=str(data_dir)), run_dir, tf.distribute.get_strategy())
     return run_dir
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_config
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 FASHION = [
@@ -95,10 +94,11 @@ def empty_folder(tmp, data_dir):
 def run_without_checkpoint(tmp, data_dir):
     from engine import rundir
     from engine.config import RunOptions
+    from engine.presets import get_preset
 
     run = tmp / "run"
     run.mkdir()
-    rundir.write_config(run, tiny_config(), RunOptions())
+    rundir.write_config(run, get_preset("dcgan_fashion"), RunOptions())
     return ["export.onnx", "--run-dir", run]
 
 
@@ -149,10 +149,11 @@ def edited_config(tmp: Path, content) -> list:
 
     from engine import rundir
     from engine.config import RunOptions
+    from engine.presets import get_preset
 
     run = tmp / "edited"
     run.mkdir()
-    rundir.write_config(run, tiny_config(), RunOptions())
+    rundir.write_config(run, get_preset("dcgan_fashion"), RunOptions())
     path = run / "config.json"
     if content is None:
         path.unlink()

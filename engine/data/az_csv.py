@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import DATASETS, ImageData
+from engine.data import DATASETS, ImageData, places
 from engine.data.splits import SPLITS, split_indices  # noqa: F401  (split_indices: re-exported for tests)
 from engine.errors import UserError
 
@@ -70,11 +70,7 @@ def load(split: str = "train", data_dir: str | None = None, image_shape=None) ->
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The directories searched for the csv, in order; an explicit `data_dir` is the only one."""
-    if data_dir is not None:
-        return [Path(data_dir).expanduser()]
-    env = os.environ.get("GAN_DATA_DIR")
-    roots = [Path(env).expanduser()] if env else []
-    return [r / NAME for r in roots] + roots + [Path.home() / ".keras" / "datasets" / NAME]
+    return places.candidate_dirs((NAME,), data_dir)
 
 
 def find_csv(data_dir: str | os.PathLike | None = None) -> Path:
@@ -98,11 +94,9 @@ def find_csv(data_dir: str | os.PathLike | None = None) -> Path:
         others = sorted(p.name for p in d.glob("*.csv"))
         found = f" (it has {len(others)} .csv files: {', '.join(others[:5])}; keep only one)" if others else ""
         raise UserError(f"--data-dir {d} has no {CSV_NAME!r}{found}; {get_it} there")
-    looked = ", ".join(str(d) for d in candidates)
-    unset = "" if env else " (GAN_DATA_DIR is not set)"
     raise UserError(
-        f"{NAME} file {CSV_NAME!r} not found in {looked}{unset}; {get_it} into one of those directories, "
-        f"or pass --data-dir DIR"
+        f"{NAME} file {CSV_NAME!r} not found in {places.looked_in(candidates)}; {get_it} into one of those "
+        "directories, or pass --data-dir DIR"
     )
 
 

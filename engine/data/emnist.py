@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import DATASETS, ImageData
-from engine.data.idx import find_idx_file, first_dir_with, missing_files, read_idx
+from engine.data import DATASETS, ImageData, places
+from engine.data.idx import find_idx_file, first_dir_with, read_idx
 from engine.errors import UserError
 
 NAME = "emnist_letters"
@@ -77,11 +77,7 @@ def load(split: str = "train", data_dir: str | None = None, image_shape=None) ->
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The directories searched for the files, in order; an explicit `data_dir` is the only one."""
-    if data_dir is not None:
-        return [Path(data_dir).expanduser()]
-    env = os.environ.get("GAN_DATA_DIR")
-    roots = [Path(env).expanduser()] if env else []
-    return [r / n for r in roots for n in (NAME, "emnist")] + roots + [Path.home() / ".keras" / "datasets" / "emnist"]
+    return places.candidate_dirs((NAME, "emnist"), data_dir, keras_names=("emnist",))
 
 
 def find_dir(split: str, data_dir: str | os.PathLike | None = None) -> Path:
@@ -96,17 +92,11 @@ def find_dir(split: str, data_dir: str | os.PathLike | None = None) -> Path:
     if found is not None:
         return found
     if data_dir is not None:
-        d = candidates[0]
-        if not d.is_dir():
-            raise UserError(f"--data-dir {d} does not exist; check the path, or {GET_FILES} into a directory")
-        missing = ", ".join(missing_files(d, needed))
-        raise UserError(
-            f"--data-dir {d} lacks the {NAME} {split} files ({missing}); {GET_FILES} there, "
-            f"or leave --data-dir out to search the default places"
+        what = f"{NAME} {split}"
+        raise places.data_dir_error(
+            candidates[0], what, needed, put=GET_FILES, how_to_get=f"{GET_FILES} into a directory"
         )
-    looked = ", ".join(str(d) for d in candidates)
-    env = "" if os.environ.get("GAN_DATA_DIR") else " (GAN_DATA_DIR is not set)"
     raise UserError(
-        f"{NAME} {split} files ({', '.join(needed)}) not found in {looked}{env}; {GET_FILES} into one of those "
-        f"directories or pass --data-dir"
+        f"{NAME} {split} files ({', '.join(needed)}) not found in {places.looked_in(candidates)}; {GET_FILES} into "
+        "one of those directories or pass --data-dir"
     )

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import DATASETS, ImageData
-from engine.data.idx import find_idx_file, first_dir_with, missing_files, read_idx
+from engine.data import DATASETS, ImageData, places
+from engine.data.idx import find_idx_file, first_dir_with, read_idx
 from engine.errors import UserError
 
 SPLITS = {
@@ -108,26 +108,10 @@ def load(dataset: IdxDataset, split: str = "train", data_dir: str | os.PathLike 
 
 
 def candidate_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The local directories searched for a dataset's files, in order (the download comes after them).
-
-    Args:
-      name: the dataset's registry name, e.g. "fashion_mnist".
-      data_dir: an explicit directory; when given it is the only candidate.
-
-    Returns:
-      Distinct directories, most specific first; they need not exist.
-    """
-    if data_dir is not None:
-        return [Path(data_dir).expanduser()]
+    """The local directories searched for dataset `name`'s files, in order (the download comes after them); an
+    explicit `data_dir` is the only one. The hyphenated name is tried too (Debian's fashion-mnist)."""
     names = list(dict.fromkeys([name, name.replace("_", "-")]))
-    dirs: list[Path] = []
-    env = os.environ.get("GAN_DATA_DIR")
-    if env:
-        root = Path(env).expanduser()
-        dirs += [root / n for n in names] + [root]
-    dirs += [Path.home() / ".keras" / "datasets" / n for n in names]
-    dirs += [SYSTEM_DATASETS_DIR / n for n in names]
-    return list(dict.fromkeys(dirs))
+    return places.candidate_dirs(names, data_dir, system_root=SYSTEM_DATASETS_DIR)
 
 
 def download(dataset: IdxDataset, filenames: tuple[str, ...]) -> Path:
@@ -165,24 +149,18 @@ def find_dir(dataset: IdxDataset, split: str, data_dir: str | os.PathLike | None
     if found is not None:
         return found
     if data_dir is not None:
-        d = candidates[0]
-        if not d.is_dir():
-            raise UserError(f"--data-dir {d} does not exist; check the path, or {_how_to_get(dataset)}")
-        missing = ", ".join(missing_files(d, needed))
-        raise UserError(
-            f"--data-dir {d} lacks the {dataset.name} {split} files ({missing}); put the four IDX .gz files "
-            f"({', '.join(ALL_FILES)}) there, or leave --data-dir out to search the default places"
+        put = f"put the four IDX .gz files ({', '.join(ALL_FILES)})"
+        raise places.data_dir_error(
+            candidates[0], f"{dataset.name} {split}", needed, put=put, how_to_get=_how_to_get(dataset)
         )
     try:
         # All four files, so the other split is there next time.
         directory = download(dataset, ALL_FILES)
     except Exception as e:  # get_file wraps urllib errors in a bare Exception
         reason = " ".join(f"{type(e).__name__}: {e}".split())
-        looked = ", ".join(str(d) for d in candidates)
-        env = "" if os.environ.get("GAN_DATA_DIR") else " (GAN_DATA_DIR is not set)"
         raise UserError(
-            f"{dataset.name} {split} files ({', '.join(needed)}) not found in {looked}{env}, and the download "
-            f"from {dataset.origin} failed ({reason}); {_how_to_get(dataset)}"
+            f"{dataset.name} {split} files ({', '.join(needed)}) not found in {places.looked_in(candidates)}, and "
+            f"the download from {dataset.origin} failed ({reason}); {_how_to_get(dataset)}"
         ) from None
     if not all(find_idx_file(directory, f) for f in needed):
         raise UserError(f"downloaded {dataset.name} into {directory} but {', '.join(needed)} are not there")

@@ -3,11 +3,12 @@
 import numpy as np
 import tensorflow as tf
 
+from engine.config import Config
 from engine.data import ImageData
 from engine.errors import UserError
 
 
-def check_compatible(data: ImageData, cfg) -> None:
+def check_compatible(data: ImageData, cfg: Config) -> None:
     """Raises UserError if `data` cannot feed the model `cfg` describes."""
     if tuple(data.images.shape[1:]) != tuple(cfg.image_shape):
         raise UserError(

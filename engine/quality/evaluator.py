@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import UserError
+from engine.errors import UserError, first_line
 
 MODEL_FILE = "evaluator.keras"
 INFO_FILE = "evaluator.json"
@@ -153,19 +153,8 @@ def train_evaluator(
     from engine.data.registry import load_dataset
 
     target = evaluator_dir(dataset, cache_dir)
-    if (target / INFO_FILE).exists() and not force:
-        acc = json.loads((target / INFO_FILE).read_text()).get("test_accuracy", float("nan"))
-        raise UserError(
-            f"an evaluator for {dataset} exists in {target} (test accuracy {acc:.4f}); pass --force to "
-            "retrain it (FID values measured with the old one will not be comparable)"
-        )
-    if shipped_dir(dataset) and not force:
-        acc = json.loads((shipped_dir(dataset) / INFO_FILE).read_text())["test_accuracy"]
-        raise UserError(
-            f"{dataset} has a shipped evaluator (test accuracy {acc:.4f}) that every published FID uses; "
-            f"pass --force to train your own into {target} (it is then used instead, and its FIDs are "
-            "not comparable with the shipped one's)"
-        )
+    if not force:
+        _refuse_replacing(dataset, target)
     train = load_dataset(dataset, "train", data_dir, image_shape)
     test = load_dataset(dataset, "test", data_dir, image_shape)
     if train.labels is None or train.num_classes < 2:
@@ -173,23 +162,7 @@ def train_evaluator(
             f"dataset {dataset} ({train.source}) has no class labels; the evaluator is a classifier "
             "and needs labelled images (e.g. one sub-folder per class)"
         )
-    keras.utils.set_random_seed(seed)
-    order = np.random.default_rng(seed).permutation(len(train.images))
-    n_val = max(1, int(len(order) * VAL_FRACTION))
-    val_idx, fit_idx = order[:n_val], order[n_val:]
-    x = to_unit(train.images)
-    model = build_classifier(train.images.shape[1:], train.num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    start = time.perf_counter()
-    history = model.fit(
-        x[fit_idx],
-        train.labels[fit_idx],
-        validation_data=(x[val_idx], train.labels[val_idx]),
-        batch_size=128,
-        epochs=epochs,
-        verbose=verbose,
-    )
-    seconds = time.perf_counter() - start
+    model, history, seconds = _fit(train, epochs=epochs, seed=seed, verbose=verbose)
     _, test_acc = model.evaluate(to_unit(test.images), test.labels, batch_size=500, verbose=0)
     info = {
         "dataset": dataset,
@@ -212,6 +185,48 @@ def train_evaluator(
     inference.set_weights(model.get_weights())
     _publish(inference, info, target)
     return Evaluator(inference, {**info, "sha256": file_sha256(target / MODEL_FILE), "shipped": False})
+
+
+def _refuse_replacing(dataset: str, target: Path) -> None:
+    """Raises UserError when an evaluator exists in `target`, or the dataset has a shipped one: replacing either
+    makes FIDs incomparable, so it takes --force."""
+    if (target / INFO_FILE).exists():
+        acc = json.loads((target / INFO_FILE).read_text()).get("test_accuracy", float("nan"))
+        raise UserError(
+            f"an evaluator for {dataset} exists in {target} (test accuracy {acc:.4f}); pass --force to "
+            "retrain it (FID values measured with the old one will not be comparable)"
+        )
+    if shipped_dir(dataset):
+        acc = json.loads((shipped_dir(dataset) / INFO_FILE).read_text())["test_accuracy"]
+        raise UserError(
+            f"{dataset} has a shipped evaluator (test accuracy {acc:.4f}) that every published FID uses; "
+            f"pass --force to train your own into {target} (it is then used instead, and its FIDs are "
+            "not comparable with the shipped one's)"
+        )
+
+
+def _fit(train, *, epochs: int, seed: int, verbose: int):
+    """Fits a fresh classifier on `train` less a held-out slice: (model, Keras history, seconds)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    order = np.random.default_rng(seed).permutation(len(train.images))
+    n_val = max(1, int(len(order) * VAL_FRACTION))
+    val_idx, fit_idx = order[:n_val], order[n_val:]
+    x = to_unit(train.images)
+    model = build_classifier(train.images.shape[1:], train.num_classes)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    history = model.fit(
+        x[fit_idx],
+        train.labels[fit_idx],
+        validation_data=(x[val_idx], train.labels[val_idx]),
+        batch_size=128,
+        epochs=epochs,
+        verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    return model, history, seconds
 
 
 def _publish(model, info: dict, target: Path) -> None:
@@ -259,7 +274,7 @@ def load_evaluator(dataset: str, *, data_dir=None, cache_dir=None, image_shape=N
         raise
     except Exception as e:  # keras raises many types for a damaged archive
         fix = "reinstall the package" if shipped else f"retrain it with `{train_command(dataset, data_dir)} --force`"
-        raise UserError(f"evaluator in {directory} is unreadable ({str(e).splitlines()[0][:160]}); {fix}") from None
+        raise UserError(f"evaluator in {directory} is unreadable ({first_line(e)}); {fix}") from None
     if image_shape is not None and tuple(image_shape) != tuple(info["image_shape"]):
         raise UserError(
             f"the evaluator for {dataset} was trained on images {tuple(info['image_shape'])}, not "

@@ -2,18 +2,25 @@
 
 import numpy as np
 
+from engine.config import Config
 
-def generate(generator, cfg, n: int, *, seed: int = 0, batch_size: int = 500):
+
+def draw_latents(rng: np.random.Generator, n: int, cfg: Config) -> np.ndarray:
+    """`n` latents of `cfg.latent_dim` from `cfg.latent_distribution` (N(0, 1), or U[0, 1)), float32, from `rng`:
+    the draw the eager loop's sample grids and the evaluation share (the traced step draws with stateless ops)."""
+    shape = (n, cfg.latent_dim)
+    z = rng.uniform(0, 1, shape) if cfg.latent_distribution == "uniform" else rng.standard_normal(shape)
+    return z.astype(np.float32)
+
+
+def generate(generator, cfg: Config, n: int, *, seed: int = 0, batch_size: int = 500):
     """`n` images from `generator` (inference mode) and the labels they were asked for.
 
     Latents follow `cfg.latent_distribution`; a conditional generator gets every class in turn (balanced labels).
     Returns:
       (images float32 [n, H, W, C] in cfg.output_range, labels int32 [n] or None)
     """
-    rng = np.random.default_rng(seed)
-    shape = (n, cfg.latent_dim)
-    z = rng.uniform(0, 1, shape) if cfg.latent_distribution == "uniform" else rng.standard_normal(shape)
-    z = z.astype(np.float32)
+    z = draw_latents(np.random.default_rng(seed), n, cfg)
     labels = (np.arange(n) % cfg.num_classes).astype(np.int32) if cfg.num_classes else None
     out = []
     for start in range(0, n, batch_size):

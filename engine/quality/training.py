@@ -12,6 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine import rundir
+from engine.config import Config, RunOptions
 from engine.quality.report import Judge, to_unit_range
 from engine.quality.sampling import generate
 
@@ -38,7 +39,7 @@ class TrainingEvaluation:
     Construct it before the first step: a missing evaluator fails the run at start, not at the first epoch end.
     """
 
-    def __init__(self, cfg, opts, run_dir: Path, checkpoint):
+    def __init__(self, cfg: Config, opts: RunOptions, run_dir: Path, checkpoint):
         import tensorflow as tf
 
         self.cfg, self.every, self.num_samples = cfg, opts.eval_every, opts.eval_samples
@@ -50,7 +51,7 @@ class TrainingEvaluation:
         self.best = json.loads(self.info_path.read_text()) if self.info_path.exists() else None  # kept on resume
 
     @classmethod
-    def start(cls, cfg, opts, run_dir: Path, checkpoint) -> "TrainingEvaluation | None":
+    def start(cls, cfg: Config, opts: RunOptions, run_dir: Path, checkpoint) -> "TrainingEvaluation | None":
         """The evaluation of this run, or None when neither `opts.eval_every` nor `opts.eval_at_minutes` is set."""
         return cls(cfg, opts, run_dir, checkpoint) if opts.eval_every or opts.eval_at_minutes else None
 

@@ -37,7 +37,7 @@ def test_malformed_tf_config_is_one_clear_line(monkeypatch, text, message):
 
 
 def test_unknown_strategy_lists_the_valid_ones():
-    with pytest.raises(UserError, match="valid: default, one_device, mirrored, multi_worker"):
+    with pytest.raises(UserError, match="valid: default, mirrored, multi_worker, one_device"):
         make_strategy("tpu")
 
 
@@ -54,3 +54,10 @@ def test_xla_falls_back_only_where_it_cannot_run(capsys):
     assert jit_unsupported_reason(tf.distribute.get_strategy()) is None
     assert resolve_jit(RunOptions(jit_compile=True), tf.distribute.get_strategy()) is True
     assert resolve_jit(RunOptions(jit_compile=False), tf.distribute.get_strategy()) is False
+
+
+def test_every_strategy_name_the_options_accept_has_a_builder():
+    from engine.config import STRATEGIES
+    from engine.distribute import STRATEGY_BUILDERS
+
+    assert tuple(STRATEGY_BUILDERS) == STRATEGIES

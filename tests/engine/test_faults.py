@@ -11,9 +11,8 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_config
 
-from engine import loop
+from engine import checkpoints, loop
 from engine.config import RunOptions
 from engine.data import ImageData
 from engine.data.mnist import load_fashion_mnist
@@ -62,7 +61,7 @@ def test_the_data_stream_resumes_at_any_step_with_whole_epochs_in_between():
 @pytest.mark.parametrize(
     "strategy_name, order", [("default", "simultaneous"), ("mirrored", "simultaneous"), ("default", "alternating")]
 )
-def test_a_non_finite_step_is_skipped_counted_and_training_goes_on(strategy_name, order, data_dir):
+def test_a_non_finite_step_is_skipped_counted_and_training_goes_on(tiny_config, strategy_name, order, data_dir):
     strategy = make_strategy(strategy_name, 2)
     cfg = tiny_config(update_order=order)
     with strategy.scope():
@@ -70,7 +69,7 @@ def test_a_non_finite_step_is_skipped_counted_and_training_goes_on(strategy_name
     data = load_fashion_mnist("train", str(data_dir))
     ds = poisoned(make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=0), {1})
     it = iter(distribute(ds, strategy))
-    fn = make_train_fn(gan, strategy, global_batch_size=cfg.batch_size, jit_compile=False)
+    fn = make_train_fn(gan, strategy, jit_compile=False)
     first = fn(it, tf.constant(1))
     assert float(first["skipped"]) == 0.0 and np.isfinite(float(first["d_loss"]))
     # NaN real images poison D's loss; in the alternating order G's own update sees only fakes and goes ahead.
@@ -88,23 +87,23 @@ def test_a_non_finite_step_is_skipped_counted_and_training_goes_on(strategy_name
     assert not all(np.array_equal(a, b) for a, b in zip(before, state(gan, guarded), strict=False))
 
 
-def test_the_traced_loop_stops_at_the_skip_limit(data_dir):
+def test_the_traced_loop_stops_at_the_skip_limit(tiny_config, data_dir):
     cfg = tiny_config()
     gan = GAN(cfg)
     data = load_fashion_mnist("train", str(data_dir))
     ds = poisoned(make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=0), 0)
-    fn = make_train_fn(
-        gan, tf.distribute.get_strategy(), global_batch_size=cfg.batch_size, jit_compile=False, max_consecutive_skips=3
-    )
+    fn = make_train_fn(gan, tf.distribute.get_strategy(), jit_compile=False, max_consecutive_skips=3)
     out = fn(iter(ds), tf.constant(10))
     assert (int(out["steps"]), float(out["skipped"]), int(gan.consecutive_skips.numpy())) == (3, 3.0, 3)
 
 
-def test_k_skips_in_a_row_stop_the_run_with_the_last_good_checkpoint_latest(tmp_path, data_dir, monkeypatch):
+def test_k_skips_in_a_row_stop_the_run_with_the_last_good_checkpoint_latest(
+    tiny_config, tmp_path, data_dir, monkeypatch
+):
     # Batches from index 5 on are NaN: steps 1-5 train (checkpoints at 2 and 4), steps 6, 7, 8 are skipped.
     real = loop.make_dataset
     monkeypatch.setattr(loop, "make_dataset", lambda *a, **k: poisoned(real(*a, **k), 5))
-    opts = RunOptions(data_dir=str(data_dir), max_consecutive_skips=3)
+    opts = RunOptions(data_dir=str(data_dir), max_consecutive_skips=3, steps_per_loop=1)  # a record per step
     with pytest.raises(UserError, match="training diverged: 3 steps in a row .*ckpt-4 is the last good one"):
         loop.train(tiny_config(steps=12), opts, tmp_path, tf.distribute.get_strategy())
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
@@ -117,17 +116,17 @@ def test_k_skips_in_a_row_stop_the_run_with_the_last_good_checkpoint_latest(tmp_
     assert [r["skipped_nonfinite"] for r in records] == [0, 0, 0, 0, 0, 1, 2, 3]
 
 
-def test_a_non_finite_weight_is_never_checkpointed(tmp_path):
+def test_a_non_finite_weight_is_never_checkpointed(tiny_config, tmp_path):
     gan = GAN(tiny_config())
-    manager = tf.train.CheckpointManager(loop.make_checkpoint(gan), str(tmp_path), max_to_keep=3)
-    loop.save_checkpoint(gan, manager, 1)
+    manager = tf.train.CheckpointManager(checkpoints.make_checkpoint(gan), str(tmp_path), max_to_keep=3)
+    checkpoints.save_checkpoint(gan, manager, 1)
     gan.generator.trainable_variables[0].assign(tf.fill(gan.generator.trainable_variables[0].shape, float("nan")))
     with pytest.raises(UserError, match="non-finite at step 2; not saved"):
-        loop.save_checkpoint(gan, manager, 2)
+        checkpoints.save_checkpoint(gan, manager, 2)
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-1")
 
 
-def test_resume_skips_a_damaged_latest_checkpoint_and_says_so(tmp_path, data_dir, capsys):
+def test_resume_skips_a_damaged_latest_checkpoint_and_says_so(tiny_config, tmp_path, data_dir, capsys):
     opts, strategy = RunOptions(data_dir=str(data_dir)), tf.distribute.get_strategy()
     loop.train(tiny_config(steps=4), opts, tmp_path, strategy)
     data_file = next((tmp_path / "checkpoints").glob("ckpt-4.data-*"))
@@ -139,8 +138,8 @@ def test_resume_skips_a_damaged_latest_checkpoint_and_says_so(tmp_path, data_dir
 
 
 @pytest.mark.parametrize("seconds, saved", [(0.0, ["ckpt-3"]), (1e-9, ["ckpt-1", "ckpt-2", "ckpt-3"])])
-def test_checkpoints_also_follow_the_clock(tmp_path, data_dir, seconds, saved):
-    opts = RunOptions(data_dir=str(data_dir), checkpoint_every_seconds=seconds)
+def test_checkpoints_also_follow_the_clock(tiny_config, tmp_path, data_dir, seconds, saved):
+    opts = RunOptions(data_dir=str(data_dir), checkpoint_every_seconds=seconds, steps_per_loop=1)  # clock read per step
     loop.train(tiny_config(steps=3, checkpoint_every=1000), opts, tmp_path, tf.distribute.get_strategy())
     assert sorted(p.stem for p in (tmp_path / "checkpoints").glob("ckpt-*.index")) == saved
 
@@ -355,11 +354,11 @@ def test_a_full_disk_stops_with_one_line_leaves_no_partial_checkpoint_and_resume
     assert '"ckpt-4"' in latest_named(run)
 
 
-def test_a_failed_save_keeps_the_previous_checkpoint_the_latest(tmp_path, monkeypatch):
+def test_a_failed_save_keeps_the_previous_checkpoint_the_latest(tiny_config, tmp_path, monkeypatch):
     cfg = tiny_config()
     gan = GAN(cfg)
-    manager = tf.train.CheckpointManager(loop.make_checkpoint(gan), str(tmp_path / "checkpoints"), max_to_keep=3)
-    loop.save_checkpoint(gan, manager, 2)
+    manager = tf.train.CheckpointManager(checkpoints.make_checkpoint(gan), str(tmp_path / "checkpoints"), max_to_keep=3)
+    checkpoints.save_checkpoint(gan, manager, 2)
     real_save = manager.save
 
     def save_until_full(checkpoint_number):
@@ -369,7 +368,7 @@ def test_a_failed_save_keeps_the_previous_checkpoint_the_latest(tmp_path, monkey
 
     monkeypatch.setattr(manager, "save", save_until_full)
     with pytest.raises(UserError, match=r"disk full while saving ckpt-4 .* the latest checkpoint is still ckpt-2;"):
-        loop.save_checkpoint(gan, manager, 4)
+        checkpoints.save_checkpoint(gan, manager, 4)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
         "checkpoint",
         "ckpt-2.data-00000-of-00001",

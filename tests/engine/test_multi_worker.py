@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_config
 
 from engine.cluster import is_chief, local_task_count, parse_tf_config
 from engine.errors import UserError
@@ -63,7 +62,7 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_two_workers_train_and_match_one_process_with_two_replicas(tmp_path, data_dir):
+def test_two_workers_train_and_match_one_process_with_two_replicas(tiny_config, tmp_path, data_dir):
     from engine.config import RunOptions
     from engine.distribute import make_strategy
     from engine.loop import train
@@ -285,7 +284,7 @@ def test_chief_stops_with_one_line_when_a_worker_is_killed(tmp_path, data_dir):
 
 
 @pytest.mark.slow
-def test_two_workers_resume_where_an_uninterrupted_run_would_be(tmp_path, data_dir):
+def test_two_workers_resume_where_an_uninterrupted_run_would_be(tiny_config, tmp_path, data_dir):
     """2 workers stop at step 2, resume to 4: steps 3-4 match an uninterrupted 2-replica run (same seed, batches)."""
     from engine.config import RunOptions
     from engine.distribute import make_strategy

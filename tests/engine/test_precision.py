@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_config
 
 from engine import models, rundir
 from engine.config import RunOptions
@@ -24,7 +23,7 @@ def compute_dtypes(model) -> set[str]:
 
 
 @pytest.mark.parametrize("precision", sorted(COMPUTE))
-def test_mixed_gan_computes_in_half_precision_with_float32_variables_and_outputs(precision):
+def test_mixed_gan_computes_in_half_precision_with_float32_variables_and_outputs(tiny_config, precision):
     gan = GAN(tiny_config(precision=precision))
     assert keras.config.dtype_policy().name == "float32"  # the policy did not leak out of construction
     for net in (gan.generator, gan.discriminator):
@@ -39,7 +38,7 @@ def test_mixed_gan_computes_in_half_precision_with_float32_variables_and_outputs
     assert scaled == (precision == "mixed_float16")  # bfloat16 has float32's exponent range: no scaling
 
 
-def test_float32_gan_has_float32_compute_and_plain_optimizers():
+def test_float32_gan_has_float32_compute_and_plain_optimizers(tiny_config):
     gan = GAN(tiny_config())
     assert compute_dtypes(gan.generator) == {"float32"}
     assert not isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
@@ -53,21 +52,21 @@ def test_policy_scope_restores_the_previous_policy_after_an_error():
     assert keras.config.dtype_policy().name == "float32"
 
 
-def test_unknown_precision_is_a_config_error():
+def test_unknown_precision_is_a_config_error(tiny_config):
     with pytest.raises(UserError, match="precision='float8'"):
         tiny_config(precision="float8")
 
 
 @pytest.fixture(scope="module", params=sorted(COMPUTE))
-def mixed_run(request, tmp_path_factory, data_dir):
+def mixed_run(tiny_config, request, tmp_path_factory, data_dir):
     run_dir = tmp_path_factory.mktemp(request.param)
     # Batch 2, 2 steps: TensorFlow has no fast float16 convolutions on CPU (a float16 step is ~100x float32 here).
     cfg = tiny_config(precision=request.param, batch_size=2, steps=2, sample_count=4)
-    train(cfg, RunOptions(data_dir=str(data_dir)), run_dir, tf.distribute.get_strategy())
+    train(cfg, RunOptions(data_dir=str(data_dir), steps_per_loop=1), run_dir, tf.distribute.get_strategy())
     return request.param, run_dir
 
 
-def test_mixed_run_trains_with_finite_losses_and_changes_weights(mixed_run):
+def test_mixed_run_trains_with_finite_losses_and_changes_weights(tiny_config, mixed_run):
     precision, run_dir = mixed_run
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2]
@@ -77,7 +76,7 @@ def test_mixed_run_trains_with_finite_losses_and_changes_weights(mixed_run):
     assert any(not np.array_equal(a, b) for a, b in zip(generator.get_weights(), fresh.get_weights(), strict=False))
 
 
-def test_mixed_run_exports_float32_matching_its_keras_models(mixed_run, tmp_path):
+def test_mixed_run_exports_float32_matching_its_keras_models(tiny_config, mixed_run, tmp_path):
     from export.savedmodel import write_savedmodel
 
     precision, run_dir = mixed_run

@@ -1,9 +1,11 @@
 """Each seed preset against its tutorial's recipe as published, quoted from the source (see engine/presets.py)."""
 
+import dataclasses
+
 import keras
 import pytest
 
-from engine.gan import make_optimizer
+from engine.optimizers import make_optimizer
 from engine.presets import ENGINE_RECIPES, PRESETS, PUBLISHED, get_preset
 
 # What each tutorial's text and code train with. optimizer: (class, G lr, D lr, Adam betas or RMSprop rho);
@@ -166,3 +168,10 @@ def test_preset_help_separates_the_two_kinds(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert f"Tutorials as published: {', '.join(PUBLISHED)}" in text
     assert f"Engine recipes: {', '.join(ENGINE_RECIPES)}" in text
+
+
+def test_an_unknown_optimizer_is_refused_naming_the_valid_ones():
+    from engine.errors import UserError
+
+    with pytest.raises(UserError, match="unknown optimizer 'sgd'; valid: adam, rmsprop"):
+        make_optimizer(dataclasses.replace(get_preset("dcgan_fashion"), optimizer="sgd"), 1e-3)

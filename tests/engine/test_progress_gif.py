@@ -2,7 +2,6 @@
 
 import numpy as np
 import tensorflow as tf
-from conftest import tiny_config
 from PIL import Image
 
 from engine.config import RunOptions
@@ -26,7 +25,7 @@ def image_folder(root, n=40):
     return root
 
 
-def test_a_two_epoch_run_writes_one_frame_per_epoch_and_a_resume_extends_it(tmp_path):
+def test_a_two_epoch_run_writes_one_frame_per_epoch_and_a_resume_extends_it(tiny_config, tmp_path):
     data = image_folder(tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir()

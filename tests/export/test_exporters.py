@@ -105,10 +105,9 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, trained_run):
 
 
 @pytest.fixture(scope="module")
-def acgan_run(tmp_path_factory, data_dir):
+def acgan_run(tiny_config, tmp_path_factory, data_dir):
     """acgan_mnist trained 2 steps on the Fashion-MNIST-shaped test data (10 classes), with an EMA of G."""
     import tensorflow as tf
-    from conftest import tiny_config
 
     from engine.config import RunOptions
     from engine.loop import train

@@ -5,7 +5,6 @@ import types
 
 import pytest
 import tensorflow as tf
-from conftest import tiny_config
 
 from engine import rundir
 from engine.config import RunOptions
@@ -14,7 +13,7 @@ from engine.loop import train
 
 
 @pytest.fixture(scope="module")
-def evaluated_run(tmp_path_factory, data_dir, evaluator_cache):
+def evaluated_run(tiny_config, tmp_path_factory, data_dir, evaluator_cache):
     """3 epochs of 8 steps (256 images, batch 32), evaluated after every epoch on 64 samples."""
     run_dir = tmp_path_factory.mktemp("evaluated_run")
     with pytest.MonkeyPatch.context() as mp:
@@ -82,7 +81,7 @@ def test_exporter_exports_the_best_checkpoint_and_says_so(evaluated_run, tmp_pat
     assert metadata.read_sidecar(out)["step"] == best["step"]
 
 
-def test_eval_without_evaluator_fails_before_training(tmp_path, data_dir, monkeypatch):
+def test_eval_without_evaluator_fails_before_training(tiny_config, tmp_path, data_dir, monkeypatch):
     from engine.quality import evaluator
 
     monkeypatch.setenv("GAN_ENGINE_CACHE", str(tmp_path / "empty"))
@@ -95,7 +94,7 @@ def test_eval_without_evaluator_fails_before_training(tmp_path, data_dir, monkey
 
 
 def test_minute_marks_evaluate_once_each_and_the_time_limit_stops_the_run(
-    tmp_path, data_dir, evaluator_cache, monkeypatch, capsys
+    tiny_config, tmp_path, data_dir, evaluator_cache, monkeypatch, capsys
 ):
     # The loop's clock advances 0.5 s per reading, so minutes pass in a few steps whatever this machine's speed.
     # Marks at 0.0001 and 0.0002 min have both passed after step 1: one evaluation covers them, logged although
