@@ -47,6 +47,7 @@ def build_discriminator(cfg):
 
 # Importing a family module registers it.
 from engine.models import (  # noqa: E402,F401
+    acgan_fashion,
     acgan_mnist,
     alphabet,
     balanced_dcgan_mnist,

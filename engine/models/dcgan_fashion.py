@@ -3,6 +3,7 @@ Dropout 0.3 in D): Conv2DTranspose generator, strided-conv discriminator."""
 
 import keras
 from keras import layers
+from keras.layers import Dropout
 
 from engine.models import dropout_rate, register
 
@@ -21,14 +22,19 @@ def generator_body(x, cfg):
     )(x)
 
 
-def discriminator_body(x, cfg):
-    """Two strided 5x5 convs (64, 128) with LeakyReLU(0.2) and Dropout (0.3 unless cfg.dropout), then Dense(1)."""
+def discriminator_features(x, cfg):
+    """Two strided 5x5 convs (64, 128) with LeakyReLU(0.2) and Dropout (0.3 unless cfg.dropout), flattened."""
     rate = dropout_rate(cfg, 0.3)
     for filters in (64, 128):
         x = layers.Conv2D(filters, 5, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
-        x = layers.Dropout(rate)(x)
-    return layers.Dense(1, dtype="float32", name="logit")(layers.Flatten()(x))
+        x = Dropout(rate)(x)
+    return layers.Flatten()(x)
+
+
+def discriminator_body(x, cfg):
+    """The discriminator after its input: `discriminator_features`, then Dense(1) = the logit."""
+    return layers.Dense(1, dtype="float32", name="logit")(discriminator_features(x, cfg))
 
 
 def build_generator(cfg) -> keras.Model:
