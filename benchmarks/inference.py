@@ -219,6 +219,8 @@ def run_benchmark(
         f"{meta['latent_dim']} -> {'x'.join(map(str, meta['image_shape']))})\n\n{describe_machine(command)}\n"
         f"- each row: {WARMUP} warm-up calls, then {runs} timed calls on the same fixed inputs, numpy in and "
         "out (onnxruntime and LiteRT via export.runtime, including its input checks)\n"
+        f"- graph: {meta.get('graph', 'plain')} (export.optimise; `python -m benchmarks.export_graph` compares it with "
+        "the plain one)\n"
         f"- FLOP floor = FLOPs per image x batch / measured peak; FLOPs: {floor_text}; peak: onnxruntime MatMul, "
         f"best of sizes 256-2048: {peak_text} (float32: int8 and float16 rows are held to the float32 peak)\n"
     )

@@ -1,13 +1,16 @@
 """Where the engine's training step spends its time: a TensorFlow profiler trace reduced to an op-level table.
 
 Usage: python -m benchmarks.op_profile [--preset dcgan_fashion] [--batch 128] [--steps-per-call 8]
+                                       [--precision float32|mixed_bfloat16|...] [--compare-dropout]
 Traces `calls` calls of the engine's step after a warm-up, reads the trace's XSpace protobuf and sums the
 durations of the kernels TensorFlow ran (events named `node:OpType` on its compute threads) by op type and by
 node. Kernel time is summed over threads, so it can exceed the wall time when ops run concurrently.
+`--compare-dropout` instead times the step with Keras's Dropout in D against the engine's (engine.models.layers).
 """
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import glob
 import json
@@ -62,17 +65,19 @@ def op_table(times: dict[str, float], steps: int, wall_s: float, top: int = 12) 
     return "\n".join(lines)
 
 
-def profile_step(preset: str, batch: int, steps_per_call: int, calls: int = 2) -> str:
+def profile_step(preset: str, batch: int, steps_per_call: int, calls: int = 2, precision: str = "float32") -> str:
     """Traces the engine's step (default strategy, no XLA) and returns the op table in Markdown."""
     import tensorflow as tf
 
     from benchmarks.throughput_runners import load_images
+    from engine.config import with_update_order
     from engine.data.pipeline import make_dataset
     from engine.gan import GAN
     from engine.steps import make_train_fn
 
     base, data = load_images(preset)
-    cfg = dataclasses.replace(base, batch_size=batch)
+    # The simultaneous order, as the throughput benchmark's engine rows (dcgan_fashion as published alternates).
+    cfg = dataclasses.replace(with_update_order(base, "simultaneous"), batch_size=batch, precision=precision)
     gan = GAN(cfg)
     iterator = iter(make_dataset(data, global_batch_size=batch, output_range=cfg.output_range, seed=0))
     fn = make_train_fn(gan, tf.distribute.get_strategy(), jit_compile=False)
@@ -89,9 +94,72 @@ def profile_step(preset: str, batch: int, steps_per_call: int, calls: int = 2) -
         [path] = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
         times = kernel_times(path)
     header = (
-        f"Engine step, {preset}, batch {batch}, {steps_per_call} steps/call, simultaneous, XLA off (TF profiler).\n\n"
+        f"Engine step, {preset}, batch {batch}, {steps_per_call} steps/call, {cfg.update_order}, XLA off, {precision} "
+        "(TF profiler).\n\n"
     )
     return header + op_table(times, calls * steps_per_call, wall)
+
+
+@contextlib.contextmanager
+def engine_dropout():
+    """Inside the block the families build the engine's Dropout (engine.models.layers) where they use Keras's."""
+    import keras
+
+    from engine import models
+    from engine.models import layers
+
+    families = [m for m in sys.modules.values() if m and getattr(m, "__name__", "").startswith(models.__name__)]
+    patched = [m for m in families if getattr(m, "Dropout", None) is keras.layers.Dropout and m is not layers]
+    for module in patched:
+        module.Dropout = layers.Dropout
+    try:
+        yield
+    finally:
+        for module in patched:
+            module.Dropout = keras.layers.Dropout
+
+
+def compare_dropout(preset: str, batch: int, steps_per_call: int, precision: str, rounds: int = 6) -> str:
+    """The engine step with Keras's Dropout in D and with the engine's, timed in alternating windows (A B B A ...)
+    in one process; returns a Markdown line with both images/s and their ratio."""
+    import statistics
+
+    import tensorflow as tf
+
+    from benchmarks.precision_compare import alternate
+    from benchmarks.throughput_runners import load_images, window_steps
+    from engine.config import with_update_order
+    from engine.data.pipeline import make_dataset
+    from engine.gan import GAN
+    from engine.steps import make_train_fn
+
+    base, data = load_images(preset)
+    cfg = dataclasses.replace(with_update_order(base, "simultaneous"), batch_size=batch, precision=precision)
+
+    def runner():
+        gan = GAN(cfg)
+        iterator = iter(make_dataset(data, global_batch_size=batch, output_range=cfg.output_range, seed=0))
+        fn = make_train_fn(gan, tf.distribute.get_strategy(), jit_compile=False)
+        n = tf.constant(steps_per_call)
+
+        def run(steps):
+            for _ in range(steps // steps_per_call):
+                out = fn(iterator, n)
+            out["d_loss"].numpy()
+
+        return run
+
+    with engine_dropout():
+        ours = runner()
+    runs = {"keras": runner(), "engine": ours}
+    steps = window_steps(batch, steps_per_call, 1024)
+    _, times = alternate(runs, steps, rounds)
+    ips = {k: steps * batch / statistics.median(t) for k, t in times.items()}
+    rounds_ratio = [a / b for a, b in zip(times["keras"], times["engine"], strict=True)]
+    return (
+        f"| {preset} | {batch} | {precision} | {ips['keras']:,.0f} | {ips['engine']:,.0f} | "
+        f"{ips['engine'] / ips['keras']:.2f}x | {min(rounds_ratio):.2f}-{max(rounds_ratio):.2f} |"
+    )
 
 
 def profile_in_child(preset: str, batch: int, steps_per_call: int) -> str:
@@ -120,9 +188,22 @@ def main() -> None:
     parser.add_argument("--preset", default="dcgan_fashion")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps-per-call", type=int, default=8)
+    parser.add_argument("--precision", default="float32", help="Keras policy of G and D (default float32)")
+    parser.add_argument(
+        "--compare-dropout",
+        action="store_true",
+        help="instead of profiling, time the step with Keras's Dropout in D against the engine's (alternating windows)",
+    )
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    markdown = profile_step(args.preset, args.batch, args.steps_per_call)
+    if args.compare_dropout:
+        print(
+            "| preset | batch | precision | Keras Dropout images/s | engine Dropout images/s | engine / Keras | "
+            "per-round range |\n|---|---:|---|---:|---:|---:|---:|"
+        )
+        print(compare_dropout(args.preset, args.batch, args.steps_per_call, args.precision))
+        return
+    markdown = profile_step(args.preset, args.batch, args.steps_per_call, precision=args.precision)
     print(json.dumps({"markdown": markdown}) if args.json else markdown)
 
 

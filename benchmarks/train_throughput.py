@@ -1,12 +1,14 @@
 """Training throughput side by side: the train_on_batch tutorial idiom, Keras fit, and the engine, with FLOPs,
 the measured matmul peak and utilisation.
 
-Usage: python -m benchmarks.train_throughput [--quick] [--presets P,...] [--profile] [--out benchmarks/results]
+Usage: python -m benchmarks.train_throughput [--quick] [--presets P,...] [--profile] [--precision P[,P]]
+                                             [--out benchmarks/results]
 
 Rows run in child processes, one per (preset, batch, strategy), one row after another (logical CPU devices and
 thread pools are fixed when TensorFlow starts, so `mirrored` needs its own). The matmul peak is measured in its own
 child at the start and at the end of the run; the best of both is the peak. Writes train_throughput.md/.json and
-train_throughput.png (train_throughput_quick.* with --quick).
+train_throughput.png (train_throughput_quick.* with --quick). Two policies (`--precision float32,mixed_bfloat16`)
+time only the engine rows, under both in one process, alternating (benchmarks/precision_compare.py).
 """
 
 import argparse
@@ -102,6 +104,11 @@ def run_child(payload: dict) -> list[dict]:
 
 
 def child_main(payload: dict) -> None:
+    if payload["task"] in ("pair", "pair_matmul"):
+        from benchmarks.precision_compare import child_main as compare_child
+
+        compare_child(payload)
+        return
     if payload["task"] == "peak":
         from benchmarks.flops import measure_matmul_peak
 
@@ -258,6 +265,19 @@ def write_results(
     plot(results, out / f"{name}.png")
 
 
+def precisions_arg(text: str) -> list[str]:
+    """--precision: one policy, or two to compare (`auto` resolved for this machine); names are checked."""
+    from engine.precision import resolve_precision
+
+    try:
+        names = [resolve_precision(p.strip()) for p in text.split(",")]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if len(names) > 2 or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: one policy, or two different ones to compare")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.train_throughput", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="dcgan_fashion at batch 64 and 256, 3 short windows")
@@ -270,8 +290,11 @@ def main() -> None:
     parser.add_argument(
         "--precision",
         default="float32",
-        choices=("float32", "mixed_float16", "mixed_bfloat16"),
-        help="Keras policy for the engine rows (baselines stay float32); speed claims need a GPU",
+        type=precisions_arg,
+        metavar="P[,P]",
+        help="Keras policy for the engine rows (baselines stay float32): float32, mixed_float16, mixed_bfloat16 or "
+        "auto; two of them (float32,mixed_bfloat16) compare the engine rows under both, side by side, and write "
+        "precision_throughput.md/.json",
     )
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -279,12 +302,18 @@ def main() -> None:
     if args.child:
         child_main(json.loads(args.child))
         return
+    if len(args.precision) == 2:
+        from benchmarks.precision_compare import run as compare
+
+        compare(args.precision, args.quick, args.presets, Path(args.out))
+        return
+    [precision] = args.precision
     start = time.perf_counter()
     rows = quick_plan() if args.quick else full_plan()
     if args.presets:
         rows = [r for r in rows if r.preset in args.presets.split(",")]
-    if args.precision != "float32":
-        rows = [dataclasses.replace(r, precision=args.precision) if r.kind == "engine" else r for r in rows]
+    if precision != "float32":
+        rows = [dataclasses.replace(r, precision=precision) if r.kind == "engine" else r for r in rows]
     windows, window_images, sizes = (3, 256, PEAK_SIZES[:2]) if args.quick else (WINDOWS, None, PEAK_SIZES)
     peaks = [measure_peak(sizes)]
     print(f"matmul peak {peaks[0]:.1f} GFLOP/s; {len(rows)} rows", flush=True)
@@ -300,15 +329,11 @@ def main() -> None:
         + (" --quick" if args.quick else "")
         + (f" --presets {args.presets}" if args.presets else "")
         + (" --profile" if args.profile else "")
-        + (f" --precision {args.precision}" if args.precision != "float32" else "")
+        + (f" --precision {precision}" if precision != "float32" else "")
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = (
-        "train_throughput"
-        + ("_quick" if args.quick else "")
-        + (f"_{args.precision}" if args.precision != "float32" else "")
-    )
+    name = "train_throughput" + ("_quick" if args.quick else "") + (f"_{precision}" if precision != "float32" else "")
     write_results(out, name, command, results, peaks, time.perf_counter() - start, profile_md)
     print(format_rows(results, max(peaks)))
     print("\n".join(check_targets(results, max(peaks))))

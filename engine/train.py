@@ -9,6 +9,7 @@ import dataclasses
 
 from engine.config import PRECISIONS, STRATEGIES, Config, RunOptions, apply_overrides
 from engine.errors import UserError, run_cli
+from engine.precision import precision_arg
 from engine.presets import ENGINE_RECIPES, PUBLISHED, get_preset
 from engine.quiet import quiet_tensorflow
 
@@ -40,8 +41,11 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="global batch size (split across replicas)")
     p.add_argument(
         "--precision",
+        type=precision_arg,
         choices=PRECISIONS,
-        help="Keras mixed-precision policy for G and D (default float32); exports stay float32",
+        metavar="{auto,float32,mixed_float16,mixed_bfloat16}",
+        help="Keras mixed-precision policy for G and D (default: the preset's, float32); auto: mixed_bfloat16 on a "
+        "CPU with native bfloat16 (AVX512_BF16 or AMX-BF16), else float32; exports stay float32",
     )
     p.add_argument("--seed", type=int)
     p.add_argument(

@@ -25,7 +25,7 @@ def card_paths(model_path) -> tuple[Path, Path]:
     return p.with_name(p.name + ".md"), p.with_name(p.name + ".png")
 
 
-def write_card(model_path, generator, meta: dict, parity: dict, *, what: str, run_dir=None) -> Path:
+def write_card(model_path, generator, meta: dict, parity: dict, *, what: str, run_dir=None, graph_notes=()) -> Path:
     """Writes the card and its sample grid beside `model_path`; returns the card's path.
 
     Args:
@@ -34,13 +34,22 @@ def write_card(model_path, generator, meta: dict, parity: dict, *, what: str, ru
       parity: check_parity's report ({"batch_1": {"max_abs_error": ...}, ...}).
       what: the format and variant, e.g. "ONNX float32".
       run_dir: the run it came from, for the training and evaluation details (None: left out).
+      graph_notes: export.optimise's line per change, for an optimised graph.
     """
     md, png = card_paths(model_path)
     drawable = meta["image_shape"][2] in (1, 3)  # PNG: grayscale or RGB
     if drawable:
         save_png(_grid(generator, meta), png)
     md.write_text(
-        render(Path(model_path).name, png.name if drawable else None, meta, parity, what=what, run=_run_facts(run_dir))
+        render(
+            Path(model_path).name,
+            png.name if drawable else None,
+            meta,
+            parity,
+            what=what,
+            run=_run_facts(run_dir),
+            graph_notes=graph_notes,
+        )
     )
     return md
 
@@ -89,7 +98,7 @@ def _run_facts(run_dir) -> dict:
     return facts
 
 
-def render(name: str, grid_name: str | None, meta: dict, parity: dict, *, what: str, run: dict) -> str:
+def render(name: str, grid_name: str | None, meta: dict, parity: dict, *, what: str, run: dict, graph_notes=()) -> str:
     """The card's markdown (pure: tested on its own)."""
     h, w, c = meta["image_shape"]
     color = {1: "grayscale", 3: "RGB"}.get(c, f"{c}-channel")
@@ -111,6 +120,7 @@ def render(name: str, grid_name: str | None, meta: dict, parity: dict, *, what: 
         ("inputs", inputs),
         ("output", f"`image` float32 {out_shape} in [{lo:g}, {hi:g}] ({color})"),
         ("weights", f"step {meta['step']:,}; checkpoint sha256 `{meta['checkpoint_sha256'][:16]}...`"),
+        ("graph", _graph_row(meta, graph_notes)),
         ("parity", f"max abs error against the Keras generator: {errors}"),
     ]
     cfg = run.get("cfg")
@@ -151,6 +161,12 @@ written.
 - Load it with `export/runtime.py` (onnxruntime or LiteRT and numpy) or any runtime of its format; the metadata
   the runtime needs is inside the file (ONNX) or in `{name}.json` (TFLite, SavedModel), not in this card.
 """
+
+
+def _graph_row(meta: dict, notes) -> str:
+    if meta.get("graph") == "optimised":
+        return "optimised (exact rewrite, `--plain` exports without it): " + "; ".join(notes)
+    return "plain: the generator's own layers"
 
 
 def _quality(run: dict) -> str:

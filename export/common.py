@@ -32,9 +32,7 @@ def exportable(generator):
 
     def swap(layer):
         if isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "nearest":
-            _, h, w, _ = layer.input.shape
-            sy, sx = layer.size
-            return keras.layers.Resizing(h * sy, w * sx, interpolation="nearest", name=layer.name)
+            return resizing_for(layer)
         return layer.__class__.from_config(layer.get_config())
 
     if not any(isinstance(layer, keras.layers.UpSampling2D) for layer in generator.layers):
@@ -42,6 +40,15 @@ def exportable(generator):
     clone = keras.models.clone_model(generator, clone_function=swap)
     clone.set_weights(generator.get_weights())
     return clone
+
+
+def resizing_for(upsampling):
+    """The Resizing layer (nearest, static size) giving the same pixels as a nearest UpSampling2D layer."""
+    import keras
+
+    _, h, w, _ = upsampling.input.shape
+    sy, sx = upsampling.size
+    return keras.layers.Resizing(h * sy, w * sx, interpolation="nearest", name=upsampling.name)
 
 
 def serving_fn(generator, meta: dict) -> Callable:
@@ -133,6 +140,11 @@ def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable 
         parser.add_argument(
             "--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)"
         )
+        parser.add_argument(
+            "--plain",
+            action="store_true",
+            help="convert the generator's own layers, not the optimised graph (docs/export.md)",
+        )
         if extra_args:
             extra_args(parser)
         args = parser.parse_args()
@@ -170,6 +182,16 @@ def source_line(prefix: str) -> str:
     from engine import rundir
 
     return f"exporting {Path(prefix).name}, {rundir.checkpoint_label(prefix)}, of {run_of(prefix)}"
+
+
+def verified(check: Callable[[], dict], meta: dict) -> dict:
+    """`check()` (a parity check), naming `--plain` in its error when the file holds the optimised graph."""
+    try:
+        return check()
+    except UserError as e:
+        if meta.get("graph") != "optimised":
+            raise
+        raise UserError(f"{e} (optimised graph: `--plain` exports the generator's own layers)") from None
 
 
 def parity_line(what: str, path: Path, parity: dict) -> str:

@@ -17,9 +17,12 @@ Keys (all present in every export):
   step                 training step of the exported weights
   checkpoint_sha256    sha256 of the checkpoint data the weights came from
   engine_version       version of this package that exported it
-Optional key, written by every exporter (files from before it existed lack it; readers default it to "float32"):
+Optional keys, written by every exporter (files from before they existed lack them; readers default them to
+"float32" and "plain"):
   variant              numeric variant of the weights and arithmetic: "float32", "float16" (weights stored in float16),
                        "dynamic" (int8 weights, float activations) or "int8" (full integer arithmetic)
+  graph                "optimised" (export.optimise rewrote the layers into an exact faster form) or "plain" (the
+                       generator's own layers, `--plain`)
 Inputs: `z` float32 [batch, latent_dim]; `label` int32 [batch] when num_classes > 0. Output: `image` float32, in
 every variant (quantised files convert at their edges), so one calling convention fits every file.
 """
@@ -41,9 +44,10 @@ KEYS = (
     "checkpoint_sha256",
     "engine_version",
 )
-OPTIONAL_KEYS = ("variant",)
+OPTIONAL_KEYS = ("variant", "graph")
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 LAYOUTS = ("NHWC", "NCHW")
+GRAPHS = ("plain", "optimised")
 
 
 def check(meta: dict) -> dict:
@@ -65,17 +69,19 @@ def from_props(props: dict[str, str]) -> dict:
     return {k: json.loads(v) for k, v in props.items() if k in KEYS + OPTIONAL_KEYS}
 
 
-def for_variant(meta: dict, *, variant: str = "float32", layout: str = "NHWC") -> dict:
-    """`meta` describing one exported file: its numeric variant and the layout of its `image` output.
+def for_variant(meta: dict, *, variant: str = "float32", layout: str = "NHWC", graph: str = "plain") -> dict:
+    """`meta` describing one exported file: its numeric variant, the layout of its `image` output and its graph.
 
     Raises:
-      ValueError: an unknown variant or layout (the valid ones are listed).
+      ValueError: an unknown variant, layout or graph (the valid ones are listed).
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r} (valid: {', '.join(VARIANTS)})")
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r} (valid: {', '.join(LAYOUTS)})")
-    return check({**meta, "variant": variant, "layout": layout})
+    if graph not in GRAPHS:
+        raise ValueError(f"unknown graph {graph!r} (valid: {', '.join(GRAPHS)})")
+    return check({**meta, "variant": variant, "layout": layout, "graph": graph})
 
 
 def sidecar_path(model_path: str | Path) -> Path:

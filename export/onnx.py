@@ -1,7 +1,11 @@
 """Generator -> ONNX (tf2onnx) with inputs `z` (and `label`), output `image`, metadata in `metadata_props`.
 
 Usage: python -m export.onnx [--run-dir DIR] [--out PATH] [--force] [--opset 13..18] [--fp16] [--nchw]
-                             [--quantize none|dynamic]
+                             [--quantize none|dynamic] [--plain]
+
+The file holds the optimised graph (export.optimise: stride-2 ConvTransposes as four phase convolutions, BatchNorm
+folded into its neighbours), exact to float rounding and checked against the Keras generator; --plain converts the
+generator's own layers instead.
 
 --fp16 stores weights and computes in float16 (onnxruntime's converter, keep_io_types) while `z` and `image`
 stay float32. --nchw makes `image` [batch, C, H, W] (one Transpose at the end, which onnxruntime cancels against
@@ -28,6 +32,7 @@ from export.common import (
     run_of,
     source_line,
     staging_dir,
+    verified,
 )
 from export.verify import budget_for, check_parity
 
@@ -114,14 +119,18 @@ def set_metadata(model, meta: dict) -> None:
         model.metadata_props.add(key=key, value=value)
 
 
-def convert(generator, meta: dict, opset: int = 17, *, nchw: bool = False):
-    """The float32 generator as an onnx.ModelProto with named I/O and metadata (not yet verified)."""
+def convert(generator, meta: dict, opset: int = 17, *, nchw: bool = False, graph=None):
+    """The float32 generator as an onnx.ModelProto with named I/O and metadata (not yet verified).
+
+    Args:
+      graph: the Keras model to convert, e.g. `export.optimise.optimise(generator)[0]`; default the generator.
+    """
     import tf2onnx
 
     if opset not in OPSETS:
         raise ValueError(f"opset {opset} is not supported (valid: {OPSETS[0]}..{OPSETS[-1]})")
     onnx_model, _ = tf2onnx.convert.from_keras(
-        exportable(generator), input_signature=input_signature(meta), opset=opset
+        exportable(generator if graph is None else graph), input_signature=input_signature(meta), opset=opset
     )
     _rename_output(onnx_model, "image")
     if _only_integer_upsampling(generator):
@@ -197,11 +206,15 @@ def write_onnx(
     fp16: bool = False,
     nchw: bool = False,
     quantize: str = "none",
+    plain: bool = False,
     log=None,
     run_dir=None,
 ) -> Path:
     """Writes a verified .onnx file at `path`, its metadata sidecar `<path>.json` (onnxruntime-web cannot read
     metadata_props) and its model card beside it (`run_dir`: the run it came from).
+
+    The file holds the optimised graph (export.optimise) unless `plain`; either way it is checked against
+    `generator` itself.
 
     Raises:
       UserError: the file disagrees with Keras beyond its variant's budget (export.verify); nothing is written.
@@ -211,11 +224,16 @@ def write_onnx(
         raise ValueError(f"unknown quantize {quantize!r} (valid: {', '.join(QUANTIZE)})")
     if fp16 and quantize != "none":
         raise ValueError("fp16 and quantize are alternatives: pick one")
+    from export.optimise import for_export
+
     path = Path(path)
     variant = "float16" if fp16 else "dynamic" if quantize == "dynamic" else "float32"
-    meta = metadata.for_variant(meta, variant=variant, layout="NCHW" if nchw else "NHWC")
+    graph, notes = for_export(generator, plain)
+    meta = metadata.for_variant(
+        meta, variant=variant, layout="NCHW" if nchw else "NHWC", graph="optimised" if notes else "plain"
+    )
     with staging_dir(path) as tmp:
-        model = convert(generator, meta, opset, nchw=nchw)
+        model = convert(generator, meta, opset, nchw=nchw, graph=graph)
         if fp16:
             model = to_fp16(model)
         elif quantize == "dynamic":
@@ -223,18 +241,21 @@ def write_onnx(
         set_metadata(model, meta)  # the converters may drop or keep them; set them once, last
         model_bytes = model.SerializeToString()
         what = f"ONNX {variant}{' NCHW' if nchw else ''}"
-        parity = check_parity(
-            generator,
-            ort_runner(model_bytes, nchw=nchw),
+        parity = verified(
+            lambda: check_parity(
+                generator,
+                ort_runner(model_bytes, nchw=nchw),
+                meta,
+                what=what,
+                budget=budget_for(variant, meta["output_range"]),
+            ),
             meta,
-            what=what,
-            budget=budget_for(variant, meta["output_range"]),
         )
         staged = Path(tmp) / path.name
         staged.write_bytes(model_bytes)
         publish(staged, path)
     metadata.write_sidecar(path, meta)
-    write_card(path, generator, meta, parity, what=what, run_dir=run_dir)
+    write_card(path, generator, meta, parity, what=what, run_dir=run_dir, graph_notes=notes)
     if log:
         log(parity_line(what, path, parity))
     return path
@@ -249,6 +270,7 @@ def export_onnx(
     fp16: bool = False,
     nchw: bool = False,
     quantize: str = "none",
+    plain: bool = False,
     verbose: bool = False,
 ) -> Path:
     """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_...].onnx).
@@ -270,6 +292,7 @@ def export_onnx(
         fp16=fp16,
         nchw=nchw,
         quantize=quantize,
+        plain=plain,
         run_dir=run_of(prefix),
         log=print if verbose else None,
     )

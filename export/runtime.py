@@ -21,6 +21,17 @@ from imagegrid import make_grid, to_uint8
 
 SUFFIXES = (".onnx", ".tflite")
 SAMPLE_CHUNK = 1024  # rows per backend call in Generator.sample
+# onnxruntime session settings, measured in docs/embedding.md#session-settings (python -m benchmarks.export_graph
+# --session). Spinning off: on 2 threads it was 1.12x faster at batch 1 (1.85x at 256) but burnt 9.6 ms of CPU per
+# call over a 10 ms idle gap (0.75 ms off). "all": 1.6-1.8x faster than any lower level at every batch.
+SPINNING = False
+OPTIMIZATION = "all"
+OPTIMIZATIONS = {
+    "all": "ORT_ENABLE_ALL",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "basic": "ORT_ENABLE_BASIC",
+    "disabled": "ORT_DISABLE_ALL",
+}
 
 
 class GeneratorFileError(ValueError):
@@ -36,13 +47,14 @@ class Generator:
 
     Attributes: `meta` (the export.metadata dict), `latent_dim`, `num_classes` (0: unconditional), `output_range`
     (lo, hi), `image_shape` (H, W, C), `layout` ("NHWC", or "NCHW": the axis order of what `__call__` and `sample`
-    return), `variant` ("float32", "float16", "dynamic" or "int8"), `path`, `backend` (e.g.
-    "onnxruntime[CPUExecutionProvider]" or "litert"). Every variant takes float32 z and returns float32 images in
-    `output_range`: quantised files convert at their own edges, so nothing here depends on the variant.
+    return), `variant` ("float32", "float16", "dynamic" or "int8"), `graph` ("optimised" or "plain"), `path`,
+    `backend` (e.g. "onnxruntime[CPUExecutionProvider]" or "litert"). Every variant takes float32 z and returns
+    float32 images in `output_range`: quantised files convert at their own edges, so nothing here depends on the
+    variant.
     A .tflite Generator holds one LiteRT interpreter and is not thread-safe: use one per thread.
     """
 
-    def __init__(self, run, meta: dict, *, path: Path, backend: str):
+    def __init__(self, run, meta: dict, backend: str, *, path: Path):
         self._run = run
         self.meta = meta
         self.path = path
@@ -53,9 +65,18 @@ class Generator:
         self.image_shape = tuple(meta["image_shape"])
         self.layout = meta["layout"]
         self.variant = meta.get("variant", "float32")  # files from before the key existed were all float32
+        self.graph = meta.get("graph", "plain")
 
     @classmethod
-    def load(cls, path, *, providers: list[str] | None = None, threads: int | None = None) -> "Generator":
+    def load(
+        cls,
+        path,
+        *,
+        providers: list[str] | None = None,
+        threads: int | None = None,
+        spinning: bool = SPINNING,
+        optimization: str = OPTIMIZATION,
+    ) -> "Generator":
         """Opens a .onnx or .tflite file written by export.onnx / export.tflite.
 
         Args:
@@ -63,12 +84,16 @@ class Generator:
           providers: onnxruntime execution providers, in order of preference; default CUDA when onnxruntime offers
             it, then CPU. Only for .onnx.
           threads: intra-op threads (onnxruntime) or interpreter threads (LiteRT); default: the library's choice.
+          spinning: onnxruntime only: whether idle intra-op threads spin waiting for work (lower latency on several
+            threads, but they burn a core between calls); `session.intra_op.allow_spinning`. Measured defaults:
+            docs/embedding.md#session-settings.
+          optimization: onnxruntime's graph optimisation level, one of OPTIMIZATIONS ("all" by default).
         Returns:
           A Generator.
         Raises:
           GeneratorFileError: the path is missing, is not .onnx/.tflite (a SavedModel directory included), or its
             metadata is missing, invalid, or disagrees with the model's inputs.
-          ValueError: `providers` given for a .tflite file.
+          ValueError: `providers` given for a .tflite file, or an unknown `optimization`.
         """
         path = Path(path)
         if path.is_dir() or path.suffix not in SUFFIXES:
@@ -77,86 +102,16 @@ class Generator:
                 f"{path} is {kind}; the runtime loads only .onnx and .tflite files. A SavedModel is TensorFlow code: "
                 "load it with tf.saved_model.load, and only from a source you trust"
             )
+        if optimization not in OPTIMIZATIONS:
+            raise ValueError(f"unknown optimization {optimization!r} (valid: {', '.join(OPTIMIZATIONS)})")
         if not path.is_file():
             raise GeneratorFileError(f"{path}: no such file")
         if path.suffix == ".onnx":
-            return cls._load_onnx(path, providers, threads)
+            options = session_options(threads=threads, spinning=spinning, optimization=optimization)
+            return cls(*_open_onnx(path, providers, options), path=path)
         if providers is not None:
             raise ValueError("providers= applies to .onnx files only; LiteRT runs .tflite files on the CPU")
-        return cls._load_tflite(path, threads)
-
-    @classmethod
-    def _load_onnx(cls, path: Path, providers, threads) -> "Generator":
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        if providers is None:
-            providers = [
-                p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()
-            ]
-        data = path.read_bytes()  # read once: the bytes checked are the bytes run
-        external = external_data_tensors(data, path)
-        if external:
-            raise GeneratorFileError(
-                f"{path}: initializer {external[0]!r} keeps its data in another file (ONNX external data); the runtime "
-                "refuses such models, since they could read any file (the exporters never write them)"
-            )
-        try:
-            session = ort.InferenceSession(data, options, providers=providers)
-        except Exception as e:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...) for a bad file
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise GeneratorFileError(f"{path}: onnxruntime cannot load it ({first})") from None
-        try:
-            meta = metadata.from_props(session.get_modelmeta().custom_metadata_map)
-        except json.JSONDecodeError as e:
-            raise GeneratorFileError(f"{path}: metadata_props hold invalid JSON ({e})") from None
-        meta = _checked_meta(meta, path)
-        _check_io(
-            path,
-            meta,
-            {i.name: i.shape for i in session.get_inputs()},
-            [o.name for o in session.get_outputs()],
-            {i.name: i.type for i in session.get_inputs()} | {o.name: o.type for o in session.get_outputs()},
-        )
-        run = lambda feeds: session.run(["image"], feeds)[0]
-        return cls(run, meta, path=path, backend=f"onnxruntime[{', '.join(session.get_providers())}]")
-
-    @classmethod
-    def _load_tflite(cls, path: Path, threads) -> "Generator":
-        from ai_edge_litert.interpreter import Interpreter
-
-        sidecar = metadata.sidecar_path(path)
-        if not sidecar.is_file():
-            raise GeneratorFileError(
-                f"{path}: its metadata file {sidecar.name} is missing (export.tflite writes it "
-                "beside the .tflite file; copy both)"
-            )
-        try:
-            meta = json.loads(sidecar.read_text())
-        except json.JSONDecodeError as e:
-            raise GeneratorFileError(f"{sidecar}: not valid JSON ({e})") from None
-        meta = _checked_meta(meta, sidecar)
-        try:
-            interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        except ValueError as e:  # LiteRT's message for a non-TFLite file does not name the file
-            raise GeneratorFileError(f"{path}: LiteRT cannot load it ({e})") from None
-        signatures = interpreter.get_signature_list()
-        if "serving_default" not in signatures:
-            raise GeneratorFileError(f"{path}: no 'serving_default' signature (has {sorted(signatures)})")
-        runner = interpreter.get_signature_runner("serving_default")
-        details = runner.get_input_details() | runner.get_output_details()
-        inputs = {name: list(d["shape_signature"]) for name, d in runner.get_input_details().items()}
-        _check_io(
-            path,
-            meta,
-            inputs,
-            list(runner.get_output_details()),
-            {name: np.dtype(d["dtype"]).name for name, d in details.items()},
-        )
-        run = lambda feeds: runner(**feeds)["image"]
-        return cls(run, meta, path=path, backend="litert")
+        return cls(*_open_tflite(path, threads), path=path)
 
     @property
     def signature(self) -> str:
@@ -284,6 +239,88 @@ class Generator:
         return make_grid(self.sample_uint8(n, seed=seed, labels=labels), cols=cols, pad=pad)
 
 
+def session_options(*, threads: int | None = None, spinning: bool = SPINNING, optimization: str = OPTIMIZATION):
+    """onnxruntime SessionOptions for `Generator.load`'s settings (docs/embedding.md#session-settings)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATIONS[optimization])
+    return options
+
+
+def _open_onnx(path: Path, providers, options):
+    """(run, meta, backend) of an .onnx file in an onnxruntime session with `options`."""
+    import onnxruntime as ort
+
+    if providers is None:
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+    data = path.read_bytes()  # read once: the bytes checked are the bytes run
+    external = external_data_tensors(data, path)
+    if external:
+        raise GeneratorFileError(
+            f"{path}: initializer {external[0]!r} keeps its data in another file (ONNX external data); the runtime "
+            "refuses such models, since they could read any file (the exporters never write them)"
+        )
+    try:
+        session = ort.InferenceSession(data, options, providers=providers)
+    except Exception as e:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...) for a bad file
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise GeneratorFileError(f"{path}: onnxruntime cannot load it ({first})") from None
+    try:
+        meta = metadata.from_props(session.get_modelmeta().custom_metadata_map)
+    except json.JSONDecodeError as e:
+        raise GeneratorFileError(f"{path}: metadata_props hold invalid JSON ({e})") from None
+    meta = _checked_meta(meta, path)
+    _check_io(
+        path,
+        meta,
+        {i.name: i.shape for i in session.get_inputs()},
+        [o.name for o in session.get_outputs()],
+        {i.name: i.type for i in session.get_inputs()} | {o.name: o.type for o in session.get_outputs()},
+    )
+    run = lambda feeds: session.run(["image"], feeds)[0]
+    return run, meta, f"onnxruntime[{', '.join(session.get_providers())}]"
+
+
+def _open_tflite(path: Path, threads):
+    """(run, meta, backend) of a .tflite file in a LiteRT interpreter (metadata from its sidecar)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    sidecar = metadata.sidecar_path(path)
+    if not sidecar.is_file():
+        raise GeneratorFileError(
+            f"{path}: its metadata file {sidecar.name} is missing (export.tflite writes it "
+            "beside the .tflite file; copy both)"
+        )
+    try:
+        meta = json.loads(sidecar.read_text())
+    except json.JSONDecodeError as e:
+        raise GeneratorFileError(f"{sidecar}: not valid JSON ({e})") from None
+    meta = _checked_meta(meta, sidecar)
+    try:
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    except ValueError as e:  # LiteRT's message for a non-TFLite file does not name the file
+        raise GeneratorFileError(f"{path}: LiteRT cannot load it ({e})") from None
+    signatures = interpreter.get_signature_list()
+    if "serving_default" not in signatures:
+        raise GeneratorFileError(f"{path}: no 'serving_default' signature (has {sorted(signatures)})")
+    runner = interpreter.get_signature_runner("serving_default")
+    details = runner.get_input_details() | runner.get_output_details()
+    inputs = {name: list(d["shape_signature"]) for name, d in runner.get_input_details().items()}
+    _check_io(
+        path,
+        meta,
+        inputs,
+        list(runner.get_output_details()),
+        {name: np.dtype(d["dtype"]).name for name, d in details.items()},
+    )
+    run = lambda feeds: runner(**feeds)["image"]
+    return run, meta, "litert"
+
+
 def _describe(a: np.ndarray) -> str:
     return f"{a.dtype} [{', '.join(map(str, a.shape))}]"
 
@@ -322,6 +359,8 @@ def _checked_meta(meta, source: Path) -> dict:
         bad.append(f"layout={meta['layout']!r}")
     if meta.get("variant", "float32") not in metadata.VARIANTS:
         bad.append(f"variant={meta['variant']!r}")
+    if meta.get("graph", "plain") not in metadata.GRAPHS:
+        bad.append(f"graph={meta['graph']!r}")
     if bad:
         raise GeneratorFileError(f"{source}: invalid generator metadata: {', '.join(bad)}")
     return meta

@@ -1,6 +1,9 @@
 """Generator -> TF SavedModel whose `serving_default` takes `z` (and `label`) and returns {"image": ...}.
 
-Usage: python -m export.savedmodel [--run-dir DIR] [--out PATH] [--force]
+Usage: python -m export.savedmodel [--run-dir DIR] [--out PATH] [--force] [--plain]
+
+The SavedModel holds the optimised graph (export.optimise) unless --plain; either way it is checked against the
+Keras generator.
 """
 
 from pathlib import Path
@@ -18,6 +21,7 @@ from export.common import (
     serving_fn,
     source_line,
     staging_dir,
+    verified,
 )
 from export.verify import check_parity
 
@@ -35,7 +39,7 @@ def save_archive(generator, meta: dict, path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def write_savedmodel(generator, meta: dict, path, *, log=None, run_dir=None) -> Path:
+def write_savedmodel(generator, meta: dict, path, *, plain: bool = False, log=None, run_dir=None) -> Path:
     """Writes a verified SavedModel directory at `path`, its metadata sidecar `<path>.json` and its model card
     (`run_dir`: the run it came from).
 
@@ -44,22 +48,28 @@ def write_savedmodel(generator, meta: dict, path, *, log=None, run_dir=None) -> 
     """
     import tensorflow as tf
 
+    from export.optimise import for_export
+
     path = Path(path)
+    graph, notes = for_export(generator, plain)
+    meta = metadata.for_variant(meta, variant="float32", graph="optimised" if notes else "plain")
     with staging_dir(path) as tmp:
         staged = Path(tmp) / "saved_model"
-        save_archive(generator, meta, staged)
+        save_archive(graph, meta, staged)
         signature = tf.saved_model.load(str(staged)).signatures["serving_default"]
         run = lambda inputs: signature(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
-        parity = check_parity(generator, run, meta, what="SavedModel")
+        parity = verified(lambda: check_parity(generator, run, meta, what="SavedModel"), meta)
         publish(staged, path, kind="savedmodel")
     metadata.write_sidecar(path, meta)
-    write_card(path, generator, meta, parity, what="SavedModel float32", run_dir=run_dir)
+    write_card(path, generator, meta, parity, what="SavedModel float32", run_dir=run_dir, graph_notes=notes)
     if log:
         log(parity_line("SavedModel", path, parity))
     return path
 
 
-def export_savedmodel(run_dir=None, out=None, *, force: bool = False, verbose: bool = False) -> Path:
+def export_savedmodel(
+    run_dir=None, out=None, *, force: bool = False, plain: bool = False, verbose: bool = False
+) -> Path:
     """Exports a run (default runs/latest) to `out` (default <run>/export/saved_model).
 
     Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
@@ -67,7 +77,7 @@ def export_savedmodel(run_dir=None, out=None, *, force: bool = False, verbose: b
     generator, meta, prefix, out = load_for_export(run_dir, out, DEFAULT_NAME, force, kind="savedmodel")
     if verbose:
         print(source_line(prefix))
-    return write_savedmodel(generator, meta, out, log=print if verbose else None, run_dir=run_of(prefix))
+    return write_savedmodel(generator, meta, out, plain=plain, log=print if verbose else None, run_dir=run_of(prefix))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Converted from Keras's own SavedModel export (a hand-made tf.Module SavedModel g
 in a JSON sidecar `<file>.json`.
 
 Usage: python -m export.tflite [--run-dir DIR] [--out PATH] [--force] [--quantize none|float16|dynamic|int8]
-                               [--calibration N]
+                               [--calibration N] [--plain]
 
 --quantize picks the numeric variant: `none` float32; `float16` weights stored as float16 (half the size, computed in
 float32 on CPUs); `dynamic` int8 weights with float activations; `int8` full integer arithmetic, calibrated on N
@@ -20,7 +20,7 @@ import numpy as np
 from engine.errors import UserError
 from export import metadata
 from export.card import write_card
-from export.common import load_for_export, main, parity_line, publish, run_of, source_line, staging_dir
+from export.common import load_for_export, main, parity_line, publish, run_of, source_line, staging_dir, verified
 from export.savedmodel import save_archive
 from export.verify import CALIBRATION_BATCH, budget_for, check_parity, representative_inputs
 
@@ -70,9 +70,20 @@ def convert(saved_model_dir, meta: dict, quantize: str = "none", calibration: in
 
 
 def write_tflite(
-    generator, meta: dict, path, *, quantize: str = "none", calibration: int = CALIBRATION, log=None, run_dir=None
+    generator,
+    meta: dict,
+    path,
+    *,
+    quantize: str = "none",
+    calibration: int = CALIBRATION,
+    plain: bool = False,
+    log=None,
+    run_dir=None,
 ) -> Path:
     """Writes a verified .tflite file at `path`, its metadata sidecar and its model card (`run_dir`: its run).
+
+    The file holds the optimised graph (export.optimise) unless `plain`; either way it is checked against
+    `generator` itself.
 
     Raises:
       UserError: the file disagrees with Keras beyond its variant's budget (export.verify); nothing is written.
@@ -81,25 +92,31 @@ def write_tflite(
         raise ValueError(f"unknown --quantize {quantize!r} (valid: {', '.join(QUANTIZE)})")
     if calibration < 1:
         raise ValueError(f"calibration needs at least 1 latent vector, got {calibration}")
+    from export.optimise import for_export
+
     path = Path(path)
     variant = QUANTIZE[quantize]
-    meta = metadata.for_variant(meta, variant=variant)
+    graph, notes = for_export(generator, plain)
+    meta = metadata.for_variant(meta, variant=variant, graph="optimised" if notes else "plain")
     with staging_dir(path) as tmp:
         saved = Path(tmp) / "saved_model"
-        save_archive(generator, meta, saved)
+        save_archive(graph, meta, saved)
         model_bytes = convert(saved, meta, quantize, calibration)
-        parity = check_parity(
-            generator,
-            litert_runner(model_bytes),
+        parity = verified(
+            lambda: check_parity(
+                generator,
+                litert_runner(model_bytes),
+                meta,
+                what=f"TFLite {variant}",
+                budget=budget_for(variant, meta["output_range"]),
+            ),
             meta,
-            what=f"TFLite {variant}",
-            budget=budget_for(variant, meta["output_range"]),
         )
         staged = Path(tmp) / path.name
         staged.write_bytes(model_bytes)
         publish(staged, path)
     metadata.write_sidecar(path, meta)
-    write_card(path, generator, meta, parity, what=f"TFLite {variant}", run_dir=run_dir)
+    write_card(path, generator, meta, parity, what=f"TFLite {variant}", run_dir=run_dir, graph_notes=notes)
     if log:
         log(parity_line(f"TFLite {variant}", path, parity))
     return path
@@ -112,6 +129,7 @@ def export_tflite(
     force: bool = False,
     quantize: str = "none",
     calibration: int = CALIBRATION,
+    plain: bool = False,
     verbose: bool = False,
 ) -> Path:
     """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_Q].tflite).
@@ -129,6 +147,7 @@ def export_tflite(
         out,
         quantize=quantize,
         calibration=calibration,
+        plain=plain,
         log=print if verbose else None,
         run_dir=run_of(prefix),
     )

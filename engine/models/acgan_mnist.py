@@ -5,6 +5,7 @@ G: z * Embedding(label) -> Dense 7*7*128 -> two UpSampling2D + Conv2D blocks (BN
 
 import keras
 from keras import layers
+from keras.layers import Dropout
 
 from engine.errors import UserError
 from engine.models import dropout_rate, register
@@ -51,19 +52,19 @@ def build_discriminator(cfg) -> keras.Model:
     image = keras.Input(cfg.image_shape, name="image")
     x = layers.Conv2D(16, 3, strides=2, padding="same")(image)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(rate)(x)
+    x = Dropout(rate)(x)
     x = layers.Conv2D(32, 3, strides=2, padding="same")(x)
     x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)  # 7x7 -> 8x8, so the next stride-2 conv gives 4x4
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(rate)(x)
+    x = Dropout(rate)(x)
     x = layers.BatchNormalization(momentum=0.8)(x)
     x = layers.Conv2D(64, 3, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(rate)(x)
+    x = Dropout(rate)(x)
     x = layers.BatchNormalization(momentum=0.8)(x)
     x = layers.Conv2D(128, 3, strides=1, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(rate)(x)
+    x = Dropout(rate)(x)
     x = layers.Flatten()(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(x)
     class_logits = layers.Dense(cfg.num_classes, dtype="float32", name="class_logits")(x)

@@ -5,6 +5,7 @@ G: Dense 1024 -> Dense 7*7*128 (BN 0.8, ReLU) -> two UpSampling2D + Conv2D steps
 
 import keras
 from keras import layers
+from keras.layers import Dropout
 
 from engine.models import dropout_rate, register
 
@@ -52,7 +53,7 @@ def build_discriminator(cfg) -> keras.Model:
     x = layers.Flatten()(x)
     x = layers.Dense(256)(x)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(dropout_rate(cfg, 0.5))(x)
+    x = Dropout(dropout_rate(cfg, 0.5))(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name="discriminator")
 

@@ -10,6 +10,7 @@ Dropout 0.4) -> Dense 128 -> logit. The TF1 code's dropout never ran (keep_prob 
 
 import keras
 from keras import layers
+from keras.layers import Dropout
 
 from engine.models import dropout_rate, register
 
@@ -46,7 +47,7 @@ def build_discriminator(cfg) -> keras.Model:
     for stride in (2, 1, 1):
         x = layers.Conv2D(64, 5, strides=stride, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
-        x = layers.Dropout(dropout_rate(cfg, 0.4))(x)
+        x = Dropout(dropout_rate(cfg, 0.4))(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128)(x)
     x = layers.LeakyReLU(0.2)(x)

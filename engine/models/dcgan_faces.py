@@ -9,6 +9,7 @@ the intended rate 0.4 as the family's own, for `--set dropout=0.4`.
 
 import keras
 from keras import layers
+from keras.layers import Dropout
 
 from engine.models import dropout_rate, register
 
@@ -46,7 +47,7 @@ def build_discriminator(cfg) -> keras.Model:
     for filters, stride in ((256, 2), (128, 1), (64, 1)):
         x = layers.Conv2D(filters, 5, strides=stride, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
-        x = layers.Dropout(dropout_rate(cfg, 0.4))(x)
+        x = Dropout(dropout_rate(cfg, 0.4))(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128)(x)
     x = layers.LeakyReLU(0.2)(x)

@@ -5,6 +5,7 @@ G: Dense 7*7*128 -> two Conv2DTranspose(128, 4, s2) -> Conv2D(1, 7) sigmoid; D: 
 
 import keras
 from keras import layers
+from keras.layers import Dropout
 
 from engine.models import dropout_rate, register
 
@@ -29,10 +30,10 @@ def build_discriminator(cfg) -> keras.Model:
     image = keras.Input(cfg.image_shape, name="image")
     x = layers.Conv2D(64, 3, strides=2, padding="same")(image)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(dropout_rate(cfg, 0.4))(x)
+    x = Dropout(dropout_rate(cfg, 0.4))(x)
     x = layers.Conv2D(64, 3, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dropout(dropout_rate(cfg, 0.4))(x)
+    x = Dropout(dropout_rate(cfg, 0.4))(x)
     x = layers.Flatten()(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name="discriminator")

@@ -1,5 +1,5 @@
 """Mixed precision: float16/bfloat16 compute with float32 variables and outputs, loss scaling for float16, the
-policy confined to model construction, and float32 exports of a mixed run."""
+policy confined to model construction, float32 exports of a mixed run, and `auto`'s choice from the CPU's flags."""
 
 import json
 
@@ -9,11 +9,12 @@ import pytest
 import tensorflow as tf
 
 from engine import models, rundir
+from engine import precision as precision_module
 from engine.config import RunOptions
 from engine.errors import UserError
 from engine.gan import GAN
 from engine.loop import train
-from engine.precision import policy_scope
+from engine.precision import auto_precision, cpu_flags, policy_scope, read_cpu_flags, resolve_precision
 
 COMPUTE = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 
@@ -101,3 +102,70 @@ def test_precision_flag_reaches_the_config():
     assert build_config(parse_args([])).precision == "float32"
     with pytest.raises(SystemExit):
         parse_args(["--precision", "float8"])
+
+
+# Abridged /proc/cpuinfo of the two kinds of machine this project is lent, and an ARM one.
+EPYC_ZEN4 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9R14
+flags\t\t: fpu vme sse sse2 avx avx2 fma avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni
+bogomips\t: 5200.00
+
+processor\t: 1
+flags\t\t: fpu vme sse sse2 avx avx2 fma avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni
+"""
+XEON_SKYLAKE = """processor\t: 0
+model name\t: Intel(R) Xeon(R) Platinum 8175M CPU @ 2.50GHz
+flags\t\t: fpu sse2 avx avx2 fma avx512f avx512dq avx512bw avx512vl avx512_vnni
+"""
+XEON_SAPPHIRE_RAPIDS = """processor\t: 0
+flags\t\t: fpu avx2 avx512f avx512bw avx512vl avx512_fp16 amx_bf16 amx_tile amx_int8
+"""
+GRAVITON = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics bf16 i8mm
+"""
+
+
+@pytest.mark.parametrize(
+    "cpuinfo, expected",
+    [
+        (EPYC_ZEN4, "mixed_bfloat16"),  # AVX512_BF16
+        (XEON_SAPPHIRE_RAPIDS, "mixed_bfloat16"),  # AMX-BF16
+        (XEON_SKYLAKE, "float32"),  # AVX-512 without bf16: oneDNN would emulate it
+        (GRAVITON, "float32"),  # ARM lists Features, not flags: not measured, so float32
+        ("", "float32"),
+    ],
+)
+def test_auto_picks_bfloat16_only_where_the_cpu_has_native_bfloat16(cpuinfo, expected):
+    assert auto_precision(cpu_flags(cpuinfo)) == expected
+
+
+def test_cpu_flags_reads_the_flags_line_only():
+    flags = cpu_flags(EPYC_ZEN4)
+    assert {"avx512_bf16", "avx512f", "fpu"} <= flags and "AuthenticAMD" not in flags and "5200.00" not in flags
+    assert cpu_flags(GRAVITON) == frozenset()
+
+
+def test_read_cpu_flags_of_a_missing_file_is_empty(tmp_path):
+    assert read_cpu_flags(str(tmp_path / "missing")) == frozenset()
+    path = tmp_path / "cpuinfo"
+    path.write_text(XEON_SAPPHIRE_RAPIDS)
+    assert "amx_bf16" in read_cpu_flags(str(path))
+
+
+def test_resolve_precision_passes_policies_through_and_refuses_unknown_names():
+    assert resolve_precision("auto", frozenset({"amx_bf16"})) == "mixed_bfloat16"
+    assert resolve_precision("auto", frozenset({"avx512f"})) == "float32"
+    for name in ("float32", "mixed_float16", "mixed_bfloat16"):
+        assert resolve_precision(name, frozenset({"avx512_bf16"})) == name  # only auto looks at the CPU
+    with pytest.raises(ValueError, match="auto, float32"):
+        resolve_precision("bfloat16")
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx512_bf16"}, "mixed_bfloat16"), (set(), "float32")])
+def test_precision_auto_on_the_command_line_records_the_resolved_policy(monkeypatch, flags, expected):
+    from engine.train import build_config, parse_args
+
+    monkeypatch.setattr(precision_module, "read_cpu_flags", lambda: frozenset(flags))
+    assert build_config(parse_args(["--precision", "auto"])).precision == expected

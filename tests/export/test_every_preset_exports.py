@@ -1,10 +1,14 @@
-"""Every preset's generator exports to SavedModel, TFLite and ONNX within the parity budget (1e-4)."""
+"""Every preset's generator exports to SavedModel, TFLite and ONNX within the parity budget (1e-4), optimised graph
+included, with random BatchNorm statistics."""
 
 import pytest
 
+from benchmarks.export_graph import perturb_batchnorm
 from engine import models, rundir
 from engine.presets import PRESETS, get_preset
+from export import metadata
 from export.onnx import write_onnx
+from export.optimise import optimise
 from export.savedmodel import write_savedmodel
 from export.tflite import write_tflite
 
@@ -13,18 +17,24 @@ from export.tflite import write_tflite
 def test_preset_generator_exports_in_every_format(preset, tmp_path):
     cfg = get_preset(preset)
     generator = models.build_generator(cfg)
+    perturb_batchnorm(generator)  # fresh BatchNorms are the identity: folding them must be checked on real ones
     meta = rundir.generator_metadata(
         cfg, step=0, checkpoint_sha="0" * 64, class_names=[str(i) for i in range(cfg.num_classes)]
     )
-    # Each writer verifies parity at batch 1 and 16 and raises (writing nothing) if it is over budget.
+    # Each writer verifies parity at batch 1 and 16 and raises (writing nothing) if it is over budget; by default
+    # they write the optimised graph (export.optimise), checked against this generator itself.
     for write, name in ((write_onnx, "g.onnx"), (write_tflite, "g.tflite"), (write_savedmodel, "saved")):
         assert write(generator, meta, tmp_path / name).exists()
+    rewritten = bool(optimise(generator)[1])  # dcgan_mnist: no layer the rule rewrites, so the plain graph
+    assert metadata.read_sidecar(tmp_path / "g.onnx")["graph"] == ("optimised" if rewritten else "plain")
+    assert rewritten or preset == "dcgan_mnist"
 
 
 @pytest.mark.parametrize("preset", ["alphabet", "acgan_mnist"])  # the families with UpSampling2D
 def test_upsampling_exports_use_the_current_resize_mode_and_load_without_warnings(preset, tmp_path, capfd):
-    """UpSampling2D becomes Resize(nearest, asymmetric, floor), not the deprecated tf_half_pixel_for_nn that
-    onnxruntime warns about at every load; write_onnx's parity check (1e-4 vs Keras) passed for it."""
+    """In the plain graph UpSampling2D becomes Resize(nearest, asymmetric, floor), not the deprecated
+    tf_half_pixel_for_nn that onnxruntime warns about at every load; write_onnx's parity check (1e-4 vs Keras) passed
+    for it. The optimised graph has no Resize: each UpSampling2D folded into the convolution after it."""
     import onnx
     import onnxruntime as ort
     from onnx import helper
@@ -34,7 +44,9 @@ def test_upsampling_exports_use_the_current_resize_mode_and_load_without_warning
     meta = rundir.generator_metadata(
         cfg, step=0, checkpoint_sha="0" * 64, class_names=[str(i) for i in range(cfg.num_classes)]
     )
-    path = write_onnx(generator, meta, tmp_path / "g.onnx")
+    optimised = write_onnx(generator, meta, tmp_path / "optimised.onnx")
+    assert not [n for n in onnx.load(str(optimised)).graph.node if n.op_type == "Resize"]  # folded into the convs
+    path = write_onnx(generator, meta, tmp_path / "g.onnx", plain=True)
     resizes = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Resize"]
     assert resizes
     for node in resizes:

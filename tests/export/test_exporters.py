@@ -49,9 +49,10 @@ def test_metadata_travels_with_each_file(exported, trained_run):
     _, meta, prefix = rundir.load_generator(trained_run)
     assert meta["step"] == 4 and meta["latent_dim"] == 100 and meta["output_range"] == [-1.0, 1.0]
     props = {p.key: p.value for p in onnx.load(str(exported["onnx"])).metadata_props}
-    assert metadata.from_props(props) == {**meta, "variant": "float32", "layout": "NHWC"}
-    assert metadata.read_sidecar(exported["tflite"]) == {**meta, "variant": "float32", "layout": "NHWC"}
-    assert metadata.read_sidecar(exported["savedmodel"]) == meta
+    described = {**meta, "variant": "float32", "layout": "NHWC", "graph": "optimised"}  # the default export
+    assert metadata.from_props(props) == described
+    assert metadata.read_sidecar(exported["tflite"]) == described
+    assert metadata.read_sidecar(exported["savedmodel"]) == described
     assert meta["checkpoint_sha256"] == rundir.checkpoint_sha256(prefix)
 
 

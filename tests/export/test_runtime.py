@@ -89,7 +89,8 @@ def test_runtime_matches_keras_at_several_batch_sizes(exported, fmt):
 def test_attributes_come_from_the_metadata(exported, fmt):
     _, meta, paths = exported
     g = Generator.load(paths[fmt])
-    assert g.meta == {**meta, "variant": "float32"} and (g.layout, g.variant) == ("NHWC", "float32")
+    assert g.meta == {**meta, "variant": "float32", "graph": g.graph} and (g.layout, g.variant) == ("NHWC", "float32")
+    assert g.graph in metadata.GRAPHS
     assert (g.latent_dim, g.num_classes, g.output_range, g.image_shape) == (
         LATENT,
         meta["num_classes"],
@@ -325,3 +326,27 @@ def test_bad_onnx_files_are_generator_file_errors(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(GeneratorFileError, match=r"g.onnx: (not an ONNX model|onnxruntime cannot load it|no valid)"):
         Generator.load(path)
+
+
+def test_session_settings_reach_onnxruntime_and_leave_the_images_alone(exported):
+    import onnxruntime as ort
+
+    from export.runtime import OPTIMIZATION, SPINNING, session_options
+
+    generator, _, paths = exported
+    options = session_options(threads=2, spinning=True, optimization="basic")
+    assert options.intra_op_num_threads == 2
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    default = session_options()
+    assert default.get_session_config_entry("session.intra_op.allow_spinning") == ("1" if SPINNING else "0")
+    assert default.graph_optimization_level == getattr(ort.GraphOptimizationLevel, "ORT_ENABLE_" + OPTIMIZATION.upper())
+    reference = Generator.load(paths["onnx"], threads=1)
+    z = reference.latents(4, seed=0)
+    labels = [0, 1, 2, 0] if reference.num_classes else None
+    for spinning in (True, False):
+        for optimization in ("all", "disabled"):
+            g = Generator.load(paths["onnx"], threads=2, spinning=spinning, optimization=optimization)
+            assert np.abs(g(z, labels) - reference(z, labels)).max() <= 1e-5
+    with pytest.raises(ValueError, match="unknown optimization 'max'"):
+        Generator.load(paths["onnx"], optimization="max")

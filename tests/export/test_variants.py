@@ -65,8 +65,8 @@ def test_every_file_carries_its_metadata_and_the_runtime_reads_it(name, variants
         stored = metadata.from_props({p.key: p.value for p in onnx.load(str(path)).metadata_props})
     else:
         stored = json.loads(metadata.sidecar_path(path).read_text())
-    assert set(stored) == set(metadata.KEYS) | {"variant"}
-    assert stored == {**meta, "variant": variant, "layout": layout}
+    assert set(stored) == set(metadata.KEYS) | {"variant", "graph"}
+    assert stored == {**meta, "variant": variant, "layout": layout, "graph": "optimised"}
     g = Generator.load(path)
     assert (g.variant, g.layout, g.latent_dim, g.output_range) == (variant, layout, 100, (-1.0, 1.0))
 
