@@ -10,6 +10,7 @@ cfg.output_range. Discriminators map an image (plus label, for projection-style 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.config import Config
 from engine.registry import Registry
 
 
@@ -32,16 +33,16 @@ def register(name: str, build_generator: Callable, build_discriminator: Callable
     MODELS.register(name)(Family(build_generator, build_discriminator, conditioning))
 
 
-def dropout_rate(cfg, default: float) -> float:
+def dropout_rate(cfg: Config, default: float) -> float:
     """The rate of a family's Dropout layers: `cfg.dropout` when set, else the family's own `default`."""
     return default if cfg.dropout is None else cfg.dropout
 
 
-def build_generator(cfg):
+def build_generator(cfg: Config):
     return MODELS.get_or_fail(cfg.model).build_generator(cfg)
 
 
-def build_discriminator(cfg):
+def build_discriminator(cfg: Config):
     return MODELS.get_or_fail(cfg.model).build_discriminator(cfg)
 
 

@@ -7,16 +7,17 @@ import keras
 from keras import layers
 from keras.layers import Dropout
 
+from engine.config import Config
 from engine.errors import UserError
 from engine.models import dropout_rate, register
 
 
-def _check(cfg) -> None:
+def _check(cfg: Config) -> None:
     if cfg.num_classes <= 0:
         raise UserError(f"model {cfg.model!r} is class-conditional: set num_classes > 0 (got {cfg.num_classes})")
 
 
-def build_generator(cfg) -> keras.Model:
+def build_generator(cfg: Config) -> keras.Model:
     """[z [b, latent], label int32 [b]] -> image [b, 28, 28, 1]; 857,705 parameters at latent 100, 10 classes.
 
     Raises:
@@ -41,7 +42,7 @@ def build_generator(cfg) -> keras.Model:
     return keras.Model([z, label], image, name="generator")
 
 
-def build_discriminator(cfg) -> keras.Model:
+def build_discriminator(cfg: Config) -> keras.Model:
     """image [b, 28, 28, 1] -> [logit [b, 1], class_logits [b, num_classes]]; 120,075 parameters at 10 classes.
 
     Raises:

@@ -7,6 +7,7 @@ import keras
 from keras import layers
 from keras.layers import Dropout
 
+from engine.config import Config
 from engine.models import dropout_rate, register
 
 
@@ -14,7 +15,7 @@ def _init():
     return keras.initializers.RandomNormal(0.0, 0.02)
 
 
-def build_generator(cfg) -> keras.Model:
+def build_generator(cfg: Config) -> keras.Model:
     """z [b, latent] -> image [b, 28, 28, 1]; 6,595,073 parameters at latent 100."""
     h, w, c = cfg.image_shape
     z = keras.Input((cfg.latent_dim,), name="z")
@@ -42,7 +43,7 @@ def build_generator(cfg) -> keras.Model:
     return keras.Model(z, image, name="generator")
 
 
-def build_discriminator(cfg) -> keras.Model:
+def build_discriminator(cfg: Config) -> keras.Model:
     """image [b, 28, 28, 1] -> logit [b, 1]; 1,026,305 parameters."""
     image = keras.Input(cfg.image_shape, name="image")
     # The notebook initialises the discriminator's convs with N(0, 0.02) too.

@@ -12,6 +12,7 @@ import keras
 from keras import layers
 from keras.layers import Dropout
 
+from engine.config import Config
 from engine.models import dropout_rate, register
 
 _MOMENTUM = 0.99
@@ -24,7 +25,7 @@ def _lrelu_dropout_bn(x, rate):
     return layers.BatchNormalization(momentum=_MOMENTUM)(x)
 
 
-def build_generator(cfg) -> keras.Model:
+def build_generator(cfg: Config) -> keras.Model:
     """z [b, latent] -> image [b, 28, 28, 1]; 210,065 parameters at latent 64."""
     h, w, c = cfg.image_shape
     rate = dropout_rate(cfg, 0.4)
@@ -40,7 +41,7 @@ def build_generator(cfg) -> keras.Model:
     return keras.Model(z, image, name="generator")
 
 
-def build_discriminator(cfg) -> keras.Model:
+def build_discriminator(cfg: Config) -> keras.Model:
     """image [b, 28, 28, 1] -> logit [b, 1]; 1,812,481 parameters."""
     image = keras.Input(cfg.image_shape, name="image")
     x = image

@@ -8,20 +8,21 @@ D: [image, label] -> the image with a label plane (Embedding(label) reshaped to 
 import keras
 from keras import layers
 
+from engine.config import Config
 from engine.models import register
 from engine.models.dcgan_fashion import discriminator_body, generator_body
 
 LABEL_EMBEDDING = 50
 
 
-def build_generator(cfg) -> keras.Model:
+def build_generator(cfg: Config) -> keras.Model:
     z = keras.Input((cfg.latent_dim,), name="z")
     label = keras.Input((), dtype="int32", name="label")
     x = layers.Concatenate()([z, layers.Embedding(cfg.num_classes, LABEL_EMBEDDING)(label)])
     return keras.Model([z, label], generator_body(x, cfg), name="generator")
 
 
-def build_discriminator(cfg) -> keras.Model:
+def build_discriminator(cfg: Config) -> keras.Model:
     h, w, _ = cfg.image_shape
     image = keras.Input(cfg.image_shape, name="image")
     label = keras.Input((), dtype="int32", name="label")

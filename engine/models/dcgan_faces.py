@@ -11,6 +11,7 @@ import keras
 from keras import layers
 from keras.layers import Dropout
 
+from engine.config import Config
 from engine.models import dropout_rate, register
 
 _MOMENTUM = 0.9  # one `momentum` variable sets every BN of the TF1 generator, the first (after the Dense) included
@@ -23,7 +24,7 @@ def _lrelu_dropout_bn(x, rate):
     return layers.BatchNormalization(momentum=_MOMENTUM)(x)
 
 
-def build_generator(cfg) -> keras.Model:
+def build_generator(cfg: Config) -> keras.Model:
     """z [b, latent] -> image [b, 40, 40, 3]; 1,053,555 parameters at latent 64."""
     h, w, c = cfg.image_shape
     rate = dropout_rate(cfg, 0.4)
@@ -40,7 +41,7 @@ def build_generator(cfg) -> keras.Model:
     return keras.Model(z, image, name="generator")
 
 
-def build_discriminator(cfg) -> keras.Model:
+def build_discriminator(cfg: Config) -> keras.Model:
     """image [b, 40, 40, 3] -> logit [b, 1]; 4,320,705 parameters."""
     image = keras.Input(cfg.image_shape, name="image")
     x = image

@@ -5,10 +5,11 @@ import keras
 from keras import layers
 from keras.layers import Dropout
 
+from engine.config import Config
 from engine.models import dropout_rate, register
 
 
-def generator_body(x, cfg):
+def generator_body(x, cfg: Config):
     """The generator after its input: Dense -> Reshape -> BN -> ConvT(64, selu) -> BN -> ConvT(C) = image."""
     h, w, c = cfg.image_shape
     x = layers.Dense((h // 4) * (w // 4) * 128)(x)
@@ -22,7 +23,7 @@ def generator_body(x, cfg):
     )(x)
 
 
-def discriminator_features(x, cfg):
+def discriminator_features(x, cfg: Config):
     """Two strided 5x5 convs (64, 128) with LeakyReLU(0.2) and Dropout (0.3 unless cfg.dropout), flattened."""
     rate = dropout_rate(cfg, 0.3)
     for filters in (64, 128):
@@ -32,18 +33,18 @@ def discriminator_features(x, cfg):
     return layers.Flatten()(x)
 
 
-def discriminator_body(x, cfg):
+def discriminator_body(x, cfg: Config):
     """The discriminator after its input: `discriminator_features`, then Dense(1) = the logit."""
     return layers.Dense(1, dtype="float32", name="logit")(discriminator_features(x, cfg))
 
 
-def build_generator(cfg) -> keras.Model:
+def build_generator(cfg: Config) -> keras.Model:
     """z [b, latent] -> image [b, 28, 28, 1]; 840,705 parameters at latent 100."""
     z = keras.Input((cfg.latent_dim,), name="z")
     return keras.Model(z, generator_body(z, cfg), name="generator")
 
 
-def build_discriminator(cfg) -> keras.Model:
+def build_discriminator(cfg: Config) -> keras.Model:
     """image [b, 28, 28, 1] -> logit [b, 1]; 212,865 parameters."""
     image = keras.Input(cfg.image_shape, name="image")
     return keras.Model(image, discriminator_body(image, cfg), name="discriminator")

@@ -7,10 +7,11 @@ import keras
 from keras import layers
 from keras.layers import Dropout
 
+from engine.config import Config
 from engine.models import dropout_rate, register
 
 
-def build_generator(cfg) -> keras.Model:
+def build_generator(cfg: Config) -> keras.Model:
     """z [b, latent] -> image [b, 28, 28, 1]; 1,164,289 parameters at latent 100."""
     h, w, c = cfg.image_shape
     z = keras.Input((cfg.latent_dim,), name="z")
@@ -25,7 +26,7 @@ def build_generator(cfg) -> keras.Model:
     return keras.Model(z, image, name="generator")
 
 
-def build_discriminator(cfg) -> keras.Model:
+def build_discriminator(cfg: Config) -> keras.Model:
     """image [b, 28, 28, 1] -> logit [b, 1]; 40,705 parameters."""
     image = keras.Input(cfg.image_shape, name="image")
     x = layers.Conv2D(64, 3, strides=2, padding="same")(image)
