@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.runtime import draw_latents
 from imagegrid import make_grid, save_png, to_uint8
 
 DATASETS = {
@@ -57,12 +58,7 @@ def write_card(model_path, generator, meta: dict, parity: dict, *, what: str, ru
 def _grid(generator, meta: dict) -> np.ndarray:
     rng = np.random.default_rng(GRID_SEED)
     n, classes = GRID_COUNT, meta["num_classes"]
-    shape = (n, meta["latent_dim"])
-    z = (
-        rng.uniform(*meta["latent_range"], shape)
-        if meta["latent_distribution"] == "uniform"
-        else rng.standard_normal(shape)
-    ).astype(np.float32)
+    z = draw_latents(meta, rng, n)
     inputs = [z, (np.arange(n) % classes).astype(np.int32)] if classes else z
     images = np.asarray(generator(inputs, training=False))
     return make_grid(to_uint8(images, meta["output_range"]), cols=classes or None)

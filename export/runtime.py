@@ -34,6 +34,16 @@ OPTIMIZATIONS = {
 }
 
 
+def draw_latents(meta: dict, rng: np.random.Generator, n: int) -> np.ndarray:
+    """n latents of the generator described by `meta` (its latent size, distribution and range) from `rng`, drawn
+    as float32 (no float64 copy): successive calls continue one stream. The one place exports draw latents."""
+    shape = (n, meta["latent_dim"])
+    if meta["latent_distribution"] == "uniform":
+        lo, hi = meta["latent_range"]
+        return (rng.random(shape, dtype=np.float32) * np.float32(hi - lo) + np.float32(lo)).astype(np.float32)
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
 class GeneratorFileError(ValueError):
     """The file cannot be used as a generator: missing, of another kind, or without valid metadata."""
 
@@ -182,12 +192,7 @@ class Generator:
         return self._draw(np.random.default_rng(seed), _count(n))
 
     def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """n latents from `rng`, drawn as float32 (no float64 copy): successive calls continue one stream."""
-        shape = (n, self.latent_dim)
-        if self.meta["latent_distribution"] == "uniform":
-            lo, hi = self.meta["latent_range"]
-            return (rng.random(shape, dtype=np.float32) * np.float32(hi - lo) + np.float32(lo)).astype(np.float32)
-        return rng.standard_normal(shape, dtype=np.float32)
+        return draw_latents(self.meta, rng, n)
 
     def sample(self, n: int, *, seed: int | None = None, labels=None) -> np.ndarray:
         """Generates n images from fresh latents.

@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from engine.errors import UserError
+from export.runtime import draw_latents
 
 BATCHES = (1, 16)
 MAX_ABS_ERROR = 1e-4
@@ -50,13 +51,7 @@ def budget_for(variant: str, output_range) -> Budget:
 
 def random_inputs(meta: dict, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Inputs named as in the exported signature: `z` float32 (and `label` int32 for conditional generators)."""
-    shape = (batch, meta["latent_dim"])
-    if meta["latent_distribution"] == "uniform":
-        lo, hi = meta["latent_range"]
-        z = rng.uniform(lo, hi, shape)
-    else:
-        z = rng.standard_normal(shape)
-    inputs = {"z": z.astype(np.float32)}
+    inputs = {"z": draw_latents(meta, rng, batch)}
     if meta["num_classes"]:
         inputs["label"] = rng.integers(0, meta["num_classes"], batch).astype(np.int32)
     return inputs
