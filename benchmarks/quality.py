@@ -65,19 +65,6 @@ RECIPES = {
     ),
 }
 DATASET = "fashion_mnist"
-METRICS = (
-    "fid",
-    "kid",
-    "kid_stderr",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "class_entropy",
-    "class_ratio",
-    "class_accuracy",
-    "intra_fid",
-)
 
 
 def train_run(
@@ -127,7 +114,9 @@ def train_run(
 def read_curve(run_dir: Path) -> list[dict]:
     """The evaluated records of a run's metrics.jsonl: step, epoch, train_s and the metrics."""
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    keys = ("step", "epoch", "train_s", *METRICS)
+    from engine.quality.training import LOGGED  # the names the training loop logs its evaluations under
+
+    keys = ("step", "epoch", "train_s", *(m for m in LOGGED if m != "score"))
     return [{k: r[k] for k in keys if k in r} for r in records if "fid" in r]
 
 
