@@ -22,13 +22,17 @@ def build_generator(cfg: Config) -> keras.Model:
     return keras.Model([z, label], generator_body(x, cfg), name="generator")
 
 
-def build_discriminator(cfg: Config) -> keras.Model:
+def critic(image, label, cfg: Config):
+    """The logit of D: the image with a label plane (Embedding(label) as H x W x 1) -> dcgan_fashion's D body."""
     h, w, _ = cfg.image_shape
+    plane = layers.Reshape((h, w, 1))(layers.Embedding(cfg.num_classes, h * w)(label))
+    return discriminator_body(layers.Concatenate()([image, plane]), cfg)
+
+
+def build_discriminator(cfg: Config) -> keras.Model:
     image = keras.Input(cfg.image_shape, name="image")
     label = keras.Input((), dtype="int32", name="label")
-    plane = layers.Reshape((h, w, 1))(layers.Embedding(cfg.num_classes, h * w)(label))
-    x = layers.Concatenate()([image, plane])
-    return keras.Model([image, label], discriminator_body(x, cfg), name="discriminator")
+    return keras.Model([image, label], critic(image, label, cfg), name="discriminator")
 
 
 register("cdcgan_fashion", build_generator, build_discriminator, conditioning="input")
