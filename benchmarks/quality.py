@@ -57,6 +57,13 @@ RECIPES = {
         ["--time-limit", "30"],
         "the best unconditional recipe for half an hour (`--preset dcgan_fashion_long`), stopped at 30 minutes",
     ),
+    "conditional": (
+        "cdcgan_fashion_aux",
+        "mirrored",
+        [],
+        "the engine's recipe for recognisable classes: cdcgan_fashion with an auxiliary classifier in D "
+        "(`--preset cdcgan_fashion_aux`, 10,000 steps); sampled over the ten classes evenly",
+    ),
     "modern": (
         "dcgan_fashion_modern",
         "default",

@@ -53,6 +53,7 @@ class Config:
     g_batch_factor: int = 1  # G's update draws this many latents per real image (Brownlee: 2, G on 256 for 128 real)
     dropout: float | None = None  # the dropout rate of the family's Dropout layers; None: the family's own rate
     gp_weight: float = 10.0  # gradient-penalty weight for loss=wgan_gp
+    class_weight: float = 1.0  # weight of G's class loss (families whose D has a class head: acgan, input_aux)
     spectral_norm: bool = False  # wrap D's Conv2D/Dense layers in keras.layers.SpectralNormalization
     ema_decay: float = 0.0  # > 0: keep an EMA of G's weights; it is what gets sampled and exported
     ema_warmup: bool = (
@@ -131,7 +132,7 @@ class Config:
                 f"image_shape={self.image_shape} ({self.image_shape[0] * self.image_shape[1]:,} pixels; "
                 f"the model families are built for small images, at most {MAX_PIXELS:,} pixels)"
             )
-        for name in ("real_label", "fake_label", "gp_weight", "l2", "balance_g", "balance_d"):
+        for name in ("real_label", "fake_label", "gp_weight", "class_weight", "l2", "balance_g", "balance_d"):
             if not math.isfinite(getattr(self, name)):
                 problems.append(f"{name}={getattr(self, name)} (must be finite)")
         if problems:

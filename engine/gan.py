@@ -126,12 +126,12 @@ class GAN(keras.Model):
 
     def discriminate(self, images, labels):
         """(validity logits [b, 1], class logits [b, classes] or None)."""
-        if self.conditioning == "acgan":
-            logits, class_logits = self.discriminator(images, training=True)
+        inputs = [images, labels] if self.conditioning in models.LABEL_FED_TO_D else images
+        out = self.discriminator(inputs, training=True)
+        if self.conditioning in models.CLASS_HEAD:
+            logits, class_logits = out
             return logits, class_logits
-        if self.conditioning == "input":
-            return self.discriminator([images, labels], training=True), None
-        return self.discriminator(images, training=True), None
+        return out, None
 
     def update_ema(self):
         if self.generator_ema is None:

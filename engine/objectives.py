@@ -6,6 +6,8 @@ Each function takes the GAN first and runs inside a per-replica phase (engine.ph
 
 import tensorflow as tf
 
+from engine.models import LABEL_FED_TO_D
+
 PENALTY_SALT = 63  # the seed salt of WGAN-GP's interpolation weights (see GAN.seed)
 
 
@@ -58,7 +60,8 @@ def side_loss(gan, images, labels, real: bool, out=None):
     part = gan.adversarial.real if real else gan.adversarial.fake
     target = gan.cfg.real_label if real else gan.cfg.fake_label
     loss = mean(gan, part(logits, target))
-    if classes is not None:  # ACGAN: D also names the class of real and of generated images
+    # ACGAN: D also names the class of real and of generated images; input_aux: of real images only.
+    if classes is not None and (real or gan.conditioning == "acgan"):
         loss += class_loss(gan, classes, labels)
     return loss, accuracy(gan, logits, real)
 
@@ -71,7 +74,7 @@ def d_loss(gan, batch, fake, fake_labels, fake_out=None):
     fake_loss, fake_acc = side_loss(gan, fake, fake_labels, False, fake_out)
     loss = gan.adversarial.weight * (real_loss + fake_loss)
     if gan.adversarial.gradient_penalty:
-        loss += gradient_penalty(gan, real, fake, labels if gan.conditioning == "input" else None)
+        loss += gradient_penalty(gan, real, fake, labels if gan.conditioning in LABEL_FED_TO_D else None)
     return loss, tf.stack([real_acc, fake_acc])
 
 
@@ -79,6 +82,6 @@ def g_loss(gan, fake, fake_labels, fake_out=None, batch_size=None):
     """G's loss on its fakes (`batch_size`: the images it is averaged over when G draws more than D)."""
     fake_logits, fake_classes = fake_out or gan.discriminate(fake, fake_labels)
     loss = mean(gan, gan.adversarial.g(fake_logits), batch_size)
-    if fake_classes is not None:
-        loss += class_loss(gan, fake_classes, fake_labels, batch_size)
+    if fake_classes is not None:  # G: make each image named as the class it was asked for
+        loss += gan.cfg.class_weight * class_loss(gan, fake_classes, fake_labels, batch_size)
     return loss

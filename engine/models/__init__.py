@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from engine.config import Config
 from engine.registry import Registry
 
+CONDITIONINGS = ("none", "acgan", "input", "input_aux")
+LABEL_FED_TO_D = ("input", "input_aux")  # D takes [image, label]
+CLASS_HEAD = ("acgan", "input_aux")  # D also returns class logits
+
 
 @dataclass(frozen=True)
 class Family:
     """A model family. `conditioning`: "none"; "acgan" (G takes [z, label], D returns [logit, class_logits]);
-    "input" (G takes [z, label], D takes [image, label])."""
+    "input" (G takes [z, label], D takes [image, label]); "input_aux" (as "input", and D returns [logit,
+    class_logits] with the class logits from the image alone)."""
 
     build_generator: Callable
     build_discriminator: Callable
@@ -28,7 +33,7 @@ MODELS = Registry("model family")
 
 
 def register(name: str, build_generator: Callable, build_discriminator: Callable, conditioning: str = "none") -> None:
-    if conditioning not in ("none", "acgan", "input"):
+    if conditioning not in CONDITIONINGS:
         raise ValueError(f"unknown conditioning {conditioning!r}")
     MODELS.register(name)(Family(build_generator, build_discriminator, conditioning))
 
@@ -53,6 +58,7 @@ from engine.models import (  # noqa: E402,F401
     alphabet,
     balanced_dcgan_mnist,
     cdcgan_fashion,
+    cdcgan_fashion_aux,
     dcgan_faces,
     dcgan_fashion,
     dcgan_mnist,

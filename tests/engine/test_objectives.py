@@ -62,3 +62,21 @@ def test_gradient_penalty_is_positive_and_added_for_wgan_gp():
     assert (
         float(obj.gradient_penalty(GAN(small("dcgan_fashion", loss="wgan_gp", gp_weight=0.0)), real, -real, None)) == 0
     )
+
+
+def test_input_aux_d_learns_classes_of_real_images_only_and_g_is_weighted():
+    gan = GAN(small("cdcgan_fashion_aux", dropout=0.0))
+    batch = real_batch()
+    images, labels = batch["image"], batch["label"]
+    logits, classes = gan.discriminate(images, labels)
+    adversarial_real = float(obj.mean(gan, gan.adversarial.real(logits, 1.0)))
+    adversarial_fake = float(obj.mean(gan, gan.adversarial.fake(logits, 0.0)))
+    named = float(obj.class_loss(gan, classes, labels))
+    out = (logits, classes)
+    assert float(obj.side_loss(gan, images, labels, True, out)[0]) == pytest.approx(adversarial_real + named, rel=1e-5)
+    assert float(obj.side_loss(gan, images, labels, False, out)[0]) == pytest.approx(adversarial_fake, rel=1e-5)
+    # G's class term is scaled by class_weight: 0 leaves the adversarial term alone.
+    g_adversarial = float(obj.mean(gan, gan.adversarial.g(logits)))
+    assert float(obj.g_loss(gan, images, labels, out)) == pytest.approx(g_adversarial + named, rel=1e-5)
+    unweighted = GAN(small("cdcgan_fashion_aux", dropout=0.0, class_weight=0.0))
+    assert float(obj.g_loss(unweighted, images, labels, out)) == pytest.approx(g_adversarial, rel=1e-5)
