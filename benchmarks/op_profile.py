@@ -101,22 +101,22 @@ def profile_step(preset: str, batch: int, steps_per_call: int, calls: int = 2, p
 
 
 @contextlib.contextmanager
-def engine_dropout():
-    """Inside the block the families build the engine's Dropout (engine.models.layers) where they use Keras's."""
+def keras_dropout():
+    """Inside the block the families build Keras's own Dropout where they use the engine's (engine.models.layers)."""
     import keras
 
     from engine import models
     from engine.models import layers
 
     families = [m for m in sys.modules.values() if m and getattr(m, "__name__", "").startswith(models.__name__)]
-    patched = [m for m in families if getattr(m, "Dropout", None) is keras.layers.Dropout and m is not layers]
+    patched = [m for m in families if getattr(m, "Dropout", None) is layers.Dropout and m is not layers]
     for module in patched:
-        module.Dropout = layers.Dropout
+        module.Dropout = keras.layers.Dropout
     try:
         yield
     finally:
         for module in patched:
-            module.Dropout = keras.layers.Dropout
+            module.Dropout = layers.Dropout
 
 
 def compare_dropout(preset: str, batch: int, steps_per_call: int, precision: str, rounds: int = 6) -> str:
@@ -149,9 +149,9 @@ def compare_dropout(preset: str, batch: int, steps_per_call: int, precision: str
 
         return run
 
-    with engine_dropout():
-        ours = runner()
-    runs = {"keras": runner(), "engine": ours}
+    with keras_dropout():
+        theirs = runner()
+    runs = {"keras": theirs, "engine": runner()}
     steps = window_steps(batch, steps_per_call, 1024)
     _, times = alternate(runs, steps, rounds)
     ips = {k: steps * batch / statistics.median(t) for k, t in times.items()}

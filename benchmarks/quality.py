@@ -42,7 +42,7 @@ RECIPES = {
         ["--precision", "mixed_bfloat16", "--steps", "5450"],
         "the default under `--precision mixed_bfloat16` for as many steps as bfloat16 runs in the float32 default's "
         "264.9 s of training: 5,000 x 1.09, its measured speed-up as shipped on the 2-core AMD EPYC (equal training "
-        "time; benchmarks/results/precision_throughput.md)",
+        "time; with Keras's Dropout in D, as it then was: benchmarks/results/precision_throughput_keras_dropout.md)",
     ),
     "recommended": (
         "cdcgan_fashion",

@@ -5,11 +5,11 @@ G: z * Embedding(label) -> Dense 7*7*128 -> two UpSampling2D + Conv2D blocks (BN
 
 import keras
 from keras import layers
-from keras.layers import Dropout
 
 from engine.config import Config
 from engine.errors import UserError
 from engine.models import dropout_rate, register
+from engine.models.layers import Dropout
 
 
 def _check(cfg: Config) -> None:

@@ -5,10 +5,10 @@ G: Dense 1024 -> Dense 7*7*128 (BN 0.8, ReLU) -> two UpSampling2D + Conv2D steps
 
 import keras
 from keras import layers
-from keras.layers import Dropout
 
 from engine.config import Config
 from engine.models import dropout_rate, register
+from engine.models.layers import Dropout
 
 
 def _init():

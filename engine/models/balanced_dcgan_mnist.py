@@ -10,10 +10,10 @@ Dropout 0.4) -> Dense 128 -> logit. The TF1 code's dropout never ran (keep_prob 
 
 import keras
 from keras import layers
-from keras.layers import Dropout
 
 from engine.config import Config
 from engine.models import dropout_rate, register
+from engine.models.layers import Dropout
 
 _MOMENTUM = 0.99
 

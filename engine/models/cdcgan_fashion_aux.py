@@ -10,11 +10,11 @@ by `cfg.class_weight`. The critic keeps the samples diverse; the class term keep
 
 import keras
 from keras import layers
-from keras.layers import Dropout
 
 from engine.config import Config
 from engine.models import dropout_rate, register
 from engine.models.cdcgan_fashion import build_generator, critic
+from engine.models.layers import Dropout
 
 CLASSIFIER_FILTERS = (32, 64)
 

@@ -9,10 +9,10 @@ the intended rate 0.4 as the family's own, for `--set dropout=0.4`.
 
 import keras
 from keras import layers
-from keras.layers import Dropout
 
 from engine.config import Config
 from engine.models import dropout_rate, register
+from engine.models.layers import Dropout
 
 _MOMENTUM = 0.9  # one `momentum` variable sets every BN of the TF1 generator, the first (after the Dense) included
 

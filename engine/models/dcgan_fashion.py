@@ -3,10 +3,10 @@ Dropout 0.3 in D): Conv2DTranspose generator, strided-conv discriminator."""
 
 import keras
 from keras import layers
-from keras.layers import Dropout
 
 from engine.config import Config
 from engine.models import dropout_rate, register
+from engine.models.layers import Dropout
 
 
 def generator_body(x, cfg: Config):

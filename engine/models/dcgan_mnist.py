@@ -5,10 +5,10 @@ G: Dense 7*7*128 -> two Conv2DTranspose(128, 4, s2) -> Conv2D(1, 7) sigmoid; D: 
 
 import keras
 from keras import layers
-from keras.layers import Dropout
 
 from engine.config import Config
 from engine.models import dropout_rate, register
+from engine.models.layers import Dropout
 
 
 def build_generator(cfg: Config) -> keras.Model:

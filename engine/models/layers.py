@@ -1,13 +1,13 @@
-"""A cheaper exact Dropout, built and measured against Keras's (`python -m benchmarks.op_profile --compare-dropout`);
-not used by the families (docs/benchmarks.md, "Dropout": with it in D, two workers no longer trained exactly like one
-process with two replicas, cause not found).
+"""A cheaper exact Dropout, the one every family's discriminator uses (measured against Keras's with
+`python -m benchmarks.op_profile --compare-dropout`; docs/benchmarks.md, "Dropout").
 
 `Dropout` is keras.layers.Dropout (same rate, same independent Bernoulli mask per element, same 1 / (1 - rate)
 scaling, same SeedGenerator and so the same checkpointed RNG state) with a cheaper mask: the keep decision is
 drawn as 32 random bits compared with an integer threshold instead of a uniform float in the activation's dtype,
 and applied as one multiply by a 0-or-scale tensor (forward and backward) instead of a multiply and a select.
 Under mixed_bfloat16 it also keeps the rate exact: Keras draws the uniform in bfloat16 (7 mantissa bits), which
-turns rate 0.3 into a keep probability of 89/128 (0.695).
+turns rate 0.3 into a keep probability of 89/128 (0.695). Generators keep Keras's own layer, so a run's
+generator.keras loads without this module.
 """
 
 import keras

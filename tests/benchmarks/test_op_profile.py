@@ -1,8 +1,8 @@
-"""The op profile's Dropout comparison builds the engine's layer inside its block and Keras's own outside it."""
+"""The op profile's Dropout comparison builds Keras's layer inside its block and the engine's outside it."""
 
 import keras
 
-from benchmarks.op_profile import engine_dropout
+from benchmarks.op_profile import keras_dropout
 from engine import models
 from engine.models.layers import Dropout
 from engine.presets import get_preset
@@ -12,9 +12,9 @@ def dropout_types(cfg) -> set:
     return {type(layer) for layer in models.build_discriminator(cfg).layers if isinstance(layer, keras.layers.Dropout)}
 
 
-def test_engine_dropout_swaps_the_layer_only_inside_the_block():
-    cfg = get_preset("cdcgan_fashion")  # its D body lives in another family's module: patched too
-    assert dropout_types(cfg) == {keras.layers.Dropout}
-    with engine_dropout():
-        assert dropout_types(cfg) == {Dropout}
-    assert dropout_types(cfg) == {keras.layers.Dropout}
+def test_keras_dropout_swaps_the_layer_only_inside_the_block():
+    cfg = get_preset("cdcgan_fashion_aux")  # its D body lives in two family modules: both patched
+    assert dropout_types(cfg) == {Dropout}
+    with keras_dropout():
+        assert dropout_types(cfg) == {keras.layers.Dropout}
+    assert dropout_types(cfg) == {Dropout}

@@ -97,15 +97,14 @@ def test_config_round_trips():
 @pytest.mark.parametrize(
     "preset", ["dcgan_fashion", "alphabet", "dcgan_mnist", "acgan_mnist", "dcgan_faces", "balanced_dcgan_mnist"]
 )
-def test_every_family_drops_out_with_keras_own_layer(preset):
+def test_every_discriminator_drops_out_with_the_engine_s_layer_and_every_generator_with_keras_own(preset):
     import dataclasses
 
     from engine import models
     from engine.presets import get_preset
 
     cfg = dataclasses.replace(get_preset(preset), dropout=0.4)  # the Mohr presets train with 0: bring the layers in
-    # The engine's layer is not adopted (docs/benchmarks.md, "Dropout"): with it in D, two workers no longer trained
-    # like one process with two replicas. Generators stay built-in layers, so generator.keras loads without code.
     d_layers = [type(layer) for layer in models.build_discriminator(cfg).layers]
-    assert keras.layers.Dropout in d_layers and Dropout not in d_layers
+    assert Dropout in d_layers and keras.layers.Dropout not in d_layers
+    # Generators stay built-in layers, so a run's generator.keras loads without the engine's code.
     assert Dropout not in [type(layer) for layer in models.build_generator(cfg).layers]
