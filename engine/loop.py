@@ -116,8 +116,9 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: boo
     return run(set_up(cfg, opts, strategy), run_dir, resume=resume)
 
 
-def run(setup: Setup, run_dir: Path, *, resume: bool = False) -> dict:
-    """Trains what `set_up` built into `run_dir`; see `train`."""
+def run(setup: Setup, run_dir: Path, *, resume: bool = False, kept: bool = True) -> dict:
+    """Trains what `set_up` built into `run_dir`; see `train`. `kept=False`: `run_dir` is a non-chief worker's
+    throwaway copy, so the last line does not point at it."""
     cfg, gan = setup.cfg, setup.gan
     checkpoint = make_checkpoint(gan)
     manager = tf.train.CheckpointManager(
@@ -134,7 +135,7 @@ def run(setup: Setup, run_dir: Path, *, resume: bool = False) -> dict:
     loop = Loop(setup, run_dir, manager, quality, step)
     with StopSignals() as stop:  # SIGTERM/SIGINT: save at the next step boundary, then stop
         loop.run(stop)
-    return loop.finish()
+    return loop.finish(kept)
 
 
 def resume_step(plan: Plan, manager, checkpoint, gan: GAN, run_dir: Path) -> int:
@@ -309,7 +310,7 @@ class Loop:
         skips = int(self.gan.skipped_steps.numpy())
         self.log.write(self.step, {"epoch": epoch, **self.losses, **extra, "skipped_nonfinite": skips})
 
-    def finish(self) -> dict:
+    def finish(self, kept: bool = True) -> dict:
         """The last grid (when the run stopped mid-epoch), the generator file, the summary."""
         step, run_dir = self.step, self.run_dir
         if step % self.plan.steps_per_epoch:
@@ -318,7 +319,11 @@ class Loop:
         print(
             f"done: step {step}, "
             + ", ".join(f"{k} {v:.3f}" for k, v in self.losses.items())
-            + f"; samples in {run_dir / 'samples'}, generator in {run_dir / 'generator.keras'}"
+            + (
+                f"; samples in {run_dir / 'samples'}, generator in {run_dir / 'generator.keras'}"
+                if kept
+                else "; this worker's copy of the run is thrown away: the chief's run directory holds the results"
+            )
         )
         return {"run_dir": str(run_dir), "step": step, "trained": True, **self.losses}
 

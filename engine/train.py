@@ -218,7 +218,7 @@ def main(argv=None) -> int:
 
         with peer_failures_as_errors(opts.strategy):
             setup = loop.set_up(cfg, opts, strategy)
-            summary = loop.run(setup, run.open(), resume=args.resume)
+            summary = loop.run(setup, run.open(), resume=args.resume, kept=chief)
     if summary.get("trained") and chief:
         print(next_steps(summary["run_dir"]))
     return 0

@@ -123,6 +123,8 @@ def test_two_workers_train_and_match_one_process_with_two_replicas(tiny_config, 
     assert result.returncode == 0, f"{out}\n{result.stderr}\n{log.read_text() if log.exists() else ''}"
     assert "worker 1 (127.0.0.1:" in out and str(log) in out  # the non-chief's log is named
     assert "done: step 4" in out and "done: step 4" in log.read_text()  # both workers finished
+    # The non-chief's last line points at the chief's run, not at its own throwaway copy.
+    assert "thrown away" in log.read_text() and "samples in" not in log.read_text()
 
     # Only the chief wrote the run; the non-chief's temporary run directory is gone and runs/latest was not made.
     scratch = re.search(r"into (\S*gan-worker-run-\S+)", log.read_text()).group(1)
