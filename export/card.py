@@ -1,13 +1,15 @@
 """A model card beside every export: `<file>.md` (what it is, how it was trained and measured, its limits) and
 `<file>.png` (a grid of its samples). People read them; the runtime and the web page ignore them."""
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
+from export.metadata import printable, replace_file
 from export.runtime import draw_latents
-from imagegrid import make_grid, save_png, to_uint8
+from imagegrid import make_grid, to_uint8
 
 DATASETS = {
     "fashion_mnist": "Fashion-MNIST (Zalando Research; 60,000 training images of 10 kinds of clothing, 28x28 "
@@ -39,20 +41,28 @@ def write_card(model_path, generator, meta: dict, parity: dict, *, what: str, ru
     """
     md, png = card_paths(model_path)
     drawable = meta["image_shape"][2] in (1, 3)  # PNG: grayscale or RGB
-    if drawable:
-        save_png(_grid(generator, meta), png)
-    md.write_text(
-        render(
-            Path(model_path).name,
-            png.name if drawable else None,
-            meta,
-            parity,
-            what=what,
-            run=_run_facts(run_dir),
-            graph_notes=graph_notes,
-        )
+    text = render(
+        Path(model_path).name,
+        png.name if drawable else None,
+        meta,
+        parity,
+        what=what,
+        run=_run_facts(run_dir),
+        graph_notes=graph_notes,
     )
+    if drawable:
+        replace_file(png, _png_bytes(_grid(generator, meta)))
+    # A name from a non-UTF-8 file system (a class folder, --data-dir) holds lone surrogates: shown as \xNN.
+    replace_file(md, printable(text).encode("utf-8"))
     return md
+
+
+def _png_bytes(grid: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _grid(generator, meta: dict) -> np.ndarray:

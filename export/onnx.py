@@ -23,6 +23,7 @@ from engine.errors import UserError
 from export import metadata
 from export.card import write_card
 from export.common import (
+    check_target,
     exportable,
     input_signature,
     load_for_export,
@@ -30,7 +31,9 @@ from export.common import (
     parity_line,
     publish,
     run_of,
+    say,
     source_line,
+    staged_path,
     staging_dir,
     verified,
 )
@@ -207,6 +210,7 @@ def write_onnx(
     nchw: bool = False,
     quantize: str = "none",
     plain: bool = False,
+    force: bool = False,
     log=None,
     run_dir=None,
 ) -> Path:
@@ -214,10 +218,12 @@ def write_onnx(
     metadata_props) and its model card beside it (`run_dir`: the run it came from).
 
     The file holds the optimised graph (export.optimise) unless `plain`; either way it is checked against
-    `generator` itself.
+    `generator` itself. All four files are staged and published together (export.common.publish); `force`
+    replaces a previous export's files, and nothing else.
 
     Raises:
-      UserError: the file disagrees with Keras beyond its variant's budget (export.verify); nothing is written.
+      UserError: the file disagrees with Keras beyond its variant's budget (export.verify), or one of the paths
+        exists (without `force`) or is not a previous export's (with it); nothing is written.
       ValueError: an unknown opset or quantize, or fp16 with quantize.
     """
     if quantize not in QUANTIZE:
@@ -227,6 +233,7 @@ def write_onnx(
     from export.optimise import for_export
 
     path = Path(path)
+    check_target(path, force, "onnx")
     variant = "float16" if fp16 else "dynamic" if quantize == "dynamic" else "float32"
     graph, notes = for_export(generator, plain)
     meta = metadata.for_variant(
@@ -251,11 +258,11 @@ def write_onnx(
             ),
             meta,
         )
-        staged = Path(tmp) / path.name
+        staged = staged_path(tmp, path)
         staged.write_bytes(model_bytes)
-        publish(staged, path)
-    metadata.write_sidecar(path, meta)
-    write_card(path, generator, meta, parity, what=what, run_dir=run_dir, graph_notes=notes)
+        metadata.write_sidecar(staged, meta)
+        write_card(staged, generator, meta, parity, what=what, run_dir=run_dir, graph_notes=notes)
+        publish(staged, path, force=force, kind="onnx")
     if log:
         log(parity_line(what, path, parity))
     return path
@@ -280,10 +287,10 @@ def export_onnx(
     if fp16 and quantize != "none":
         raise UserError("--fp16 and --quantize dynamic are alternatives; pass one of them")
     generator, meta, prefix, out = load_for_export(
-        run_dir, out, default_name(fp16=fp16, nchw=nchw, quantize=quantize), force
+        run_dir, out, default_name(fp16=fp16, nchw=nchw, quantize=quantize), force, "onnx"
     )
     if verbose:
-        print(source_line(prefix))
+        say(source_line(prefix))
     return write_onnx(
         generator,
         meta,
@@ -293,8 +300,9 @@ def export_onnx(
         nchw=nchw,
         quantize=quantize,
         plain=plain,
+        force=force,
         run_dir=run_of(prefix),
-        log=print if verbose else None,
+        log=say if verbose else None,
     )
 
 

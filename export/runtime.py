@@ -12,6 +12,7 @@ included), so this module refuses it; load one with TensorFlow, and only from a 
 """
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ from imagegrid import make_grid, to_uint8
 
 SUFFIXES = (".onnx", ".tflite")
 SAMPLE_CHUNK = 1024  # rows per backend call in Generator.sample
+MAX_SIDECAR_BYTES = 1 << 20  # a sidecar is about 500 bytes; 1 MiB holds thousands of class names
+MAX_ONNX_BYTES = 1 << 31  # protobuf's limit, so no ONNX file is larger
 # onnxruntime session settings, measured in docs/embedding.md#session-settings (python -m benchmarks.export_graph
 # --session). Spinning off: on 2 threads it was 1.12x faster at batch 1 (1.85x at 256) but burnt 9.6 ms of CPU per
 # call over a 10 ms idle gap (0.75 ms off). "all": 1.6-1.8x faster than any lower level at every batch.
@@ -32,6 +35,11 @@ OPTIMIZATIONS = {
     "basic": "ORT_ENABLE_BASIC",
     "disabled": "ORT_DISABLE_ALL",
 }
+
+
+def max_threads() -> int:
+    """The most backend threads `Generator.load` accepts: 4 per CPU core (more only adds contention)."""
+    return 4 * (os.cpu_count() or 1)
 
 
 def draw_latents(meta: dict, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -103,7 +111,8 @@ class Generator:
         Raises:
           GeneratorFileError: the path is missing, is not .onnx/.tflite (a SavedModel directory included), or its
             metadata is missing, invalid, or disagrees with the model's inputs.
-          ValueError: `providers` given for a .tflite file, or an unknown `optimization`.
+          ValueError: `providers` given for a .tflite file, an unknown `optimization`, or `threads` not an integer
+            from 1 to max_threads().
         """
         path = Path(path)
         if path.is_dir() or path.suffix not in SUFFIXES:
@@ -114,6 +123,12 @@ class Generator:
             )
         if optimization not in OPTIMIZATIONS:
             raise ValueError(f"unknown optimization {optimization!r} (valid: {', '.join(OPTIMIZATIONS)})")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= max_threads()
+        ):
+            raise ValueError(
+                f"threads must be an integer from 1 to {max_threads()} (4 per CPU core) or None, got {threads!r}"
+            )
         if not path.is_file():
             raise GeneratorFileError(f"{path}: no such file")
         if path.suffix == ".onnx":
@@ -262,7 +277,12 @@ def _open_onnx(path: Path, providers, options):
 
     if providers is None:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
-    data = path.read_bytes()  # read once: the bytes checked are the bytes run
+    try:
+        if path.stat().st_size >= MAX_ONNX_BYTES:
+            raise GeneratorFileError(f"{path}: not an ONNX model (2 GiB or larger; protobuf's limit is 2 GiB)")
+        data = path.read_bytes()  # read once: the bytes checked are the bytes run
+    except OSError as e:
+        raise GeneratorFileError(f"{path}: cannot be read ({e.strerror or e})") from None
     external = external_data_tensors(data, path)
     if external:
         raise GeneratorFileError(
@@ -276,8 +296,8 @@ def _open_onnx(path: Path, providers, options):
         raise GeneratorFileError(f"{path}: onnxruntime cannot load it ({first})") from None
     try:
         meta = metadata.from_props(session.get_modelmeta().custom_metadata_map)
-    except json.JSONDecodeError as e:
-        raise GeneratorFileError(f"{path}: metadata_props hold invalid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError; RecursionError: nesting too deep
+        raise GeneratorFileError(f"{path}: metadata_props hold invalid JSON ({_first_line(e)})") from None
     meta = _checked_meta(meta, path)
     _check_io(
         path,
@@ -300,19 +320,18 @@ def _open_tflite(path: Path, threads):
             f"{path}: its metadata file {sidecar.name} is missing (export.tflite writes it "
             "beside the .tflite file; copy both)"
         )
-    try:
-        meta = json.loads(sidecar.read_text())
-    except json.JSONDecodeError as e:
-        raise GeneratorFileError(f"{sidecar}: not valid JSON ({e})") from None
-    meta = _checked_meta(meta, sidecar)
+    meta = _checked_meta(read_sidecar_json(sidecar), sidecar)
     try:
         interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    except ValueError as e:  # LiteRT's message for a non-TFLite file does not name the file
-        raise GeneratorFileError(f"{path}: LiteRT cannot load it ({e})") from None
-    signatures = interpreter.get_signature_list()
-    if "serving_default" not in signatures:
-        raise GeneratorFileError(f"{path}: no 'serving_default' signature (has {sorted(signatures)})")
-    runner = interpreter.get_signature_runner("serving_default")
+    except (ValueError, RuntimeError) as e:  # LiteRT's message for a non-TFLite file does not name the file
+        raise GeneratorFileError(f"{path}: LiteRT cannot load it ({_first_line(e)})") from None
+    try:
+        signatures = interpreter.get_signature_list()
+        if "serving_default" not in signatures:
+            raise GeneratorFileError(f"{path}: no 'serving_default' signature (has {sorted(signatures)})")
+        runner = interpreter.get_signature_runner("serving_default")
+    except (ValueError, RuntimeError) as e:
+        raise GeneratorFileError(f"{path}: LiteRT cannot read its signature ({_first_line(e)})") from None
     details = runner.get_input_details() | runner.get_output_details()
     inputs = {name: list(d["shape_signature"]) for name, d in runner.get_input_details().items()}
     _check_io(
@@ -324,6 +343,40 @@ def _open_tflite(path: Path, threads):
     )
     run = lambda feeds: runner(**feeds)["image"]
     return run, meta, "litert"
+
+
+def read_sidecar_json(sidecar: Path):
+    """The JSON value in a sidecar file: at most MAX_SIDECAR_BYTES of UTF-8 (a BOM allowed), nested less deep than
+    Python's recursion limit.
+
+    Raises:
+      GeneratorFileError: unreadable, too large, not UTF-8, or not JSON, naming the file.
+    """
+    try:
+        with open(sidecar, "rb") as f:
+            data = f.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as e:
+        raise GeneratorFileError(f"{sidecar}: cannot be read ({e.strerror or e})") from None
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise GeneratorFileError(
+            f"{sidecar}: larger than {MAX_SIDECAR_BYTES:,} bytes, so not a metadata sidecar; re-export the generator"
+        )
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise GeneratorFileError(
+            f"{sidecar}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); the exporters write UTF-8 "
+            "JSON: re-export the generator"
+        ) from None
+    except RecursionError:
+        raise GeneratorFileError(f"{sidecar}: not valid JSON (nested too deeply)") from None
+    except ValueError as e:
+        raise GeneratorFileError(f"{sidecar}: not valid JSON ({_first_line(e)})") from None
+
+
+def _first_line(e: BaseException, limit: int = 200) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else type(e).__name__
 
 
 def _describe(a: np.ndarray) -> str:

@@ -13,16 +13,21 @@ backend (onnxruntime or LiteRT), never TensorFlow.
 
 import argparse
 import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from export.runtime import Generator, GeneratorFileError, GeneratorInputError
+from export.metadata import printable
+from export.runtime import Generator, GeneratorFileError, GeneratorInputError, max_threads
 from imagegrid import make_grid, save_png, to_uint8
 
 MAX_SCALE = 64  # --scale: a 64x grid of 64 28x28 images is already 15,000 pixels wide
 MAX_IMAGES = 10_000  # --n / --steps in one picture
+MAX_MEMORY = 2 * 10**9  # bytes a request may need (images, grid, enlarged copy, GIF frames): checked before the work
+PAD = 2
 
 
 def sample_grid(g: Generator, *, n: int = 64, labels=None, seed: int | None = 0, pad: int = 2) -> np.ndarray:
@@ -95,13 +100,18 @@ def parse_labels(text: str) -> list[int]:
 
 
 class OptionError(ValueError):
-    """An option that cannot work (checked before the model is read): one line, exit status 2."""
+    """An option that cannot work, or an output that cannot be written: one line, exit status 2."""
 
 
 def check_outputs(args) -> None:
-    """Refuses seeds out of range, sizes that would not fit in memory, and output paths of the wrong kind."""
+    """Refuses seeds and thread counts out of range, sizes that cannot fit in memory, and output paths of the wrong
+    kind or in a place that cannot be written (checked before the model is read)."""
     if args.seed < 0 or args.seed >= 2**64:
         raise OptionError(f"--seed must be in [0, 2**64), got {args.seed}")
+    if args.threads is not None and not 1 <= args.threads <= max_threads():
+        raise OptionError(
+            f"--threads must be from 1 to {max_threads()} (4 per CPU core of this machine), got {args.threads}"
+        )
     if args.scale > MAX_SCALE or args.n > MAX_IMAGES or args.steps > MAX_IMAGES:
         raise OptionError(
             f"--scale is at most {MAX_SCALE}, --n and --steps at most {MAX_IMAGES:,} (the image would "
@@ -112,6 +122,82 @@ def check_outputs(args) -> None:
             raise OptionError(f"{flag} {path} is a directory; give a file path ending in {suffix}")
         if path is not None and Path(path).suffix.lower() != suffix:
             raise OptionError(f"{flag} {path}: the file name must end in {suffix} (the format written)")
+        if path is not None:
+            _check_writable_place(flag, Path(path))
+
+
+def _check_writable_place(flag: str, path: Path) -> None:
+    """Refuses a path whose folder cannot be made or written (a file on the way, a read-only folder)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OptionError(f"{flag} {path}: {folder} is not a directory; choose another {flag}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OptionError(
+            f"{flag} {path}: cannot write into {folder} (read-only or permission denied); choose another {flag}"
+        )
+
+
+def check_memory(g: Generator, args) -> None:
+    """Refuses a request whose pictures would need more than MAX_MEMORY bytes, from the image size in the file's
+    metadata, before any image is made."""
+    h, w, c = g.image_shape
+    rows = len(args.labels) if args.labels is not None else (g.num_classes or 1)
+    if args.interpolate:
+        cols = args.steps
+        pixels = rows * cols * h * w * c
+        # the strip and its enlarged copy; the GIF: frames, columns and Pillow's frames, each enlarged
+        grid = (rows * (h + PAD) + PAD) * (cols * (w + PAD) + PAD) * c
+        need = pixels * 5 + grid * (1 + args.scale**2) + (3 * pixels * args.scale**2 if args.gif else 0)
+        picture = f"{(cols * (w + PAD) + PAD) * args.scale:,} x {(rows * (h + PAD) + PAD) * args.scale:,}"
+        sizes = "--steps, --labels or --scale"
+    else:
+        if g.num_classes:
+            cols = max(1, math.ceil(args.n / rows))
+        else:
+            cols = math.ceil(math.sqrt(args.n))
+            rows = math.ceil(args.n / cols)
+        pixels = rows * cols * h * w * c
+        grid = (rows * (h + PAD) + PAD) * (cols * (w + PAD) + PAD) * c
+        need = pixels * 5 + grid * (1 + args.scale**2)  # float32 and uint8 images, the grid, its enlarged copy
+        picture = f"{(cols * (w + PAD) + PAD) * args.scale:,} x {(rows * (h + PAD) + PAD) * args.scale:,}"
+        sizes = "--n, --labels or --scale"
+    if need > MAX_MEMORY:
+        raise OptionError(
+            f"this request would need about {need / 1e9:,.1f} GB of memory (a {picture} pixel picture of "
+            f"{h}x{w}x{c} images); the limit is {MAX_MEMORY / 1e9:g} GB: lower {sizes}"
+        )
+
+
+def write_new(outputs) -> list[Path]:
+    """Writes each `(path, write)` of `outputs` by `write(tmp)` on a new file beside `path`; once every one is
+    written, renames them over their paths (never writing through an existing file or symlink there, never leaving
+    half a file, nor one output of two when the other cannot be written).
+
+    Raises:
+      OptionError: a place cannot be written (read-only, /proc, disk full, ...), naming it; nothing is left.
+    """
+    temps, mask = [], os.umask(0)
+    os.umask(mask)
+    try:
+        for path, write in outputs:
+            path = Path(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+                os.close(fd)
+                temps.append((tmp, path))
+                write(tmp)
+                os.chmod(tmp, 0o666 & ~mask)  # as a plain open() would have made it, not mkstemp's 0600
+            except OSError as e:
+                raise OptionError(f"cannot write {path} ({e.strerror or e}); choose a writable place") from None
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in temps:
+            Path(tmp).unlink(missing_ok=True)
+    return [path for _, path in temps]
 
 
 def run(argv=None) -> list[Path]:
@@ -130,30 +216,33 @@ def run(argv=None) -> list[Path]:
     args = parser.parse_args(argv)
     for name in ("n", "scale", "steps"):
         if getattr(args, name) < 1 + (name == "steps"):
-            parser.error(f"--{name} must be >= {1 + (name == 'steps')}")
+            raise OptionError(f"--{name} must be >= {1 + (name == 'steps')}, got {getattr(args, name)}")
     if args.gif and not args.interpolate:
-        parser.error("--gif needs --interpolate")
+        raise OptionError("--gif needs --interpolate (a GIF is of a latent walk)")
     check_outputs(args)
     g = Generator.load(args.model, threads=args.threads)
+    check_memory(g, args)
     if args.interpolate:
         frames = interpolation_frames(g, steps=args.steps, labels=args.labels, seed=args.seed)
         rows, steps, h, w, c = frames.shape
-        strip = make_grid(frames.reshape(rows * steps, h, w, c), cols=steps)
-        written = [save_png(upscale(strip, args.scale), args.out or "interpolation.png")]
+        strip = upscale(make_grid(frames.reshape(rows * steps, h, w, c), cols=steps), args.scale)
+        outputs = [(args.out or "interpolation.png", lambda tmp: save_png(strip, tmp))]
         if args.gif:
-            written.append(save_gif(frames.repeat(args.scale, axis=2).repeat(args.scale, axis=3), args.gif))
+            scaled = frames.repeat(args.scale, axis=2).repeat(args.scale, axis=3)
+            outputs.append((args.gif, lambda tmp: save_gif(scaled, tmp)))
     else:
-        grid = sample_grid(g, n=args.n, labels=args.labels, seed=args.seed)
-        written = [save_png(upscale(grid, args.scale), args.out or "grid.png")]
+        grid = upscale(sample_grid(g, n=args.n, labels=args.labels, seed=args.seed), args.scale)
+        outputs = [(args.out or "grid.png", lambda tmp: save_png(grid, tmp))]
+    written = write_new(outputs)
     for path in written:
-        print(f"wrote {path} ({g.path.name}, {g.variant}, {g.backend})")
+        print(printable(f"wrote {path} ({g.path.name}, {g.variant}, {g.backend})"))
     return written
 
 
-def main() -> None:
+def main(argv=None) -> None:
     """`run` with the project's CLI contract: a bad file or input is one line `error: ...` and exit status 2."""
     try:
-        run()
+        run(argv)
     except (GeneratorFileError, GeneratorInputError, OptionError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

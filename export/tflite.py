@@ -20,7 +20,20 @@ import numpy as np
 from engine.errors import UserError
 from export import metadata
 from export.card import write_card
-from export.common import load_for_export, main, parity_line, publish, run_of, source_line, staging_dir, verified
+from export.common import (
+    check_target,
+    litert_quiet,
+    load_for_export,
+    main,
+    parity_line,
+    publish,
+    run_of,
+    say,
+    source_line,
+    staged_path,
+    staging_dir,
+    verified,
+)
 from export.savedmodel import save_archive
 from export.verify import CALIBRATION_BATCH, budget_for, check_parity, representative_inputs
 
@@ -77,16 +90,19 @@ def write_tflite(
     quantize: str = "none",
     calibration: int = CALIBRATION,
     plain: bool = False,
+    force: bool = False,
     log=None,
     run_dir=None,
 ) -> Path:
     """Writes a verified .tflite file at `path`, its metadata sidecar and its model card (`run_dir`: its run).
 
     The file holds the optimised graph (export.optimise) unless `plain`; either way it is checked against
-    `generator` itself.
+    `generator` itself. The files are staged and published together; `force` replaces a previous export's files,
+    and nothing else.
 
     Raises:
-      UserError: the file disagrees with Keras beyond its variant's budget (export.verify); nothing is written.
+      UserError: the file disagrees with Keras beyond its variant's budget (export.verify), or one of the paths
+        exists (without `force`) or is not a previous export's (with it); nothing is written.
     """
     if quantize not in QUANTIZE:
         raise ValueError(f"unknown --quantize {quantize!r} (valid: {', '.join(QUANTIZE)})")
@@ -95,6 +111,7 @@ def write_tflite(
     from export.optimise import for_export
 
     path = Path(path)
+    check_target(path, force, "tflite")
     variant = QUANTIZE[quantize]
     graph, notes = for_export(generator, plain)
     meta = metadata.for_variant(meta, variant=variant, graph="optimised" if notes else "plain")
@@ -102,21 +119,22 @@ def write_tflite(
         saved = Path(tmp) / "saved_model"
         save_archive(graph, meta, saved)
         model_bytes = convert(saved, meta, quantize, calibration)
-        parity = verified(
-            lambda: check_parity(
-                generator,
-                litert_runner(model_bytes),
+        with litert_quiet():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" at its first invoke
+            parity = verified(
+                lambda: check_parity(
+                    generator,
+                    litert_runner(model_bytes),
+                    meta,
+                    what=f"TFLite {variant}",
+                    budget=budget_for(variant, meta["output_range"]),
+                ),
                 meta,
-                what=f"TFLite {variant}",
-                budget=budget_for(variant, meta["output_range"]),
-            ),
-            meta,
-        )
-        staged = Path(tmp) / path.name
+            )
+        staged = staged_path(tmp, path)
         staged.write_bytes(model_bytes)
-        publish(staged, path)
-    metadata.write_sidecar(path, meta)
-    write_card(path, generator, meta, parity, what=f"TFLite {variant}", run_dir=run_dir, graph_notes=notes)
+        metadata.write_sidecar(staged, meta)
+        write_card(staged, generator, meta, parity, what=f"TFLite {variant}", run_dir=run_dir, graph_notes=notes)
+        publish(staged, path, force=force, kind="tflite")
     if log:
         log(parity_line(f"TFLite {variant}", path, parity))
     return path
@@ -138,9 +156,9 @@ def export_tflite(
     """
     if calibration < 1:
         raise UserError(f"--calibration must be >= 1, got {calibration}")
-    generator, meta, prefix, out = load_for_export(run_dir, out, default_name(quantize), force)
+    generator, meta, prefix, out = load_for_export(run_dir, out, default_name(quantize), force, "tflite")
     if verbose:
-        print(source_line(prefix))
+        say(source_line(prefix))
     return write_tflite(
         generator,
         meta,
@@ -148,7 +166,8 @@ def export_tflite(
         quantize=quantize,
         calibration=calibration,
         plain=plain,
-        log=print if verbose else None,
+        force=force,
+        log=say if verbose else None,
         run_dir=run_of(prefix),
     )
 
