@@ -6,7 +6,7 @@ import sys
 
 import tensorflow as tf
 
-from engine.cluster import local_task_count, parse_tf_config
+from engine.cluster import local_task_count, parse_tf_config, wait_for_cluster
 from engine.errors import UserError
 from engine.registry import Registry
 
@@ -41,6 +41,7 @@ def _multi_worker_strategy() -> tf.distribute.Strategy:
             tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // local))
         except RuntimeError:
             pass  # TensorFlow already started (tests): keep its pools
+    wait_for_cluster(conf)  # bounded and interruptible, unlike TensorFlow's own wait inside the constructor
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
@@ -64,10 +65,21 @@ def peer_failures_as_errors(strategy_name: str):
 def any_worker(strategy: tf.distribute.Strategy, flag: bool) -> bool:
     """Whether `flag` is set on any worker of the cluster: an all-reduce (SUM), so every worker gets the same answer.
 
-    Every worker must call it at the same point of its loop (it is a collective, like the step).
+    Every worker must call it at the same point of its loop (it is a collective, like the step). Traced once per
+    strategy: `strategy.run` called eagerly logs TensorFlow's "Using ... eagerly has significant overhead" warning.
     """
-    value = strategy.run(lambda: tf.constant(1.0 if flag else 0.0))
-    return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None).numpy() > 0)
+    if strategy not in _FLAG_SUMS:
+
+        @tf.function
+        def flag_sum(x):
+            value = strategy.run(tf.identity, args=(x,))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+
+        _FLAG_SUMS[strategy] = flag_sum
+    return bool(_FLAG_SUMS[strategy](tf.constant(1.0 if flag else 0.0)).numpy() > 0)
+
+
+_FLAG_SUMS: dict = {}  # strategy -> its traced flag sum (strategies live as long as the process: make_strategy)
 
 
 _MADE: dict[tuple[str, int], tf.distribute.Strategy] = {}

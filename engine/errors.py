@@ -1,5 +1,6 @@
 """The exceptions that CLIs turn into a single-line message and a non-zero exit."""
 
+import signal
 import sys
 from collections.abc import Callable
 
@@ -26,17 +27,58 @@ def first_line(e: BaseException, limit: int = 160) -> str:
     return text.splitlines()[0][:limit] if text else type(e).__name__
 
 
+def printable(text: str, *, one_line: bool = False) -> str:
+    """`text` as it can be printed on any console: a path's bytes that are not UTF-8 (which Python holds as lone
+    surrogates) are written as `\\xff` escapes instead of failing the print; with `one_line`, control characters
+    (a newline in a file name) are escaped too, so a message stays one line."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if one_line and not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text
+
+
+def say(text: str, file=None) -> None:
+    """Prints one line (stderr by default), whatever characters it holds (`printable`)."""
+    file = file or sys.stderr
+    line = printable(text)
+    try:
+        print(line, file=file, flush=True)
+    except UnicodeEncodeError:  # a console in ASCII or Latin-1
+        encoding = getattr(file, "encoding", None) or "ascii"
+        print(line.encode(encoding, "backslashreplace").decode(encoding), file=file, flush=True)
+
+
+def _ignore_signals() -> None:
+    """After a signal stopped the command, only its last line and the exit remain: a further SIGINT / SIGTERM (a
+    user pressing Ctrl-C again) must not turn them into a KeyboardInterrupt traceback or a death by signal (exit
+    -2 instead of 130)."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(s, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            pass
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
-    """Runs `main`, turning a UserError into one line on stderr and exit status 2."""
+    """Runs `main`, turning a UserError into one line on stderr and exit status 2, a Stopped into its message and
+    code, and a Ctrl-C outside the training loop into `interrupted` and 130."""
     try:
         code = main()
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        say(f"error: {e}")
         sys.exit(2)
     except Stopped as e:
-        print(str(e), file=sys.stderr)
+        _ignore_signals()
+        say(str(e))
         sys.exit(e.code)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _ignore_signals()
+        say("interrupted")
         sys.exit(130)
     sys.exit(code or 0)

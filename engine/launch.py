@@ -27,6 +27,7 @@ HOST = "127.0.0.1"
 STOP_GRACE_S = 10.0  # how long a stopped worker may take to exit before it is killed
 SAVE_GRACE_S = 120.0  # after a signal: how long the workers may take to save their checkpoint and exit
 SAVED_CODES = (128 + signal.SIGTERM, 128 + signal.SIGINT)  # a worker stopped on a signal, its checkpoint saved
+WORKERS_PER_CORE = 4  # each worker is a TensorFlow process with its own threads: more only oversubscribe the machine
 _SIGNALLED = 0  # the signal the launcher received, if any
 
 
@@ -72,9 +73,31 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--workers", type=int, required=True, help="worker processes to start on this machine (>= 1)")
     p.add_argument("--log-dir", help="where non-chief workers' logs go (default: a new temporary directory)")
     args = p.parse_args(argv)
-    if args.workers < 1:
-        raise UserError(f"--workers {args.workers}: must be >= 1")
+    most = max_workers()
+    if not 1 <= args.workers <= most:
+        raise UserError(
+            f"--workers {args.workers}: must be 1 to {most} on this machine ({WORKERS_PER_CORE} per CPU core; each "
+            "worker is a whole TensorFlow process)"
+        )
+    if args.log_dir is not None:
+        check_log_dir(args.log_dir)
     return args, train_args
+
+
+def max_workers() -> int:
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
+def check_log_dir(log_dir: str) -> None:
+    """Refuses a --log-dir that is a file or cannot be written, before any worker starts."""
+    path = Path(log_dir)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--log-dir {log_dir}: {existing} is a file, not a directory; choose a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--log-dir {log_dir}: {existing} cannot be written; choose a writable directory")
 
 
 def launch(n_workers: int, train_args: list[str], *, log_dir: str | None = None) -> int:
@@ -84,29 +107,47 @@ def launch(n_workers: int, train_args: list[str], *, log_dir: str | None = None)
       UserError: a worker exited non-zero or was killed (naming it and its log); the others were stopped.
     """
     command = train_command(train_args)
-    logs = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="gan-launch-logs-"))
-    logs.mkdir(parents=True, exist_ok=True)
-    # Workers' temporary files (a non-chief's throwaway run directory) go under one directory the launcher removes,
-    # so a worker stopped by a signal leaves nothing behind either.
-    scratch = tempfile.mkdtemp(prefix="gan-launch-tmp-")
-    addresses = [f"{HOST}:{port}" for port in free_ports(n_workers)]
-    workers = [Worker(i, addresses[i], None if i == 0 else logs / f"worker-{i}.log") for i in range(n_workers)]
     procs: list[subprocess.Popen] = []
+    scratch = made_logs = None
     try:
-        for w in workers:
-            env = {**os.environ, "TF_CONFIG": tf_config(addresses, w.index), "TMPDIR": scratch}
-            where = "this console" if w.log is None else str(w.log)
-            print(f"worker {w.index} ({w.address}{', chief' if w.index == 0 else ''}): output to {where}", flush=True)
-            out = None if w.log is None else open(w.log, "w")
-            try:
-                procs.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT if out else None))
-            finally:
-                if out is not None:
-                    out.close()  # the child holds its own copy
+        try:
+            if log_dir:
+                logs = Path(log_dir)
+                logs.mkdir(parents=True, exist_ok=True)
+            else:
+                logs = made_logs = Path(tempfile.mkdtemp(prefix="gan-launch-logs-"))
+        except OSError as e:
+            raise UserError(f"cannot make the log directory {log_dir} ({e.strerror or e}); choose another") from None
+        try:
+            # Workers' temporary files (a non-chief's throwaway run directory) go under one directory the launcher
+            # removes, so a worker stopped by a signal leaves nothing behind either.
+            scratch = tempfile.mkdtemp(prefix="gan-launch-tmp-")
+            addresses = [f"{HOST}:{port}" for port in free_ports(n_workers)]
+            workers = [Worker(i, addresses[i], None if i == 0 else logs / f"worker-{i}.log") for i in range(n_workers)]
+            for w in workers:
+                env = {**os.environ, "TF_CONFIG": tf_config(addresses, w.index), "TMPDIR": scratch}
+                where = "this console" if w.log is None else str(w.log)
+                chief = ", chief" if w.index == 0 else ""
+                print(f"worker {w.index} ({w.address}{chief}): output to {where}", flush=True)
+                out = None if w.log is None else open(w.log, "w")
+                try:
+                    stderr = subprocess.STDOUT if out else None
+                    procs.append(subprocess.Popen(command, env=env, stdout=out, stderr=stderr))
+                finally:
+                    if out is not None:
+                        out.close()  # the child holds its own copy
+        except OSError as e:  # out of ports, descriptors or processes
+            raise UserError(
+                f"cannot start {n_workers} workers ({e.strerror or e}; {len(procs)} had started and were stopped); "
+                "use fewer --workers"
+            ) from None
         return _wait(workers, procs)
     finally:
         _stop(procs)
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if made_logs is not None and not procs:  # no worker wrote a log
+            shutil.rmtree(made_logs, ignore_errors=True)
 
 
 def _wait(workers: list[Worker], procs: list[subprocess.Popen]) -> int:

@@ -10,15 +10,26 @@ from engine.errors import UserError
 
 
 def trim_log(path: Path, step: int) -> None:
-    """Drops records past `step` (written after the checkpoint a resumed run restarts from), atomically."""
+    """Drops records past `step` (written after the checkpoint a resumed run restarts from), and lines that are not
+    a record (cut short by a kill, or damaged bytes), atomically.
+
+    Raises:
+      UserError: the log is not a file, or cannot be rewritten.
+    """
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if _record_step(line) <= step]
-    if len(kept) < len(lines):
+    try:
+        lines = path.read_bytes().splitlines(keepends=True)  # bytes: a damaged tail need not be UTF-8
+    except OSError as e:
+        raise UserError(
+            f"{path} cannot be read ({e.strerror or type(e).__name__}); it is the run's metrics log: restore or "
+            "remove it, then resume again"
+        ) from None
+    kept = [line if line.endswith(b"\n") else line + b"\n" for line in lines if _record_step(line) <= step]
+    if kept != lines:
         tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text("".join(kept))
+            tmp.write_bytes(b"".join(kept))
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise UserError(
@@ -33,9 +44,12 @@ def trim_tensorboard(directory: Path, step: int) -> None:
     Event files are TFRecord files of `Event` protos: each is read up to its first damaged record (a killed run's
     tail) and rewritten, atomically, with the events at or before `step`.
     """
+    from google.protobuf.message import DecodeError
     from tensorflow.core.util import event_pb2
 
     for path in sorted(directory.glob("events.out.tfevents.*")):
+        if not path.is_file():
+            continue
         kept, dropped = [], 0
         try:
             for record in tf.data.TFRecordDataset(str(path)):
@@ -44,8 +58,8 @@ def trim_tensorboard(directory: Path, step: int) -> None:
                     kept.append(record.numpy())
                 else:
                     dropped += 1
-        except tf.errors.DataLossError:
-            dropped += 1  # a record cut short by the kill
+        except (tf.errors.OpError, DecodeError):  # DataLossError: a record cut short by the kill; others: damaged
+            dropped += 1
         if dropped:
             tmp = path.with_name(path.name + ".tmp")
             with tf.io.TFRecordWriter(str(tmp)) as writer:
@@ -54,11 +68,12 @@ def trim_tensorboard(directory: Path, step: int) -> None:
             tmp.replace(path)
 
 
-def _record_step(line: str) -> float:
+def _record_step(line: bytes) -> float:
     try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return float("inf")  # a line cut short by a kill
+        step = json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError, RecursionError):  # ValueError: not JSON, not UTF-8
+        return float("inf")  # a line cut short by a kill, or damaged
+    return step if isinstance(step, (int, float)) and not isinstance(step, bool) else float("inf")
 
 
 def _finite_or_null(value):
@@ -74,7 +89,13 @@ class RunLog:
     """Metrics as JSON lines plus TensorBoard scalars."""
 
     def __init__(self, run_dir: Path):
-        self._file = open(run_dir / "metrics.jsonl", "a")
+        try:
+            self._file = open(run_dir / "metrics.jsonl", "a")
+        except OSError as e:
+            raise UserError(
+                f"cannot open {run_dir / 'metrics.jsonl'} to append to it ({e.strerror or type(e).__name__}); it "
+                "is the run's metrics log: restore or remove it, then run the command again"
+            ) from None
         self._writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
 
     def write(self, step: int, record: dict) -> None:

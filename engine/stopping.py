@@ -6,6 +6,7 @@ signal). A second signal while the checkpoint is written is noted and otherwise 
 short.
 """
 
+import os
 import signal
 import sys
 import threading
@@ -14,40 +15,69 @@ import threading
 class StopSignals:
     """Context manager: while inside, SIGTERM/SIGINT set `signum` instead of killing the process.
 
-    Outside the main thread (where Python cannot install handlers) it does nothing.
+    Outside the main thread (where Python cannot install handlers) it does nothing. With `until_exit` (a CLI, which
+    exits right after), once a stop was asked for, leaving keeps noting further signals rather than restoring the
+    default handlers: a third Ctrl-C in a row must not interrupt the unwinding with a KeyboardInterrupt.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self):
+    def __init__(self, *, until_exit: bool = False):
         self.signum: int | None = None
+        self.until_exit = until_exit
         self._previous = {}
+        self._arrivals = None  # (read end, write end, previous wakeup fd) of the pipe that records arrival order
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+            # Signals that arrive while the traced step runs (in C++) are handled together afterwards, in the order
+            # of their numbers, so SIGINT would win over an earlier SIGTERM. The wakeup fd receives each signal's
+            # number as it arrives: the first one sets the exit status.
+            read, write = os.pipe()
+            os.set_blocking(read, False)
+            os.set_blocking(write, False)
+            try:
+                previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+            except ValueError:
+                os.close(read)
+                os.close(write)
+            else:
+                self._arrivals = (read, write, previous)
         return self
 
     def __exit__(self, *exc) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
+        if not (self.until_exit and self.requested):
+            for s, handler in self._previous.items():
+                signal.signal(s, handler)
         self._previous = {}
+        if self._arrivals is not None:
+            read, write, previous = self._arrivals
+            self._arrivals = None
+            signal.set_wakeup_fd(previous)
+            os.close(read)
+            os.close(write)
+
+    def _first_arrived(self) -> int | None:
+        """The first of SIGTERM / SIGINT to arrive since entering, from the wakeup pipe (None when unknown)."""
+        if self._arrivals is None:
+            return None
+        try:
+            arrived = os.read(self._arrivals[0], 256)
+        except OSError:
+            return None
+        return next((n for n in arrived if n in self.SIGNALS), None)
 
     def _handle(self, signum, frame) -> None:
+        # os.write, not print: the handler may run while the main thread is inside a print to stderr, and a
+        # reentrant print raises ("Exception ignored ... RuntimeError: reentrant call").
         if self.signum is None:
-            self.signum = signum
-            print(
-                f"\n{signal.Signals(signum).name}: stopping at the end of the current steps to save a checkpoint",
-                file=sys.stderr,
-                flush=True,
-            )
+            self.signum = self._first_arrived() or signum
+            name = signal.Signals(self.signum).name
+            _write(f"\n{name}: stopping at the end of the current steps to save a checkpoint\n")
         else:
-            print(
-                f"{signal.Signals(signum).name} again: still saving; the run stops as soon as the checkpoint is "
-                "written",
-                file=sys.stderr,
-                flush=True,
-            )
+            name = signal.Signals(signum).name
+            _write(f"{name} again: still saving; the run stops as soon as the checkpoint is written\n")
 
     @property
     def requested(self) -> bool:
@@ -56,3 +86,13 @@ class StopSignals:
     @property
     def exit_code(self) -> int:
         return 128 + int(self.signum or 0)
+
+
+def _write(text: str) -> None:
+    try:
+        os.write(sys.stderr.fileno(), text.encode(errors="replace"))
+    except (OSError, ValueError, AttributeError):  # stderr replaced by an object without a descriptor (a capture)
+        try:
+            print(text, end="", file=sys.stderr, flush=True)
+        except (OSError, ValueError, RuntimeError):
+            pass  # the note is lost; the stop is not
