@@ -1,6 +1,8 @@
 """AC-GAN for MNIST (Linder-Norén, Keras-GAN `acgan/acgan.py`): label-conditioned G, D with validity and class heads.
 
 G: z * Embedding(label) -> Dense 7*7*128 -> two UpSampling2D + Conv2D blocks (BN 0.8); D: four 3x3 convs -> two heads.
+D's two BatchNorms use batch statistics in D's own updates; the acgan_mnist preset runs them frozen in G's update
+(`d_frozen_bn_in_g_step`), as tf.keras 2 runs the `trainable = False` D inside the combined model.
 """
 
 import keras

@@ -130,7 +130,7 @@ def test_g_batch_factor_trains_g_on_more_latents(monkeypatch):
 def test_dropout_option_sets_every_dropout_layer():
     import keras
 
-    for preset, default in (("dcgan_fashion", 0.3), ("balanced_dcgan_mnist", 0.0), ("dcgan_faces", 0.0)):
+    for preset, default in (("dcgan_fashion", 0.3), ("balanced_dcgan_mnist", 0.4), ("dcgan_faces", 0.4)):
         for rate in (None, 0.25):
             gan = GAN(small(preset, dropout=rate) if rate is not None else small(preset))
             rates = {
