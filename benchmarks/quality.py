@@ -1,14 +1,17 @@
 """Generation quality per CPU-minute: the engine's recipes against the tutorial's, at equal training seconds.
 
 Usage: python -m benchmarks.quality [--recipes published,default,...] [--minutes 2,5,10,20,30] [--num-samples 5000]
-                                    [--work-dir runs/quality] [--quick]
+                                    [--work-dir runs/quality] [--name quality] [--merge] [--note TEXT] [--quick]
 Each recipe trains in its own process (`python -m engine.train --eval-at-minutes ...`), one after the other on
 this machine, and is scored when its training time (evaluations excluded) passes each mark and at its end: FID,
 KID, precision/recall, density/coverage and class balance against the test split, all at the same number of
 samples as the floor (real train vs test images) and the noise reference, with the shipped evaluator. A recipe whose
 run already finished in --work-dir is read, not retrained, so recipes can be run one at a time and reported
 together. Writes quality.md, quality.json and quality.png (FID vs training minutes) under benchmarks/results/ and
-copies each recipe's final grid to docs/images/quality/. `--quick` (100 steps each, 500 samples) checks it runs.
+copies each recipe's final grid to docs/images/quality/. `--merge` re-measures only the recipes named and keeps every
+other recipe of the existing results as it was measured (each row says by which command, and when); `--name` writes
+another set of files (e.g. a side comparison that must not replace the published table's rows). `--quick` (100
+steps each, 500 samples) checks it runs.
 """
 
 import argparse
@@ -28,13 +31,21 @@ RECIPES = {
         "dcgan_fashion",
         "default",
         [],
-        "the Fashion-MNIST tutorial as published: RMSprop(1e-3), batch 32, 10 epochs, D then G",
+        'the Fashion-MNIST tutorial as published: `optimizer="adam"` (Keras\'s Adam: lr 1e-3, beta1 0.9, '
+        "beta2 0.999, epsilon 1e-7), batch 32, 10 epochs, D then G",
     ),
     "default": (
         "dcgan_fashion_fast",
         "mirrored",
         [],
         "the engine's default (`python -m engine.train --strategy mirrored`)",
+    ),
+    "default-adam": (
+        "dcgan_fashion_fast",
+        "mirrored",
+        ["--set", "optimizer=adam", "--set", "beta1=0.9"],
+        "the default with the tutorial's optimizer, Keras's default Adam(1e-3, beta1 0.9, beta2 0.999) in place of "
+        "RMSprop(1e-3): which of the two the engine's recipes should use",
     ),
     "default-bf16": (
         "dcgan_fashion_fast",
@@ -175,6 +186,17 @@ def _row(m: dict) -> str:
     )
 
 
+def provenance(r: dict, command: str) -> str:
+    """' (measured by ..., on ...; note)' for a recipe measured by another run than `command`, or with a note."""
+    m = r.get("measured") or {}
+    parts = []
+    if m.get("command") and m["command"] != command:
+        parts.append(f"measured by `{m['command']}`" + (f" on {m['date']}" if m.get("date") else ""))
+    if m.get("note"):
+        parts.append(m["note"])
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def format_tables(results: dict, refs: dict, minutes: list, num_samples: int) -> str:
     head = (
         "| recipe | preset | steps | training time | FID | precision | recall | density | coverage | "
@@ -206,9 +228,25 @@ def format_tables(results: dict, refs: dict, minutes: list, num_samples: int) ->
         "mean of the per-class FIDs.\n\n"
         "At the end of each recipe:\n\n"
         + "\n".join(lines)
-        + "\n\nFID when training time first passed each mark (the evaluation lands at the first step after it):"
-        "\n\n" + "\n".join(per_minute)
+        + (
+            "\n\nFID when training time first passed each mark (the evaluation lands at the first step after it):"
+            "\n\n" + "\n".join(per_minute)
+            if len(per_minute) > 2  # no run reached a mark: no table
+            else ""
+        )
     )
+
+
+def merged(previous: dict, fresh: dict) -> dict:
+    """The recipes of `previous` (an earlier results record) in their order, each of `fresh` replacing or joining
+    them; a kept recipe keeps its own `measured` (command and date), from the earlier record when it had none."""
+    out = {}
+    for name, r in previous.get("recipes", {}).items():
+        out[name] = fresh.get(name) or {
+            **r,
+            "measured": r.get("measured") or {"command": previous["command"], "date": previous.get("date")},
+        }
+    return {**out, **{n: r for n, r in fresh.items() if n not in out}}
 
 
 def main() -> None:
@@ -221,7 +259,22 @@ def main() -> None:
     parser.add_argument("--work-dir", default="runs/quality", help="where the runs go; finished runs are reused")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--images", default="docs/images/quality", help="where the final sample grids are copied")
+    parser.add_argument("--name", default="quality", help="the results files' name: NAME.md, NAME.json, NAME.png")
+    parser.add_argument("--merge", action="store_true", help="keep the other recipes of an existing NAME.json")
+    parser.add_argument("--note", default="", help="a line on how this run was made (e.g. the machine's load)")
+    parser.add_argument(
+        "--recipe",
+        action="append",
+        metavar="'NAME=PRESET [ARGS]'",
+        help="a recipe on the folder --data-dir (repeatable), e.g. 'folder32=folder --image-size 32': scored in the "
+        "folder's pixel features (benchmarks/folder_quality.py)",
+    )
     args = parser.parse_args()
+    if args.recipe:  # a folder of the user's own images, not the Fashion-MNIST recipes
+        from benchmarks import folder_quality
+
+        defaults = {k: parser.get_default(k) for k in ("recipes", "work_dir", "out", "images")}
+        return folder_quality.main(args, defaults)
     names = [n.strip() for n in args.recipes.split(",") if n.strip()]
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
@@ -230,7 +283,7 @@ def main() -> None:
     num_samples = args.num_samples or (500 if args.quick else 5000)
     work = Path(args.work_dir + ("_quick" if args.quick else ""))
     work.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if args.quick else ""
+    name_out = args.name + ("_quick" if args.quick else "")
 
     from engine.errors import UserError
     from engine.quality.report import Judge
@@ -288,11 +341,32 @@ def main() -> None:
         r["grid"] = str(images / f"{name}.png")
         shutil.copyfile(final_grid(Path(r["run_dir"])), r["grid"])
     command = f"python -m benchmarks.quality --recipes {','.join(names)}" + (" --quick" if args.quick else "")
+    for flag in ("minutes", "name", "images"):  # the options that change what is measured or where it goes
+        if getattr(args, flag) != parser.get_default(flag):
+            command += f" --{flag} {getattr(args, flag)}"
+    command += " --merge" if args.merge else ""
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for r in results.values():
+        r["measured"] = {"command": command, "date": date, **({"note": args.note} if args.note else {})}
+    previous = out / f"{name_out}.json"
+    if args.merge and previous.exists():
+        record = json.loads(previous.read_text())
+        if (record["minutes"], record["num_samples"]) != (minutes, num_samples):
+            raise SystemExit(
+                f"error: {previous} was measured at minutes {record['minutes']} and {record['num_samples']} samples; "
+                "merge only runs made at the same marks and samples"
+            )
+        if not record.get("date"):  # records before --merge kept their date only in the markdown's header
+            md = previous.with_suffix(".md")
+            lines = md.read_text().splitlines() if md.exists() else []
+            record["date"] = next((x.split(": ", 1)[1] for x in lines if x.startswith("- date: ")), None)
+        results = merged(record, results)
     title = f"Fashion-MNIST, FID at {num_samples} samples vs training time"
-    plot(results, refs["floor"], out / f"quality{suffix}.png", title)
+    plot(results, refs["floor"], out / f"{name_out}.png", title)
     tables = format_tables(results, refs, minutes, num_samples)
     recipes = "\n".join(
-        f"- **{n}** (`{r['preset']}`, `--strategy {r['strategy']}`): {r['what']}" for n, r in results.items()
+        f"- **{n}** (`{r['preset']}`, `--strategy {r['strategy']}`): {r['what']}{provenance(r, command)}"
+        for n, r in results.items()
     )
     grids = "\n".join(
         [
@@ -304,13 +378,14 @@ def main() -> None:
     evaluator = judge.evaluator.info
     save_results(
         out,
-        f"quality{suffix}",
+        name_out,
         f"# Generation quality per training minute\n\n{describe_machine(command)}\n- evaluator: "
         f"{'shipped' if evaluator['shipped'] else 'own'}, sha256 {evaluator['sha256'][:12]}, test accuracy "
-        f"{evaluator['test_accuracy']:.4f}\n\n{recipes}\n\n{tables}\n\n![FID vs training minutes](quality{suffix}.png)"
+        f"{evaluator['test_accuracy']:.4f}\n\n{recipes}\n\n{tables}\n\n![FID vs training minutes]({name_out}.png)"
         f"\n\nFinal grids:\n\n{grids}\n",
         {
             "command": command,
+            "date": date,
             "minutes": minutes,
             "num_samples": num_samples,
             "evaluator": {k: evaluator[k] for k in ("sha256", "shipped", "test_accuracy")},
@@ -319,7 +394,7 @@ def main() -> None:
         },
     )
     print(tables)
-    print(f"wrote {out / f'quality{suffix}.md'}, .json, .png; grids in {images}")
+    print(f"wrote {out / f'{name_out}.md'}, .json, .png; grids in {images}")
 
 
 if __name__ == "__main__":

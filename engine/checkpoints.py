@@ -2,6 +2,7 @@
 latest) and restoring the newest that reads back whole."""
 
 import errno
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from engine import rundir
 from engine.errors import UserError, first_line
 from engine.gan import GAN
 
@@ -26,7 +28,36 @@ def make_checkpoint(gan: GAN) -> tf.train.Checkpoint:
     # Dropout's RNG state, so a resumed run draws the masks an uninterrupted one would (Keras does not track it).
     parts["rng"] = tf.train.Checkpoint(**{f"state_{i}": v for i, v in enumerate(gan.rng_states)})
     parts["skipped_steps"] = gan.skipped_steps
+    if gan.augment_policy:  # ADA's probability: a resumed run goes on augmenting as much as it had come to
+        parts["augment_p"] = gan.augment_p
     return tf.train.Checkpoint(**parts)
+
+
+def open_manager(checkpoint: tf.train.Checkpoint, directory: Path, max_to_keep: int) -> tf.train.CheckpointManager:
+    """The run's checkpoint manager, refusing a damaged list of checkpoints (`checkpoints/checkpoint`) rather than
+    reading it as "no checkpoint" and training the run again from step 0 over its own checkpoints.
+
+    Raises:
+      UserError: the list is not a file, cannot be read, or names none of the checkpoints beside it.
+    """
+    state = Path(directory) / rundir.CHECKPOINT_STATE
+    fix = (
+        "it lists the run's checkpoints: restore it, or start a new run in another --out-dir (deleting it would "
+        "train this run again from step 0)"
+    )
+    if os.path.lexists(state) and not state.is_file():
+        raise UserError(f"{rundir.printable_path(state)} is not a file; {fix}")
+    try:
+        manager = tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=max_to_keep)
+    except (ValueError, tf.errors.OpError) as e:  # ValueError: not UTF-8
+        raise UserError(
+            f"{rundir.printable_path(state)} is unreadable ({type(e).__name__}: {first_line(e)}); {fix}"
+        ) from None
+    if state.is_file() and not manager.checkpoints and list(Path(directory).glob("ckpt-*.index")):
+        raise UserError(
+            f"{rundir.printable_path(state)} is damaged (it names none of the checkpoints beside it); {fix}"
+        )
+    return manager
 
 
 def restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoint) -> str | None:
@@ -76,24 +107,49 @@ def save_checkpoint(gan: GAN, manager: tf.train.CheckpointManager, step: int) ->
         )
     try:
         manager.save(checkpoint_number=step)
-    except (tf.errors.ResourceExhaustedError, OSError) as e:
-        if not disk_full(e):
+    except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError, tf.errors.FailedPreconditionError,
+            OSError) as e:  # fmt: skip
+        reason = write_failure(e)
+        if reason is None:
             raise
         _remove_partial(Path(manager.directory), step)
-        run = Path(manager.directory).parent
         raise UserError(
-            f"disk full while saving ckpt-{step} under {manager.directory}: the partial files were "
-            f"removed and the latest checkpoint is still {checkpoint_name(manager.latest_checkpoint)}; free space "
-            f"and resume with `python -m engine.train --resume --out-dir {run}`"
+            f"{reason} while saving ckpt-{step} under {rundir.printable_path(manager.directory)}: the partial files "
+            f"were removed and {latest_and_next(Path(manager.directory).parent, manager.latest_checkpoint)}"
         ) from None
+    rundir.checkpoint_saved(manager.directory)
+
+
+def write_failure(e: Exception) -> str | None:
+    """What stopped a write when it is the place, not the program ("disk full", "read-only file system",
+    "permission denied"), else None."""
+    text = str(e)
+    if getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in text:
+        return "disk full"
+    if isinstance(e, tf.errors.ResourceExhaustedError) and not ("OOM" in text or "memory" in text.lower()):
+        return "disk full"
+    if getattr(e, "errno", None) == errno.EROFS or "Read-only file system" in text:
+        return "read-only file system"
+    if getattr(e, "errno", None) == errno.EACCES or isinstance(e, tf.errors.PermissionDeniedError):
+        return "permission denied"
+    return None
 
 
 def disk_full(e: Exception) -> bool:
     """Whether `e` says the disk (or the quota) is full."""
+    return write_failure(e) == "disk full"
+
+
+def latest_and_next(run_dir: Path, latest: str | None) -> str:
+    """The end of a message about a run that stopped on a failed write: its latest checkpoint and what to run."""
+    if latest:
+        return (
+            f"the latest checkpoint is still {checkpoint_name(latest)}; free space (or make the place writable) and "
+            f"resume with `python -m engine.train --resume --out-dir {rundir.shell_path(run_dir)}`"
+        )
     return (
-        getattr(e, "errno", None) == errno.ENOSPC
-        or isinstance(e, tf.errors.ResourceExhaustedError)
-        or ("No space left on device" in str(e))
+        "the run has no checkpoint yet; free space (or make the place writable) and run the command again "
+        "(a new run without a checkpoint is removed; a resumed one starts again from step 0)"
     )
 
 

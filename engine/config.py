@@ -14,6 +14,8 @@ LATENT_DISTRIBUTIONS = ("normal", "uniform")
 UPDATE_ORDERS = ("simultaneous", "alternating")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
+AUGMENTATIONS = ("translation", "cutout", "color")  # engine.augment's transforms, in the order they apply
+TRAIN_SPLITS = ("train", "all")  # "all": every image of a source with no official split (a folder, the A-Z csv)
 MAX_PIXELS = 256 * 256  # image_shape bound: the families are small DCGANs; 4096x4096 would exhaust memory first
 MAX_CPU_REPLICAS_PER_CORE = 4  # logical CPU replicas beyond this many per core only oversubscribe (and can crash)
 
@@ -22,6 +24,7 @@ MAX_CPU_REPLICAS_PER_CORE = 4  # logical CPU replicas beyond this many per core 
 ALTERNATING_ONLY = {
     "d_split_real_fake": False,
     "d_fakes_inference": False,
+    "d_frozen_bn_in_g_step": False,
     "g_reuses_noise": False,
     "g_batch_factor": 1,
 }
@@ -49,6 +52,9 @@ class Config:
     n_critic: int = 1  # D updates per G update (alternating order only)
     d_split_real_fake: bool = False  # alternating: D takes two updates per step, on the real batch, then on the fakes
     d_fakes_inference: bool = False  # alternating: D's fakes come from G in inference mode (Keras `predict`/`G(z)`)
+    # alternating: G's update runs D's BatchNorm on its moving statistics and leaves them unchanged, Dropout still
+    # dropping: tf.keras 2's `discriminator.trainable = False` inside the stacked G->D model
+    d_frozen_bn_in_g_step: bool = False
     g_reuses_noise: bool = False  # alternating: G's update reuses the D step's latents (and labels), not fresh ones
     g_batch_factor: int = 1  # G's update draws this many latents per real image (Brownlee: 2, G on 256 for 128 real)
     dropout: float | None = None  # the dropout rate of the family's Dropout layers; None: the family's own rate
@@ -77,6 +83,15 @@ class Config:
     log_every: int = 50  # steps between metrics-log / TensorBoard records
     sample_count: int = 64  # images in each epoch's sample grid (one fixed latent batch)
     precision: str = "float32"  # Keras policy for G and D compute; variables, outputs and exports stay float32
+    # Small data (engine.augment, engine.phases.r1_gradients): what D sees, and how hard it may memorise.
+    augment: str = ""  # DiffAugment transforms of every image D sees, e.g. "translation,cutout,color"; "" = off
+    augment_p: float = 1.0  # each transform's probability per image (the start value when ada_target > 0)
+    ada_target: float = 0.0  # > 0: ADA: raise augment_p while D's mean sign on real images is above this, else lower
+    ada_kimg: float = 100.0  # ADA's speed: thousands of images for augment_p to cross 0..1
+    r1_weight: float = 0.0  # > 0: R1 penalty gamma / 2 * E||grad_x D(x)||^2 on real images (Mescheder et al. 2018)
+    r1_every: int = 16  # lazy R1: a separate D update on the penalty every this many steps, scaled by it
+    width: float = 1.0  # channel multiplier of the families that take one (dcgan_any)
+    train_split: str = "train"  # the data split trained on: "train", or "all" for sources without an official split
 
     def __post_init__(self):
         problems = []
@@ -135,8 +150,32 @@ class Config:
         for name in ("real_label", "fake_label", "gp_weight", "class_weight", "l2", "balance_g", "balance_d"):
             if not math.isfinite(getattr(self, name)):
                 problems.append(f"{name}={getattr(self, name)} (must be finite)")
+        problems += self._small_data_problems()
         if problems:
             raise UserError("invalid config: " + "; ".join(problems))
+
+    def _small_data_problems(self) -> list[str]:
+        problems = []
+        unknown = [n for n in augment_policy(self.augment) if n not in AUGMENTATIONS]
+        if unknown:
+            problems.append(
+                f"augment={self.augment!r}: unknown {', '.join(unknown)} (valid: {', '.join(AUGMENTATIONS)})"
+            )
+        for name in ("augment_p", "ada_target"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name}={getattr(self, name)} (must be in [0, 1])")
+        if self.ada_target and not self.augment:
+            problems.append("ada_target > 0 needs augment (e.g. augment=translation,cutout,color)")
+        for name in ("ada_kimg", "width"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                problems.append(f"{name}={getattr(self, name)} (must be a finite number > 0)")
+        if not (math.isfinite(self.r1_weight) and self.r1_weight >= 0):
+            problems.append(f"r1_weight={self.r1_weight} (must be a finite number >= 0)")
+        if self.r1_every < 1:
+            problems.append(f"r1_every={self.r1_every} (must be >= 1)")
+        if self.train_split not in TRAIN_SPLITS:
+            problems.append(f"train_split={self.train_split!r} (valid: {', '.join(TRAIN_SPLITS)})")
+        return problems
 
     @property
     def output_range(self) -> tuple[float, float]:
@@ -194,6 +233,11 @@ class RunOptions:
                 f"invalid options: eval_every={self.eval_every} (must be >= 0), "
                 f"eval_samples={self.eval_samples} (must be >= 2)"
             )
+
+
+def augment_policy(text: str) -> tuple[str, ...]:
+    """'translation,cutout,color' -> ('translation', 'cutout', 'color'); '' -> () (augmentation off)."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _parse_value(key: str, text: str, typ):

@@ -5,11 +5,14 @@ minimises is engine.objectives, the per-replica phases engine.phases, and the st
 context, engine.update_orders. Nothing here uses numpy or has Python side effects (see engine.steps).
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
 from engine import models
-from engine.config import Config
+from engine.augment import augment
+from engine.config import Config, augment_policy
 from engine.errors import UserError
 from engine.losses import LOSSES
 from engine.optimizers import make_optimizer
@@ -20,6 +23,7 @@ from engine.precision import policy_scope
 LABEL_SALT_OFFSET = 32
 REPLICA_STRIDE = 64  # salts stay below 64, so two replicas' draws never share a seed
 STEP_STRIDE = 1024  # room for 16 replicas per step
+AUGMENT_SALT = 30  # the augmentation of a step's D calls: folded with 1 for real images, 0 for generated ones
 
 
 def spectral_normalized(discriminator: keras.Model) -> keras.Model:
@@ -32,6 +36,34 @@ def spectral_normalized(discriminator: keras.Model) -> keras.Model:
         return fresh
 
     return keras.models.clone_model(discriminator, clone_function=wrap)
+
+
+class FrozenBatchNorm:
+    """`with frozen:` calls of `model` run its BatchNormalization layers on their moving statistics and leave them
+    unchanged, even under `training=True` (Keras 3's BatchNormalization uses batch statistics only when `training
+    and trainable`), while Dropout still drops: tf.keras 2's `trainable = False` model inside a stacked one. Only the
+    layers' Python `trainable` flags flip, while a call is traced, and flip back; the depth count keeps them flipped
+    until the last replica's call has left."""
+
+    def __init__(self, model: keras.Model):
+        def walk(layer):
+            yield layer
+            for sub in getattr(layer, "layers", ()):
+                yield from walk(sub)
+
+        self.layers = [x for x in walk(model) if isinstance(x, keras.layers.BatchNormalization) and x.trainable]
+        self.depth = 0
+
+    def __enter__(self):
+        self.depth += 1
+        for layer in self.layers:
+            layer.trainable = False
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+        if not self.depth:
+            for layer in self.layers:
+                layer.trainable = True
 
 
 class GAN(keras.Model):
@@ -67,6 +99,10 @@ class GAN(keras.Model):
         # The divergence guard's counts: steps skipped for a non-finite loss or gradient, in all and in a row.
         self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
         self.consecutive_skips = tf.Variable(0, dtype=tf.int64, trainable=False, name="consecutive_skips")
+        # DiffAugment's transforms and their probability per image (moved by ADA when cfg.ada_target > 0).
+        self.augment_policy = augment_policy(cfg.augment)
+        self.augment_p = tf.Variable(cfg.augment_p, dtype=tf.float32, trainable=False, name="augment_p")
+        self.frozen_d_batchnorm = FrozenBatchNorm(self.discriminator)  # for G's update (d_frozen_bn_in_g_step)
         # Build optimizer slots now so a checkpoint restores them eagerly rather than on first apply.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -124,14 +160,36 @@ class GAN(keras.Model):
         )
         return self.generator([z, labels], training=training), labels
 
-    def discriminate(self, images, labels):
-        """(validity logits [b, 1], class logits [b, classes] or None)."""
+    def discriminate(self, images, labels, *, real=False, frozen_bn=False):
+        """(validity logits [b, 1], class logits [b, classes] or None). With augmentation on, D sees the images
+        augmented (`real` picks the draw: real and generated images of a step get independent transforms).
+        `frozen_bn`: D's BatchNorm on its moving statistics, left unchanged (FrozenBatchNorm)."""
+        if self.augment_policy:
+            seed = tf.random.experimental.stateless_fold_in(self.seed(AUGMENT_SALT), int(real))
+            images = augment(images, self.augment_policy, self.augment_p, seed)
         inputs = [images, labels] if self.conditioning in models.LABEL_FED_TO_D else images
-        out = self.discriminator(inputs, training=True)
+        with self.frozen_d_batchnorm if frozen_bn else contextlib.nullcontext():
+            out = self.discriminator(inputs, training=True)
         if self.conditioning in models.CLASS_HEAD:
             logits, class_logits = out
             return logits, class_logits
         return out, None
+
+    def adapt_augmentation(self, accuracy_real, ok):
+        """ADA: moves augment_p by D's mean sign on real images (2 * accuracy - 1) this step, when the step applied."""
+        if not self.cfg.ada_target:
+            return
+        from engine.augment import adapt
+
+        cfg = self.cfg
+        p = adapt(
+            self.augment_p,
+            2.0 * accuracy_real - 1.0,
+            target=cfg.ada_target,
+            images=cfg.batch_size,
+            speed_images=cfg.ada_kimg * 1000.0,
+        )
+        self.augment_p.assign(tf.where(ok, p, self.augment_p))
 
     def update_ema(self):
         if self.generator_ema is None:

@@ -16,7 +16,15 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from engine import rundir
-from engine.checkpoints import checkpoint_name, disk_full, make_checkpoint, restore, save_checkpoint
+from engine.checkpoints import (
+    checkpoint_name,
+    latest_and_next,
+    make_checkpoint,
+    open_manager,
+    restore,
+    save_checkpoint,
+    write_failure,
+)
 from engine.config import Config, RunOptions
 from engine.data import ImageData
 from engine.data.pipeline import check_compatible, distribute, make_dataset
@@ -69,7 +77,60 @@ def fixed_latents(cfg: Config) -> list:
 def save_samples(gan: GAN, latents, path: Path) -> None:
     images = np.asarray(gan.sampler(latents, training=False))
     cols = int(np.ceil(len(images) / gan.cfg.num_classes)) if gan.cfg.num_classes else None
-    save_png(make_grid(to_uint8(images, gan.cfg.output_range), cols=cols), path)
+    with rundir.atomic_file(path) as tmp:  # a full disk leaves no half-written grid
+        save_png(make_grid(to_uint8(images, gan.cfg.output_range), cols=cols), tmp)
+
+
+GENERATOR_FILE = "generator.keras"
+
+
+def final_grid(run_dir: Path, step: int, plan: Plan) -> Path:
+    """The sample grid a run ending at `step` leaves last: its epoch's grid, or samples/step_NNNNNN.png mid-epoch."""
+    if step % plan.steps_per_epoch:
+        return run_dir / "samples" / f"step_{step:06d}.png"
+    return run_dir / "samples" / f"epoch_{step // plan.steps_per_epoch:03d}.png"
+
+
+def missing_final(run_dir: Path, step: int, plan: Plan) -> list[Path]:
+    """What the end of a run at `step` should have left but did not (a signal or a full disk during its last
+    writes): its last grid, and a generator.keras written after its latest checkpoint."""
+    missing = [] if final_grid(run_dir, step, plan).exists() else [final_grid(run_dir, step, plan)]
+    generator, state = run_dir / GENERATOR_FILE, run_dir / rundir.CHECKPOINTS / rundir.CHECKPOINT_STATE
+    if not generator.is_file() or (state.exists() and generator.stat().st_mtime_ns < state.stat().st_mtime_ns):
+        missing.append(generator)
+    return missing
+
+
+def write_final(gan: GAN, latents, run_dir: Path, step: int, plan: Plan, *, only_missing: bool = False) -> list[str]:
+    """The end of a run at `step`: its last grid (and progress.gif when it ends an epoch), then generator.keras,
+    each written whole or not at all; with `only_missing`, only what `missing_final` lists. Returns their names.
+
+    Raises:
+      UserError: a write failed for want of space or permission; the latest checkpoint is intact and `--resume`
+        writes what is missing.
+    """
+    grid = final_grid(run_dir, step, plan)
+    todo = missing_final(run_dir, step, plan) if only_missing else [p for p in (grid,) if not p.exists()]
+    if not only_missing:
+        todo.append(run_dir / GENERATOR_FILE)
+    try:
+        for path in todo:
+            if path == grid:
+                save_samples(gan, latents, grid)
+                if not step % plan.steps_per_epoch:
+                    write_progress_gif(run_dir / "samples")
+            else:
+                with rundir.atomic_file(path) as tmp:
+                    gan.sampler.save(tmp)
+    except (OSError, tf.errors.OpError) as e:
+        reason = write_failure(e)
+        if reason is None:
+            raise
+        latest = tf.train.latest_checkpoint(str(run_dir / rundir.CHECKPOINTS))
+        raise UserError(
+            f"{reason} while writing {rundir.printable_path(path)}: {latest_and_next(run_dir, latest)}"
+        ) from None
+    return [rundir.printable_path(p.relative_to(run_dir)) for p in todo]
 
 
 @dataclass(frozen=True)
@@ -92,7 +153,7 @@ def set_up(cfg: Config, opts: RunOptions, strategy: tf.distribute.Strategy) -> S
     Raises:
       UserError: the data is missing or does not fit the config, or the batch does not split over the replicas.
     """
-    data = load_dataset(cfg.dataset, "train", opts.data_dir, cfg.image_shape)
+    data = load_dataset(cfg.dataset, cfg.train_split, opts.data_dir, cfg.image_shape)
     check_compatible(data, cfg)
     plan = Plan.make(cfg, len(data.images), strategy.num_replicas_in_sync)
     jit = resolve_jit(opts, strategy)
@@ -116,47 +177,70 @@ def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: boo
     return run(set_up(cfg, opts, strategy), run_dir, resume=resume)
 
 
-def run(setup: Setup, run_dir: Path, *, resume: bool = False, kept: bool = True) -> dict:
+def run(setup: Setup, run_dir: Path, *, resume: bool = False, kept: bool = True, until_exit: bool = False) -> dict:
     """Trains what `set_up` built into `run_dir`; see `train`. `kept=False`: `run_dir` is a non-chief worker's
-    throwaway copy, so the last line does not point at it."""
+    throwaway copy, so the last line does not point at it. `until_exit`: the caller is a CLI that exits after this,
+    so a signal after a stop is noted, never raised (engine.stopping).
+
+    A resumed run that already has its steps writes what its end left unwritten (a signal or a full disk during
+    the last writes), else says there is nothing to do and changes nothing.
+    """
     cfg, gan = setup.cfg, setup.gan
     checkpoint = make_checkpoint(gan)
-    manager = tf.train.CheckpointManager(
-        checkpoint, str(run_dir / rundir.CHECKPOINTS), max_to_keep=cfg.keep_checkpoints
-    )
+    manager = open_manager(checkpoint, run_dir / rundir.CHECKPOINTS, cfg.keep_checkpoints)
     quality = TrainingEvaluation.start(cfg, setup.opts, run_dir, checkpoint)  # None when off; fails if no evaluator
     if resume:
         step = resume_step(setup.plan, manager, checkpoint, gan, run_dir)
         if step >= setup.plan.total_steps:
-            return {"run_dir": str(run_dir), "step": step}
+            return finish_resumed(setup, run_dir, step, kept)
     else:
         step = 0
         rundir.write_config(run_dir, cfg, setup.opts, setup.data.class_names)
     loop = Loop(setup, run_dir, manager, quality, step)
-    with StopSignals() as stop:  # SIGTERM/SIGINT: save at the next step boundary, then stop
+    with StopSignals(until_exit=until_exit) as stop:  # SIGTERM/SIGINT: save at the next step boundary, then stop
         loop.run(stop)
-    return loop.finish(kept)
+        summary = loop.finish(kept)
+    if stop.requested:  # the signal came during the last writes, which were completed
+        raise Stopped(loop.complete_message(), stop.exit_code)
+    return summary
+
+
+def finish_resumed(setup: Setup, run_dir: Path, step: int, kept: bool) -> dict:
+    """A resumed run already at (or past) the steps asked for: writes what its end is missing, if anything."""
+    missing = missing_final(run_dir, step, setup.plan) if kept and step > 0 else []
+    if not missing:
+        print(
+            f"nothing to do: {rundir.printable_path(run_dir)} is at step {step}, and this run asks for "
+            f"{setup.plan.total_steps} steps; pass a larger --steps or --epochs to train it further (nothing was "
+            "changed)"
+        )
+        return {"run_dir": str(run_dir), "step": step}
+    written = write_final(setup.gan, fixed_latents(setup.cfg), run_dir, step, setup.plan, only_missing=True)
+    print(
+        f"finished {rundir.printable_path(run_dir)} at step {step}: wrote what the end of its training had left "
+        "unwritten: " + ", ".join(written)
+    )
+    return {"run_dir": str(run_dir), "step": step, "trained": True}
 
 
 def resume_step(plan: Plan, manager, checkpoint, gan: GAN, run_dir: Path) -> int:
     """Restores the newest good checkpoint and trims the logs back to its step; returns that step (0 when the run
-    has no checkpoint yet). Says so, and changes nothing, when the run already has the steps asked for."""
+    has no checkpoint yet). Changes nothing when the run already has the steps asked for."""
     prefix = restore(manager, checkpoint)
     step = int(gan.step_counter.numpy())
     if prefix is None:
-        print(f"note: {run_dir} has no checkpoint yet (it stopped before its first); training it from step 0")
+        print(
+            f"note: {rundir.printable_path(run_dir)} has no checkpoint yet (it stopped before its first); training it "
+            "from step 0"
+        )
     else:  # the data position is the step: the pipeline's order depends only on (seed, position)
         print(
-            f"resumed from {prefix} at step {step} (epoch {step // plan.steps_per_epoch + 1}, batch "
-            f"{step % plan.steps_per_epoch + 1} of {plan.steps_per_epoch}): weights, optimizer and EMA state, "
+            f"resumed from {rundir.printable_path(prefix)} at step {step} (epoch {step // plan.steps_per_epoch + 1}, "
+            f"batch {step % plan.steps_per_epoch + 1} of {plan.steps_per_epoch}): weights, optimizer and EMA state, "
             "RNG state and data position restored"
         )
     if step >= plan.total_steps:
-        print(
-            f"nothing to do: {run_dir} is at step {step}, and this run asks for {plan.total_steps} steps; pass "
-            "a larger --steps or --epochs to train it further (nothing was changed)"
-        )
-        return step
+        return step  # nothing to train: `finish_resumed` says so, or writes what the end left unwritten
     trim_log(run_dir / "metrics.jsonl", step)
     trim_tensorboard(run_dir / "tensorboard", step)
     return step
@@ -218,13 +302,13 @@ class Loop:
                         file=sys.stderr,
                     )
                     break
-        except OSError as e:
-            if not disk_full(e):
+        except (OSError, tf.errors.OpError) as e:  # a grid, a log record, TensorBoard's events
+            reason = write_failure(e)
+            if reason is None:
                 raise
             raise UserError(
-                f"disk full while writing under {self.run_dir} at step {self.step}: the latest checkpoint is "
-                f"{checkpoint_name(self.manager.latest_checkpoint)}; free space and resume with `python -m "
-                f"engine.train --resume --out-dir {self.run_dir}`"
+                f"{reason} while writing under {rundir.printable_path(self.run_dir)} at step {self.step}: "
+                f"{latest_and_next(self.run_dir, self.manager.latest_checkpoint)}"
             ) from None
         finally:
             self.bar.close()
@@ -269,13 +353,22 @@ class Loop:
         return stop.requested
 
     def stop(self, train_s: float, exit_code: int) -> None:
-        """A signal arrived: log, save at this step and stop."""
+        """A signal arrived: log, save at this step and stop; at the last step, write the run's end first."""
         self.record({"images_per_s": self.rate, "train_s": round(train_s, 2), "stopped": "signal"})
         save_checkpoint(self.gan, self.manager, self.step)
+        if self.step >= self.plan.total_steps:
+            write_final(self.gan, self.latents, self.run_dir, self.step, self.plan)
+            raise Stopped(self.complete_message(), exit_code)
         raise Stopped(
             f"stopped at step {self.step} of {self.plan.total_steps}: checkpoint saved, resume with "
-            f"`python -m engine.train --resume --out-dir {self.run_dir}`",
+            f"`python -m engine.train --resume --out-dir {rundir.shell_path(self.run_dir)}`",
             exit_code,
+        )
+
+    def complete_message(self) -> str:
+        return (
+            f"stopped at step {self.step} of {self.plan.total_steps}: the run is complete (checkpoint, samples "
+            f"and {GENERATOR_FILE} saved in {rundir.printable_path(self.run_dir)})"
         )
 
     def between_calls(self, train_s: float, skipped: int, *, last: bool) -> None:
@@ -313,14 +406,12 @@ class Loop:
     def finish(self, kept: bool = True) -> dict:
         """The last grid (when the run stopped mid-epoch), the generator file, the summary."""
         step, run_dir = self.step, self.run_dir
-        if step % self.plan.steps_per_epoch:
-            save_samples(self.gan, self.latents, run_dir / "samples" / f"step_{step:06d}.png")
-        self.gan.sampler.save(run_dir / "generator.keras")
+        write_final(self.gan, self.latents, run_dir, step, self.plan)
         print(
             f"done: step {step}, "
             + ", ".join(f"{k} {v:.3f}" for k, v in self.losses.items())
             + (
-                f"; samples in {run_dir / 'samples'}, generator in {run_dir / 'generator.keras'}"
+                f"; samples in {run_dir / 'samples'}, generator in {run_dir / GENERATOR_FILE}"
                 if kept
                 else "; this worker's copy of the run is thrown away: the chief's run directory holds the results"
             )

@@ -35,6 +35,13 @@ def class_loss(gan, class_logits, labels, batch_size=None):
     return mean(gan, per, batch_size)
 
 
+def r1_penalty(gan, real_grads):
+    """This replica's share of R1, gamma / 2 * E ||grad_x D(x)||^2 over real images, times `r1_every` (lazy: it is
+    applied every r1_every-th step, so the scaled penalty has the same expected strength; Karras et al. 2020)."""
+    squares = tf.reduce_sum(tf.square(tf.cast(real_grads, tf.float32)), axis=[1, 2, 3])
+    return 0.5 * gan.cfg.r1_weight * gan.cfg.r1_every * mean(gan, squares)
+
+
 def accuracy(gan, logits, real: bool):
     """This replica's share of the fraction of images D calls right (logit > 0 means "real")."""
     flat = tf.reshape(tf.cast(logits, tf.float32), [-1])
@@ -56,7 +63,7 @@ def gradient_penalty(gan, real, fake, labels):
 def side_loss(gan, images, labels, real: bool, out=None):
     """D's loss on one side alone (the real batch, or generated images) and its accuracy there; `out`: D's outputs
     on `images` when the caller has them."""
-    logits, classes = out or gan.discriminate(images, labels)
+    logits, classes = out or gan.discriminate(images, labels, real=real)
     part = gan.adversarial.real if real else gan.adversarial.fake
     target = gan.cfg.real_label if real else gan.cfg.fake_label
     loss = mean(gan, part(logits, target))

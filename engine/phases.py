@@ -67,9 +67,25 @@ def g_gradients(gan, batch):
     with tf.GradientTape() as tape:
         salt = REUSED_SALT if gan.cfg.g_reuses_noise else G_SALT
         fake, fake_labels = gan.generate(batch, salt=salt, factor=factor)
-        g_loss = obj.g_loss(gan, fake, fake_labels, batch_size=gan.global_batch_size * factor)
+        # d_frozen_bn_in_g_step: D's BatchNorm as in a tf.keras 2 stacked model with D frozen (moving statistics)
+        fake_out = gan.discriminate(fake, fake_labels, frozen_bn=gan.cfg.d_frozen_bn_in_g_step)
+        g_loss = obj.g_loss(gan, fake, fake_labels, fake_out, batch_size=gan.global_batch_size * factor)
         scaled = obj.penalised(gan, g_loss, gan.generator, gan.g_optimizer)
     return g_loss, tape.gradient(scaled, gan.generator.trainable_variables)
+
+
+def r1_gradients(gan, batch):
+    """Lazy R1 on the real batch (engine.objectives.r1_penalty): the penalty and D's gradients of it, a second-order
+    gradient through D (and through the augmentation, when on: the gradient is taken at the un-augmented images)."""
+    real = tf.cast(batch["image"], tf.float32)
+    with tf.GradientTape() as tape:
+        with tf.GradientTape() as inner:
+            inner.watch(real)
+            logits, _ = gan.discriminate(real, batch["label"], real=True)
+            total = tf.reduce_sum(tf.cast(logits, tf.float32))
+        penalty = obj.r1_penalty(gan, inner.gradient(total, real))
+        scaled = gan.d_optimizer.scale_loss(penalty)
+    return penalty, tape.gradient(scaled, gan.discriminator.trainable_variables)
 
 
 def current_losses(gan, batch):

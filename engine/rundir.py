@@ -13,23 +13,62 @@ Runs without `--out-dir` go to runs/<timestamp>-<preset>/, and runs/latest point
 import contextlib
 import dataclasses
 import datetime
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
 
 import engine
 from engine.config import Config, RunOptions, from_dict, to_dict
-from engine.errors import UserError, first_line
+from engine.errors import UserError, first_line, printable, say
 
 RUNS_ROOT = Path("runs")
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
 TRAINED_CONFIG = "trained_config.json"  # under checkpoints/
+CHECKPOINT_STATE = "checkpoint"  # under checkpoints/: tf.train.CheckpointManager's list; a run "has a checkpoint"
 _LOCKS: dict[str, int] = {}  # resolved run directory -> the open descriptor holding its lock
+_LATEST_PENDING: dict[str, Path] = {}  # resolved checkpoints/ of a new run -> its runs root, until its first save
+
+# What this program leaves behind when it is killed while writing (TensorFlow's checkpoint temporaries included):
+# removed when the run is resumed. Patterns relative to the run directory.
+LEFTOVERS = (
+    f"{CHECKPOINTS}/ckpt-*_temp",  # a checkpoint's shards before they are merged (TensorFlow's naming)
+    f"{CHECKPOINTS}/ckpt-*.tempstate*",  # a checkpoint's index / data file being written (TensorFlow's naming)
+    f"{CHECKPOINTS}/{CHECKPOINT_STATE}.tmp*",  # the manager's list, written then renamed (TensorFlow's naming)
+    f"{CHECKPOINTS}/{TRAINED_CONFIG}.tmp",
+    f"{CHECKPOINTS}/best/ckpt-*_temp",
+    f"{CHECKPOINTS}/best/ckpt-*.tempstate*",
+    f"{CHECKPOINTS}/best/{CHECKPOINT_STATE}.tmp*",
+    f"{CHECKPOINTS}/best/best.tmp",
+    f"{CONFIG_FILE}.tmp",
+    "metrics.tmp",  # runlog.trim_log's
+    "tensorboard/events.out.tfevents.*.tmp",  # runlog.trim_tensorboard's
+    "samples/progress.tmp.gif",
+    ".*.partial.*",  # atomic_file's: .generator.partial.keras
+    "samples/.*.partial.*",
+)
+
+
+def printable_path(path) -> str:
+    """`path` for a one-line message: bytes that are not UTF-8 and control characters escaped."""
+    return printable(os.fspath(path), one_line=True)
+
+
+def shell_path(path) -> str:
+    """`path` quoted for a shell, as the commands a message prints must survive copy and paste (spaces, quotes);
+    a name with control characters or bytes that are not UTF-8 is written in bash's $'...' form, byte for byte."""
+    text = os.fspath(path)
+    if printable_path(text) == text:
+        return shlex.quote(text)
+    raw = os.fsencode(text)
+    return "$'" + "".join(chr(b) if 32 <= b < 127 and b not in b"\\'" else f"\\x{b:02x}" for b in raw) + "'"
 
 
 class RunDir:
@@ -37,12 +76,21 @@ class RunDir:
 
     def __init__(self, out_dir: str | None, preset: str, *, resume: bool, chief: bool, runs_root: Path):
         self.out_dir, self.preset, self.resume, self.chief, self.runs_root = out_dir, preset, resume, chief, runs_root
-        self.path = new_run_dir(out_dir, preset, resume=True, runs_root=runs_root) if resume else None
         self._scratch = None
-        if resume and chief:
-            take_lock(self.path)  # before anything is written: a second process on this run is refused
-        if not resume:
+        self._made: list[Path] = []  # directories this process created for a new run, the run itself first
+        self._emptied: Path | None = None  # an existing empty --out-dir the new run was written into
+        if out_dir is not None:
+            check_utf8(out_dir)
+        if resume:
+            self.path = new_run_dir(out_dir, preset, resume=True, runs_root=runs_root)
+            if chief:
+                take_lock(self.path)  # before anything is written: a second process on this run is refused
+                check_writable(self.path, "--resume")
+        else:
+            self.path = None
             check_out_dir(out_dir)
+            if chief:
+                check_new_run_place(out_dir, runs_root)
 
     def stored_config(self) -> Config:
         """The config of the run being resumed, checked against the one its checkpoints were trained with."""
@@ -51,27 +99,57 @@ class RunDir:
         return cfg
 
     def open(self) -> Path:
-        """The directory to train into, created now: the new run (locked, runs/latest moved to it), the resumed run,
-        or for a non-chief worker a throwaway directory (a copy of the resumed run), removed by `close`."""
+        """The directory to train into, created now: the new run (locked; runs/latest is moved to it at its first
+        checkpoint), the resumed run (cleared of what an interrupted write left), or for a non-chief worker a
+        throwaway directory (a copy of the resumed run), removed by `close`."""
         if not self.chief:
             # A non-chief worker runs every step and checkpoint save with the chief (collectives) but keeps nothing.
             self._scratch = worker_run_dir(self.path)
             return self._scratch.__enter__()
         if self.path is None:
-            self.path = new_run_dir(self.out_dir, self.preset, resume=False, runs_root=self.runs_root)
+            self.path, self._made, self._emptied = _create_run_dir(self.out_dir, self.preset, self.runs_root)
+            if self.out_dir is None:
+                _LATEST_PENDING[str((self.path / CHECKPOINTS).resolve())] = self.runs_root
+        else:
+            removed = remove_leftovers(self.path)
+            if removed:
+                say(
+                    f"note: removed what an interrupted write left in {printable_path(self.path)}: {', '.join(removed)}"
+                )
         return self.path
 
-    def close(self) -> None:
-        if self._scratch is not None:
-            self._scratch.__exit__(None, None, None)
-            self._scratch = None
-        release_locks()
+    def close(self, failed: bool = False) -> None:
+        """Releases the lock and removes a non-chief worker's copy; with `failed`, a new run that has no checkpoint
+        is removed too (it holds nothing worth keeping: the same command starts it again)."""
+        try:
+            if failed and self.chief and not self.resume and self.path is not None and not has_checkpoint(self.path):
+                self._remove_new_run()
+        finally:
+            if self.path is not None:
+                _LATEST_PENDING.pop(str((self.path / CHECKPOINTS).resolve()), None)
+            if self._scratch is not None:
+                self._scratch.__exit__(None, None, None)
+                self._scratch = None
+            release_locks()
+
+    def _remove_new_run(self) -> None:
+        if self._emptied is not None:  # it was empty when this run took it (checked under the lock)
+            for child in self._emptied.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        elif self._made:
+            shutil.rmtree(self._made[0], ignore_errors=True)
+            for parent in self._made[1:]:  # parents this run created, if nothing else was put in them since
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
 
     def __enter__(self) -> "RunDir":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(failed=exc_type is not None)
 
 
 def prepare(
@@ -79,13 +157,15 @@ def prepare(
 ) -> RunDir:
     """The one owner of a run's directory, for `engine.train`: use as `with prepare(...) as run:`.
 
-    Checks now what can be checked without writing (a new run's --out-dir is free; a resumed one holds a run, which
-    the chief locks), and creates nothing until `run.open()`, called once the data and models are ready, so a bad
-    input leaves no empty run behind and runs/latest where it was. Leaving the block removes a non-chief worker's
+    Checks now what can be checked without writing (a new run's --out-dir is free and writable, runs/ and
+    runs/latest are what this program keeps there; a resumed one holds a run, which the chief locks), and creates
+    nothing until `run.open()`, called once the data and models are ready, so a bad input leaves no empty run behind.
+    runs/latest moves to a new run only at its first checkpoint (`checkpoint_saved`). Leaving the block on an
+    exception removes a new run that has no checkpoint yet; leaving it in any case removes a non-chief worker's
     throwaway directory and releases the lock.
 
     Raises:
-      UserError: as `new_run_dir` and `take_lock`.
+      UserError: as `new_run_dir`, `take_lock`, `check_utf8`, `check_writable` and `check_new_run_place`.
     """
     return RunDir(out_dir, preset, resume=resume, chief=chief, runs_root=runs_root)
 
@@ -108,8 +188,21 @@ def new_run_dir(
     if resume:
         run_dir = resolve(out_dir, runs_root=runs_root)
         if not (run_dir / CONFIG_FILE).exists():
-            raise UserError(f"--resume: {run_dir} holds no run ({CONFIG_FILE} missing); drop --resume to start one")
+            raise UserError(
+                f"--resume: {printable_path(run_dir)} holds no run ({CONFIG_FILE} missing); drop --resume to start one"
+            )
         return run_dir  # locked by the caller once the resume is validated (a refused one leaves no lock file)
+    run_dir, _, _ = _create_run_dir(out_dir, preset, runs_root, lock=lock)
+    if out_dir is None:
+        _point_latest(runs_root, run_dir)
+    return run_dir
+
+
+def _create_run_dir(
+    out_dir: str | None, preset: str, runs_root: Path, *, lock: bool = True
+) -> tuple[Path, list[Path], Path | None]:
+    """Creates (and locks) a new run's directory: (it, the directories created for it, the run first, or the
+    existing empty --out-dir it took). Nothing is left behind when it fails."""
     if out_dir is not None:
         run_dir = Path(out_dir)
         check_out_dir(out_dir)
@@ -120,13 +213,152 @@ def new_run_dir(
         while run_dir.exists():
             n += 1
             run_dir = runs_root / f"{stamp}-{preset}-{n}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if lock:
-        take_lock(run_dir)
-        check_out_dir(str(run_dir))  # again, under the lock: another process may have started a run here meanwhile
-    if out_dir is None:
-        _point_latest(runs_root, run_dir)
-    return run_dir
+    existed = run_dir.is_dir()
+    made = _make_dirs(run_dir, "--out-dir" if out_dir is not None else "the run directory")
+    try:
+        if lock:
+            take_lock(run_dir)
+            check_out_dir(str(run_dir))  # again, under the lock: another process may have started a run here
+    except BaseException:
+        release_locks()
+        for path in made:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+    return run_dir, made, (run_dir if existed else None)
+
+
+def _make_dirs(path: Path, what: str) -> list[Path]:
+    """mkdir -p `path`: the directories it created, deepest first; on failure removes them and raises UserError."""
+    missing = []
+    p = path
+    while not p.exists() and not p.is_symlink() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    made = []
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            made.insert(0, d)
+    except OSError as e:
+        for d in made:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        reason = "disk full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or first_line(e))
+        raise UserError(
+            f"cannot create {what} {printable_path(path)} ({reason}); free space or choose a writable place "
+            "(nothing was changed)"
+        ) from None
+    return made
+
+
+def check_utf8(out_dir: str) -> None:
+    """Refuses an --out-dir whose name is not UTF-8: TensorFlow's file functions take UTF-8 paths only."""
+    try:
+        os.fsencode(out_dir).decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        raise UserError(
+            f"--out-dir {printable_path(out_dir)} is not a UTF-8 name, which TensorFlow cannot write to; choose a "
+            "name in UTF-8 (nothing was changed)"
+        ) from None
+
+
+def _why_not_writable(path: Path) -> str:
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return os.strerror(errno.EROFS)
+    except OSError:
+        pass
+    return os.strerror(errno.EACCES)
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """Refuses a run directory (or the nearest existing directory above a new one) that cannot be written.
+
+    Raises:
+      UserError: naming it and why (a read-only file system, no permission, a file in the way).
+    """
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(
+            f"{flag} {printable_path(path)}: {printable_path(existing)} is a file, not a directory; choose another "
+            "place (nothing was changed)"
+        )
+    for d in (existing, existing / CHECKPOINTS):
+        if d.is_dir() and not os.access(d, os.W_OK | os.X_OK):
+            raise UserError(
+                f"{flag} {printable_path(path)}: cannot write into {printable_path(d)} ({_why_not_writable(d)}); "
+                f"{'make it writable' if flag == '--resume' else 'choose a writable --out-dir'} (nothing was changed)"
+            )
+
+
+def check_new_run_place(out_dir: str | None, runs_root: Path) -> None:
+    """Refuses, before anything is written, a new run that could not be created or linked: an unwritable place,
+    `runs` a file, or `runs/latest` something other than the link this program keeps."""
+    if out_dir is not None:
+        check_writable(Path(out_dir), "--out-dir")
+        return
+    if runs_root.exists() and not runs_root.is_dir():
+        raise UserError(
+            f"{printable_path(runs_root)} is a file, where runs are kept; move it away, or pass --out-dir DIR "
+            "(nothing was changed)"
+        )
+    latest = runs_root / "latest"
+    if os.path.lexists(latest) and not latest.is_symlink():
+        kind = "a directory" if latest.is_dir() else "a file"
+        raise UserError(
+            f"{printable_path(latest)} is {kind}, not the link to the newest run that this program keeps there; "
+            f"move it away (e.g. `mv {shell_path(latest)} {shell_path(runs_root / 'my-run')}`), or pass "
+            "--out-dir DIR (nothing was changed)"
+        )
+    check_writable(runs_root, "the runs directory")
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether the run has a checkpoint (the manager's list exists: it is written only after a complete save)."""
+    return (Path(run_dir) / CHECKPOINTS / CHECKPOINT_STATE).exists()
+
+
+def checkpoint_saved(checkpoint_dir: str | os.PathLike) -> None:
+    """Called after each checkpoint save: at a new run's first, runs/latest is moved to it (a run without a
+    checkpoint is not worth resuming, and one that fails before it is removed)."""
+    runs_root = _LATEST_PENDING.pop(str(Path(checkpoint_dir).resolve()), None)
+    if runs_root is not None:
+        _point_latest(runs_root, Path(checkpoint_dir).parent)
+
+
+def remove_leftovers(run_dir: Path) -> list[str]:
+    """Removes what this program (and TensorFlow's checkpoint writer) leaves when killed mid-write (`LEFTOVERS`);
+    returns their paths relative to the run. Call only with the run's lock held."""
+    removed = []
+    for pattern in LEFTOVERS:
+        for path in sorted(Path(run_dir).glob(pattern)):
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError:
+                continue  # left for the next resume; nothing reads it
+            removed.append(printable_path(path.relative_to(run_dir)))
+    return removed
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path):
+    """Yields a temporary path beside `path` (`.NAME.partial.EXT`, a `LEFTOVERS` pattern) to write; renames it to
+    `path` when the block succeeds and removes it when it fails, so `path` is never half-written."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def take_lock(run_dir: Path) -> None:
@@ -146,8 +378,8 @@ def take_lock(run_dir: Path) -> None:
         holder = _lock_holder(os.fstat(fd).st_ino) or "unknown"
         os.close(fd)
         raise UserError(
-            f"{run_dir} is being trained by another process (pid {holder}); wait for it to finish, or "
-            f"stop it (kill {holder}: it saves a checkpoint) and then --resume"
+            f"{printable_path(run_dir)} is being trained by another process (pid {holder}); wait for it to finish, "
+            f"or stop it (kill {holder}: it saves a checkpoint) and then --resume"
         ) from None
     _LOCKS[key] = fd
 
@@ -175,11 +407,11 @@ def check_out_dir(out_dir: str | None) -> None:
     """Raises UserError if `out_dir` is a non-empty directory: a new run never writes into an existing one."""
     if out_dir is not None and Path(out_dir).is_dir() and any(Path(out_dir).iterdir()):
         raise UserError(
-            f"--out-dir {out_dir} is not empty; pass --resume to continue that run, or choose "
+            f"--out-dir {printable_path(out_dir)} is not empty; pass --resume to continue that run, or choose "
             "another directory (nothing was changed)"
         )
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise UserError(f"--out-dir {out_dir} is a file; choose a directory (nothing was changed)")
+        raise UserError(f"--out-dir {printable_path(out_dir)} is a file; choose a directory (nothing was changed)")
 
 
 @contextlib.contextmanager
@@ -201,11 +433,44 @@ def worker_run_dir(resume_from: Path | None = None):
 
 
 def _point_latest(runs_root: Path, run_dir: Path) -> None:
+    """Points runs/latest at `run_dir`, atomically (a temporary link renamed over it). A failure is said, not
+    raised: the run itself is fine, only the shortcut to it is missing."""
     link = runs_root / "latest"
     tmp = runs_root / f".latest-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(run_dir.name)
-    os.replace(tmp, link)  # atomic: runs/latest always points at a complete name
+    _remove_stale_latest_links(runs_root)
+    try:
+        if os.path.lexists(link) and not link.is_symlink():
+            raise IsADirectoryError(errno.EISDIR, "not a link (something else was put there)")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(run_dir.name)
+        os.replace(tmp, link)  # atomic: runs/latest always points at a complete name
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        say(
+            f"note: {printable_path(link)} was not moved to this run ({e.strerror or first_line(e)}); name the run "
+            f"with --out-dir {shell_path(run_dir)} (or --run-dir) to use it"
+        )
+
+
+def _remove_stale_latest_links(runs_root: Path) -> None:
+    """Removes `.latest-PID` links left by processes killed while moving runs/latest (their pid is gone)."""
+    for stale in runs_root.glob(".latest-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if stale.is_symlink() and pid.isdigit() and pid.isascii() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def resolve(run_dir: str | os.PathLike | None, *, runs_root: Path = RUNS_ROOT) -> Path:
@@ -213,7 +478,7 @@ def resolve(run_dir: str | os.PathLike | None, *, runs_root: Path = RUNS_ROOT) -
     path = Path(run_dir) if run_dir is not None else runs_root / "latest"
     if not path.exists():
         hint = "train one first with `python -m engine.train`" if run_dir is None else "check the path"
-        raise UserError(f"run directory {path} does not exist; {hint}")
+        raise UserError(f"run directory {printable_path(path)} does not exist; {hint}")
     return path.resolve()
 
 
@@ -236,9 +501,28 @@ def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=()) -
 
 
 def _write_json(path: Path, data: dict) -> None:
+    """Writes `path` whole or not at all (a temporary file renamed over it).
+
+    Raises:
+      UserError: the disk is full, read-only or not ours (nothing half-written is left).
+    """
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise cannot_write(path, e) from None
+
+
+def cannot_write(path, e: OSError) -> UserError:
+    """The one-line error for a write that failed because of the place (full, read-only, not permitted)."""
+    reason = "disk full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or first_line(e))
+    return UserError(
+        f"cannot write {printable_path(path)} ({reason}); free space or make the place writable, then run the "
+        "command again (nothing half-written was left)"
+    )
 
 
 def check_config_unchanged(run_dir: Path, cfg: Config) -> None:
@@ -253,10 +537,11 @@ def check_config_unchanged(run_dir: Path, cfg: Config) -> None:
         return
     try:
         trained = from_dict(Config, json.loads(path.read_text())["config"])
-    except (json.JSONDecodeError, KeyError, TypeError, UserError) as e:
+    # ValueError: not JSON, not UTF-8; OSError: a directory, unreadable; the others: JSON of another shape.
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError, UserError) as e:
         raise UserError(
-            f"{path} is unreadable ({e}); it records the config the checkpoints were trained with, "
-            "so the run cannot be resumed safely; start a new run"
+            f"{printable_path(path)} is unreadable ({type(e).__name__}: {first_line(e)}); it records the config "
+            "the checkpoints were trained with, so the run cannot be resumed safely; restore it, or start a new run"
         ) from None
     changed = [
         f.name
@@ -268,7 +553,7 @@ def check_config_unchanged(run_dir: Path, cfg: Config) -> None:
             f"{k}: trained with {getattr(trained, k)!r}, config.json has {getattr(cfg, k)!r}" for k in changed
         )
         raise UserError(
-            f"--resume {run_dir}: its config.json was changed since the checkpoints were trained "
+            f"--resume {printable_path(run_dir)}: its config.json was changed since the checkpoints were trained "
             f"({diffs}); restore config.json, or start a new run with the new settings"
         )
 
@@ -282,9 +567,9 @@ def read_run(run_dir: Path) -> tuple[Config, RunOptions, tuple[str, ...]]:
     """(config, options, dataset class names) of a run directory."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
-        raise UserError(f"{run_dir} is not a run directory ({CONFIG_FILE} missing)")
+        raise UserError(f"{printable_path(run_dir)} is not a run directory ({CONFIG_FILE} missing)")
     if not path.is_file():
-        raise UserError(f"{path} is not a file; it was not written by this engine")
+        raise UserError(f"{printable_path(path)} is not a file; it was not written by this engine")
     try:
         data = json.loads(path.read_text())
         return (
@@ -293,11 +578,12 @@ def read_run(run_dir: Path) -> tuple[Config, RunOptions, tuple[str, ...]]:
             tuple(data.get("class_names", ())),
         )
     except UserError as e:
-        raise UserError(f"{path} is unusable: {e}") from None
-    except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:  # ValueError: bad JSON, not UTF-8
+        raise UserError(f"{printable_path(path)} is unusable: {e}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as e:  # ValueError: not JSON
         reason = first_line(e)
         raise UserError(
-            f"{path} is unreadable ({type(e).__name__}: {reason}); it was not written by this engine or is damaged"
+            f"{printable_path(path)} is unreadable ({type(e).__name__}: {reason}); it was not written by this engine "
+            "or is damaged"
         ) from None
 
 
@@ -307,7 +593,10 @@ def latest_checkpoint(run_dir: Path) -> str:
 
     prefix = tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINTS))
     if prefix is None:
-        raise UserError(f"run {run_dir} has no checkpoint yet; train it (or let it reach its first checkpoint) first")
+        raise UserError(
+            f"run {printable_path(run_dir)} has no checkpoint yet; train it (or let it reach its first checkpoint) "
+            "first"
+        )
     return prefix
 
 
@@ -362,7 +651,8 @@ def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
     when the run kept an EMA of G).
 
     Args:
-      which: "auto": the best checkpoint by FID when the run kept one, else the newest; "best"; "latest".
+      which: "auto": the best checkpoint by FID when the run kept one, else the newest; "best"; "latest"; or a
+        kept checkpoint's name, "ckpt-N".
     Returns:
       (generator keras.Model, metadata dict as in export.metadata, checkpoint prefix); `checkpoint_label(prefix)`
       says which was taken.
@@ -375,14 +665,20 @@ def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
     from engine import models
     from engine.precision import policy_scope
 
-    if which not in ("auto", "best", "latest"):
-        raise ValueError(f"which={which!r}: valid are auto, best, latest")
+    named = re.fullmatch(r"ckpt-\d+", which) is not None
+    if which not in ("auto", "best", "latest") and not named:
+        raise UserError(f"--checkpoint {which!r}: valid are auto, best, latest, or a checkpoint's name (ckpt-N)")
     run_dir = resolve(run_dir)
     cfg, _, class_names = read_run(run_dir)
-    prefix = best_checkpoint(run_dir) if which != "latest" else None
+    if named and not (run_dir / CHECKPOINTS / f"{which}.index").is_file():
+        raise UserError(
+            f"run {printable_path(run_dir)} has no checkpoint {which}; its checkpoints/ folder lists those it kept"
+        )
+    prefix = str(run_dir / CHECKPOINTS / which) if named else None
+    prefix = prefix or (best_checkpoint(run_dir) if which != "latest" else None)
     if prefix is None and which == "best":
         raise UserError(
-            f"run {run_dir} kept no best checkpoint (it was trained without --eval-every); "
+            f"run {printable_path(run_dir)} kept no best checkpoint (it was trained without --eval-every); "
             "use the latest checkpoint instead"
         )
     prefix = prefix or latest_checkpoint(run_dir)
@@ -398,8 +694,8 @@ def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
     except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
         first = first_line(e, 200)
         raise UserError(
-            f"checkpoint {prefix} cannot be restored into preset {cfg.preset}'s generator ({first}); "
-            f"it is damaged or from another config: `python -m engine.train --resume --out-dir {run_dir}` "
+            f"checkpoint {printable_path(prefix)} cannot be restored into preset {cfg.preset}'s generator ({first}); "
+            f"it is damaged or from another config: `python -m engine.train --resume --out-dir {shell_path(run_dir)}` "
             "goes back to the newest readable checkpoint and writes new ones"
         ) from None
     meta = generator_metadata(

@@ -5,6 +5,7 @@ calls engine.loop.train. `--dry-run` builds the models and prints what would run
 """
 
 import argparse
+import contextlib
 import dataclasses
 
 from engine.config import PRECISIONS, STRATEGIES, Config, RunOptions, apply_overrides
@@ -14,6 +15,7 @@ from engine.presets import ENGINE_RECIPES, PUBLISHED, get_preset
 from engine.quiet import quiet_tensorflow
 
 DEFAULT_PRESET = "dcgan_fashion_fast"
+FOLDER_PRESET = "folder"  # the default when the data is a folder of images (--dataset image_folder, or implied)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,10 +33,26 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     """What is learned: the preset and the fields the command line may change (engine.config.Config)."""
     p.add_argument(
         "--preset",
-        help=f"experiment preset (default {DEFAULT_PRESET}). Tutorials as published: "
-        f"{', '.join(PUBLISHED)}. Engine recipes: {', '.join(ENGINE_RECIPES)}",
+        help=f"experiment preset (default {DEFAULT_PRESET}; {FOLDER_PRESET} for a folder of images). Tutorials as "
+        f"published: {', '.join(PUBLISHED)}. Engine recipes: {', '.join(ENGINE_RECIPES)}",
     )
-    p.add_argument("--dataset", help="train on another dataset of the same image shape")
+    p.add_argument(
+        "--dataset",
+        help="train on another dataset (a --data-dir holding JPEG/PNG files implies image_folder)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        metavar="N",
+        help="image_folder: train at N x N (default: the largest size the preset builds that is <= the images' "
+        "median shorter side, at most 64 without a GPU); channels follow the images (3 when any has colour, else "
+        "1; --set image_shape=NxNx1 forces grey)",
+    )
+    p.add_argument(
+        "--unconditional",
+        action="store_true",
+        help="image_folder: ignore class sub-folders (by default they make the model class-conditional)",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--epochs", type=int)
     group.add_argument("--steps", type=int)
@@ -128,13 +146,16 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_config(args, base: Config | None = None) -> Config:
     """The preset (or `base`, the stored config of a resumed run) with the command line's changes applied."""
-    cfg = base or get_preset(args.preset or DEFAULT_PRESET)
+    folder = implied_folder(args)
+    cfg = base or get_preset(args.preset or (FOLDER_PRESET if folder else DEFAULT_PRESET))
     if args.steps is not None and args.steps <= 0:
         raise UserError(f"--steps {args.steps}: must be > 0")
     if args.batch_size is not None and args.batch_size <= 0:
         raise UserError(f"--batch-size {args.batch_size}: must be > 0")
+    if base and args.image_size is not None:  # a resumed run keeps its shape: a different size is reported below
+        cfg = dataclasses.replace(cfg, image_shape=(args.image_size, args.image_size, cfg.image_shape[2]))
     flags = {
-        "dataset": args.dataset,
+        "dataset": args.dataset or ("image_folder" if folder else None),
         "epochs": args.epochs,
         "steps": args.steps,
         "batch_size": args.batch_size,
@@ -145,6 +166,46 @@ def build_config(args, base: Config | None = None) -> Config:
     if args.epochs is not None:
         changes["steps"] = 0
     return apply_overrides(dataclasses.replace(cfg, **changes), args.overrides)
+
+
+def implied_folder(args) -> bool:
+    """Whether the data is a folder of images: --dataset image_folder, or no --dataset and a --data-dir holding
+    JPEG/PNG files."""
+    from engine.data.image_folder import NAME, holds_images
+
+    if args.dataset is not None:
+        return args.dataset == NAME
+    return bool(args.data_dir) and holds_images(args.data_dir)
+
+
+def fit_to_folder(args, cfg: Config) -> Config:
+    """For an image_folder run, `cfg` with the shape (and model) picked from the folder's images; prints what was
+    picked, or how a fixed-shape preset converts them (engine.folder)."""
+    from engine.data.image_folder import NAME, summarise
+
+    if cfg.dataset != NAME:
+        if args.image_size is not None or args.unconditional:
+            flag = "--image-size" if args.image_size is not None else "--unconditional"
+            raise UserError(f"{flag} is for a folder of images (dataset image_folder), not {cfg.dataset}")
+        return cfg
+    if not args.data_dir:
+        raise UserError(f"{NAME} needs --data-dir DIR (a folder of JPEG/PNG files, searched recursively)")
+    summary = summarise(args.data_dir)
+    import tensorflow as tf  # the families are Keras models; no device is set up by importing them
+
+    from engine import folder, models
+    from engine.models.dcgan_any import SIZES
+
+    family = models.MODELS.get_or_fail(cfg.model)
+    if args.overrides and any(pair.split("=", 1)[0].strip() == "image_shape" for pair in args.overrides):
+        family = dataclasses.replace(family, any_size=False)  # the user set the shape: keep it, say what converts
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    cfg, line = folder.resolve(
+        cfg, summary, family, image_size=args.image_size, unconditional=args.unconditional, gpu=gpu, sizes=SIZES
+    )
+    if line:
+        print(line)
+    return cfg
 
 
 def resume_config(args, run) -> Config:
@@ -173,9 +234,12 @@ def resume_config(args, run) -> Config:
 
 def minutes(text: str) -> tuple[float, ...]:
     try:
-        return tuple(sorted(float(m) for m in text.split(",") if m.strip()))
+        marks = tuple(sorted(float(m) for m in text.split(",") if m.strip()))
     except ValueError:
-        raise UserError(f"--eval-at-minutes {text!r}: expected numbers separated by commas, e.g. 2,5,10") from None
+        marks = (-1.0,)
+    if not all(0 <= m < float("inf") for m in marks):  # also refuses nan
+        raise UserError(f"--eval-at-minutes {text!r}: expected numbers >= 0 separated by commas, e.g. 2,5,10") from None
+    return marks
 
 
 def main(argv=None) -> int:
@@ -201,13 +265,19 @@ def main(argv=None) -> int:
     # Only the chief of a multi-worker cluster writes (and locks) the run; TF_CONFIG is checked here, before
     # TensorFlow starts.
     chief = is_chief(parse_tf_config()) if opts.strategy == "multi_worker" else True
-    cfg = None if args.resume else build_config(args)
+    cfg = None if args.resume else fit_to_folder(args, build_config(args))
     preset = cfg.preset if cfg else args.preset or DEFAULT_PRESET
+    # Leaving this block on an error removes a new run that has no checkpoint yet (rundir.prepare).
     with rundir.prepare(args.out_dir, preset, resume=args.resume, chief=chief) as run:
         cfg = cfg or resume_config(args, run)
         from engine.data.registry import DATASETS
 
         DATASETS.get_or_fail(cfg.dataset)  # names are checked before any work starts
+        evaluating = bool(opts.eval_every or opts.eval_at_minutes)
+        if evaluating:
+            from engine.evaluate import check_sample_memory
+
+            check_sample_memory(opts.eval_samples, cfg, "--eval-samples")
         # The first TensorFlow import: flags were checked without it.
         from engine.distribute import make_strategy, peer_failures_as_errors
 
@@ -216,25 +286,52 @@ def main(argv=None) -> int:
             return dry_run(cfg, opts, strategy)
         from engine import loop
 
-        with peer_failures_as_errors(opts.strategy):
+        with peer_failures_as_errors(opts.strategy), out_of_memory_as_error(cfg, opts):
             setup = loop.set_up(cfg, opts, strategy)
-            summary = loop.run(setup, run.open(), resume=args.resume, kept=chief)
+            if evaluating:  # a missing evaluator is refused before the run directory is made
+                from engine.quality.report import check_judge  # an image folder: its pixel features, fitted here
+
+                check_judge(cfg.dataset, data_dir=opts.data_dir, image_shape=cfg.image_shape)
+            summary = loop.run(setup, run.open(), resume=args.resume, kept=chief, until_exit=True)
     if summary.get("trained") and chief:
         print(next_steps(summary["run_dir"]))
     return 0
 
 
 def next_steps(run_dir: str) -> str:
-    """What to do with a finished run: export, sample, evaluate, look at the curves."""
+    """What to do with a finished run: export, sample, evaluate, look at the curves (paths shell-quoted, so each
+    line can be pasted as it is)."""
+    from engine.rundir import shell_path
+
+    run, onnx, logs = (shell_path(p) for p in (run_dir, f"{run_dir}/export/generator.onnx", f"{run_dir}/tensorboard"))
     return "\n".join(
         [
             "next:",
-            f"  python -m export.onnx --run-dir {run_dir}        # or export.tflite / export.savedmodel",
-            f"  python -m export.sample {run_dir}/export/generator.onnx --out grid.png   # samples, no TensorFlow",
-            f"  python -m engine.evaluate --run-dir {run_dir}    # FID, precision/recall, class balance",
-            f"  tensorboard --logdir {run_dir}/tensorboard",
+            f"  python -m export.onnx --run-dir {run}        # or export.tflite / export.savedmodel",
+            f"  python -m export.sample {onnx} --out grid.png   # samples, no TensorFlow",
+            f"  python -m engine.evaluate --run-dir {run}    # FID, precision/recall, class balance",
+            f"  tensorboard --logdir {logs}",
         ]
     )
+
+
+@contextlib.contextmanager
+def out_of_memory_as_error(cfg: Config, opts: RunOptions):
+    """Running out of memory (NumPy's MemoryError, TensorFlow's OOM) as one line naming the sizes to lower, not a
+    traceback; sizes the config can bound are refused before any work starts (engine.config)."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (MemoryError, tf.errors.ResourceExhaustedError) as e:
+        if isinstance(e, tf.errors.ResourceExhaustedError) and "OOM" not in str(e) and "memory" not in str(e):
+            raise
+        raise UserError(
+            f"out of memory ({type(e).__name__}) with batch_size={cfg.batch_size}, latent_dim={cfg.latent_dim}, "
+            f"image_shape={cfg.image_shape}, sample_count={cfg.sample_count}"
+            + (f", --eval-samples {opts.eval_samples}" if opts.eval_every or opts.eval_at_minutes else "")
+            + "; lower them"
+        ) from None
 
 
 def layer_table(model) -> str:
@@ -256,7 +353,9 @@ def dry_run(cfg: Config, opts: RunOptions, strategy) -> int:
     with strategy.scope():
         gan = GAN(cfg)
     jit = resolve_jit(opts, strategy)
-    print(f"preset {cfg.preset} (model {cfg.model}, dataset {cfg.dataset}, image {cfg.image_shape})")
+    from engine.folder import shape_text
+
+    print(f"preset {cfg.preset} (model {cfg.model}, dataset {cfg.dataset}, image {shape_text(cfg.image_shape)})")
     for name, network in (("generator", gan.generator), ("discriminator", gan.discriminator)):
         print(f"\n{layer_table(network)}\n{name} parameters: {network.count_params():,}")
     print(

@@ -62,6 +62,13 @@ def update_g(gan, grads):
     gan.g_optimizer.apply_gradients(zip(grads, gan.generator.trainable_variables, strict=True))
 
 
+def update_d_penalty(gan, grads):
+    """D's update on a penalty of the input gradient, which does not reach the last layer's bias (its gradient is
+    None): those variables are left out, not given a zero gradient (Adam would still move them by its momentum)."""
+    pairs = [(g, v) for g, v in zip(grads, gan.discriminator.trainable_variables, strict=True) if g is not None]
+    gan.d_optimizer.apply_gradients(pairs)
+
+
 def update_both(gan, d_grads, g_grads):
     update_d(gan, d_grads)
     update_g(gan, g_grads)
@@ -134,6 +141,20 @@ def alternating(replicas: Replicas, batch):
 UPDATE_ORDERS = {"simultaneous": simultaneous, "alternating": alternating}
 
 
+def lazy_r1(replicas: Replicas, batch):
+    """Every r1_every-th step, a separate D update on the R1 penalty alone (StyleGAN2's lazy regularisation);
+    returns whether it was finite (true on the steps without one)."""
+    gan = replicas.gan
+
+    def r1_update():
+        (_, grads), ok = replicas.gradients(phases.r1_gradients, batch)
+        replicas.apply_if(ok, update_d_penalty, grads)
+        return ok
+
+    due = tf.equal(gan.step_counter % gan.cfg.r1_every, 0)
+    return tf.cond(due, r1_update, lambda: tf.constant(True))
+
+
 def distributed_step(replicas: Replicas, batch) -> dict:
     """One GAN step over all replicas: the configured update order, then the EMA and the step counter. Returns the
     global mean losses, D's accuracies, `nonfinite` (1.0 if the step was skipped) and, with the balance rule, its
@@ -141,7 +162,13 @@ def distributed_step(replicas: Replicas, batch) -> dict:
     gan = replicas.gan
     out, accuracy, oks = UPDATE_ORDERS[gan.cfg.update_order](replicas, batch)
     out["d_acc_real"], out["d_acc_fake"] = accuracy[0], accuracy[1]
-    out["nonfinite"] = guard.count(gan, tf.reduce_all(tf.stack(oks)))
+    if gan.cfg.r1_weight:
+        oks.append(lazy_r1(replicas, batch))
+    ok = tf.reduce_all(tf.stack(oks))
+    out["nonfinite"] = guard.count(gan, ok)
+    if gan.augment_policy:
+        gan.adapt_augmentation(accuracy[0], ok)
+        out["augment_p"] = tf.identity(gan.augment_p)
     gan.update_ema()
     gan.step_counter.assign_add(1)
     return out

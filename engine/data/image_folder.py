@@ -14,7 +14,10 @@ Labels: when every image sits below a first-level sub-folder of `data_dir` and t
 label = that folder's index in sorted order and class_names = the folder names; otherwise the data is unlabeled.
 
 Split: there is no official one; a permutation of the sorted file list with seed 0, its last 10% "test" and the
-rest "train" (`engine.data.splits.split_indices`). Only the split's files are decoded.
+rest "train" (`engine.data.splits.split_indices`), or "all" of them (what the folder preset trains on). Only the
+split's files are decoded. 16-bit PNGs are scaled to 8 bits (Pillow's own conversion would clip them at 255).
+
+`summarise` reads every file's header only (size, mode, palette): what engine.train picks a run's shape from.
 
 Unreadable or corrupt files among good ones, and images over MAX_SOURCE_PIXELS (checked from the header, before
 decoding), are skipped and counted; only regular files are read (a FIFO named x.png is not); one line on stderr at
@@ -22,8 +25,11 @@ the end names how many and the first few paths. If none can be read, that is an 
 """
 
 import os
+import statistics
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +53,7 @@ def load(split: str = "train", data_dir: str | None = None, image_shape=None) ->
     """Loads a split of a folder of images, resized to `image_shape`.
 
     Args:
-      split: "train" (90% of the files) or "test" (the other 10%); see the module docstring.
+      split: "train" (90% of the files), "test" (the other 10%; see the module docstring) or "all".
       data_dir: the folder, searched recursively; required.
       image_shape: the preset's (H, W, C), C 1 (grayscale) or 3 (RGB); required.
 
@@ -58,8 +64,8 @@ def load(split: str = "train", data_dir: str | None = None, image_shape=None) ->
       UserError: unknown split; no data_dir or image_shape; the folder is missing, has no JPEG/PNG files, too few
         for the split, or none of them can be read. One line each.
     """
-    if split not in SPLITS:
-        raise UserError(f"unknown split {split!r} for {NAME}; valid: {', '.join(SPLITS)}")
+    if split not in (*SPLITS, "all"):
+        raise UserError(f"unknown split {split!r} for {NAME}; valid: {', '.join(SPLITS)}, all")
     if data_dir is None:
         raise UserError(f"{NAME} needs --data-dir DIR (a folder of JPEG/PNG files, searched recursively)")
     if image_shape is None:
@@ -69,7 +75,7 @@ def load(split: str = "train", data_dir: str | None = None, image_shape=None) ->
     root = Path(data_dir).expanduser()
     files = list_images(root)
     labels, class_names = folder_labels(root, files)
-    keep = split_indices(len(files), split)
+    keep = np.arange(len(files)) if split == "all" else split_indices(len(files), split)
     if not keep.size:
         raise UserError(f"{root} has only {len(files)} image files, too few for a {split} split (10% is test)")
     images, ok = decode_all([files[i] for i in keep], tuple(image_shape))
@@ -115,6 +121,77 @@ def list_images(root: Path) -> list[Path]:
     return files
 
 
+GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a folder's image headers say, read without decoding a pixel (engine.train picks a run's shape from it)."""
+
+    root: Path
+    files: int  # image files found
+    read: int  # of them, headers that could be read
+    colour: int  # of them, colour images (RGB, RGBA, CMYK, a palette with colours, ...)
+    median_side: int  # the median of each image's shorter side, in pixels
+    class_names: tuple[str, ...]  # first-level sub-folders, when every image sits in one
+
+    @property
+    def channels(self) -> int:
+        """3 when any image is colour (grey converts to RGB losslessly, not back), else 1."""
+        return 3 if self.colour else 1
+
+
+def summarise(data_dir) -> Summary:
+    """Reads every image's size and mode from its header (no decoding).
+
+    Raises:
+      UserError: the folder is missing, holds no JPEG/PNG files, or none of their headers can be read.
+    """
+    root = Path(data_dir).expanduser()
+    files = list_images(root)
+    sides, colour = [], 0
+    for path in files:
+        try:
+            with quiet_open(path) as image:
+                sides.append(min(image.size))
+                colour += is_colour(image)
+        except Exception:  # a damaged file: counted out here, skipped (and named) when the data loads
+            continue
+    if not sides:
+        raise UserError(f"none of the {len(files)} image files under {root} could be read; pass a folder of images")
+    _, class_names = folder_labels(root, files)
+    return Summary(root, len(files), len(sides), colour, int(statistics.median(sides)), class_names)
+
+
+def is_colour(image: Image.Image) -> bool:
+    """Whether an opened image has colour, from its mode (and a palette's entries), without decoding pixels."""
+    if image.mode in GREY_MODES:
+        return False
+    if image.mode in ("P", "PA") and image.palette is not None:
+        raw = bytes(image.palette.palette)
+        step = len(image.palette.mode)  # "RGB" or "RGBA"
+        return any(raw[i] != raw[i + 1] or raw[i] != raw[i + 2] for i in range(0, len(raw) - 2, step))
+    return True
+
+
+def quiet_open(path: Path) -> Image.Image:
+    """Image.open without Pillow's DecompressionBombWarning: sizes are checked here (MAX_SOURCE_PIXELS)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def holds_images(data_dir) -> bool:
+    """Whether `data_dir` is a directory with at least one .jpg/.jpeg/.png file in its tree (stops at the first)."""
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        return False
+    for directory, _, names in os.walk(root):
+        if any(n.lower().endswith(EXTENSIONS) and Path(directory, n).is_file() for n in names):
+            return True
+    return False
+
+
 def folder_labels(root: Path, files: list[Path]) -> tuple[np.ndarray | None, tuple[str, ...]]:
     """(labels int32 [len(files)], class names) from first-level sub-folders, or (None, ()) if they do not apply."""
     parts = [f.relative_to(root).parts for f in files]
@@ -151,11 +228,13 @@ def decode_all(files: list[Path], shape: tuple[int, int, int]) -> tuple[np.ndarr
 def decode(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
     """One image file -> uint8 [H, W, C]: center-cropped to the target aspect ratio, Lanczos-resized, RGB or L."""
     height, width, channels = shape
-    with Image.open(path) as image:  # reads the header only: the size is known before any pixel is decoded
+    with quiet_open(path) as image:  # reads the header only: the size is known before any pixel is decoded
         if image.width * image.height > MAX_SOURCE_PIXELS:
             raise ValueError(f"{image.width}x{image.height} is over {MAX_SOURCE_PIXELS:,} pixels")
         image.draft("RGB" if channels == 3 else "L", (2 * width, 2 * height))  # JPEG only; a no-op otherwise
         image = ImageOps.exif_transpose(image)
+        if image.mode.startswith("I") or image.mode == "F":
+            image = eight_bit(image)
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
             image = Image.alpha_composite(Image.new("RGBA", image.size, "black"), image.convert("RGBA"))
         image = image.convert("RGB" if channels == 3 else "L")
@@ -164,3 +243,10 @@ def decode(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
         box = ((w - crop_w) / 2, (h - crop_h) / 2, (w + crop_w) / 2, (h + crop_h) / 2)
         image = image.resize((width, height), Image.Resampling.LANCZOS, box=box)
         return np.asarray(image).reshape(shape)
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit integer) grey image as 8-bit "L", scaled by 255 / 65535: Pillow's own convert("L") clips
+    those values at 255, so a 16-bit gradient would come out almost all white."""
+    values = np.asarray(image, dtype=np.float64)
+    return Image.fromarray(np.clip(np.rint(values * (255.0 / 65535.0)), 0, 255).astype(np.uint8), "L")

@@ -27,15 +27,25 @@ class Family:
     build_generator: Callable
     build_discriminator: Callable
     conditioning: str = "none"
+    any_size: bool = False  # builds any square size (engine.train picks it from a folder's images); else fixed
+    conditional: str | None = None  # the family's class-conditional twin, used when a folder has class sub-folders
 
 
 MODELS = Registry("model family")
 
 
-def register(name: str, build_generator: Callable, build_discriminator: Callable, conditioning: str = "none") -> None:
+def register(
+    name: str,
+    build_generator: Callable,
+    build_discriminator: Callable,
+    conditioning: str = "none",
+    *,
+    any_size: bool = False,
+    conditional: str | None = None,
+) -> None:
     if conditioning not in CONDITIONINGS:
         raise ValueError(f"unknown conditioning {conditioning!r}")
-    MODELS.register(name)(Family(build_generator, build_discriminator, conditioning))
+    MODELS.register(name)(Family(build_generator, build_discriminator, conditioning, any_size, conditional))
 
 
 def dropout_rate(cfg: Config, default: float) -> float:
@@ -59,6 +69,7 @@ from engine.models import (  # noqa: E402,F401
     balanced_dcgan_mnist,
     cdcgan_fashion,
     cdcgan_fashion_aux,
+    dcgan_any,
     dcgan_faces,
     dcgan_fashion,
     dcgan_mnist,

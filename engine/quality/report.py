@@ -4,11 +4,13 @@ Every number is a function of N (FID is biased by the sample size), so compare r
 """
 
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 
 from engine.quality import manifold, metrics
-from engine.quality.evaluator import evaluator_dir, load_evaluator, to_unit
+from engine.quality.evaluator import INFO_FILE, evaluator_dir, load_evaluator, to_unit
 
 KID_SUBSETS = 50
 KID_SUBSET_SIZE = 1000
@@ -120,6 +122,56 @@ class Judge:
             "floor": self.floor(n, conditional=bool(num_classes), seed=seed),
             "noise": self.noise(n, num_classes=num_classes, seed=seed),
         }
+
+    def samples(self, n: int) -> int:
+        """The N a generator is scored with when `n` are asked for (any N: the floor draws from the train split)."""
+        return n
+
+    def sample_labels(self, n: int, num_classes: int):
+        """Labels to ask a conditional generator for: every class in turn (the datasets here are balanced)."""
+        return (np.arange(n) % num_classes).astype(np.int32) if num_classes else None
+
+    @property
+    def info(self) -> dict:
+        """What the features are, for evaluation.json and reports."""
+        keys = ("test_accuracy", "source", "trained_at", "sha256", "shipped")
+        return {"features": "evaluator", **{k: self.evaluator.info.get(k) for k in keys}}
+
+
+def make_judge(dataset: str, *, data_dir=None, cache_dir=None, image_shape=None):
+    """The judge of a run's dataset: its evaluator (trained into the cache, or shipped), or for an image folder
+    without an evaluator trained on that very folder at that shape, pixel features (engine.quality.folder_judge).
+
+    Raises:
+      UserError: no evaluator for a dataset other than image_folder (the message gives the command), or the data's.
+    """
+    from engine.quality.folder_judge import DATASET, FolderJudge
+
+    if dataset == DATASET and not has_folder_evaluator(data_dir, cache_dir, image_shape):
+        return FolderJudge(data_dir, image_shape=image_shape, cache_dir=cache_dir)
+    return Judge(dataset, data_dir=data_dir, cache_dir=cache_dir, image_shape=image_shape)
+
+
+def check_judge(dataset: str, *, data_dir=None, cache_dir=None, image_shape=None) -> None:
+    """Raises what make_judge would, cheaply, before a run starts: loads the evaluator, or for an image folder builds
+    (and caches) its pixel features, so the run's own judge then loads them."""
+    from engine.quality.folder_judge import DATASET
+
+    if dataset == DATASET and not has_folder_evaluator(data_dir, cache_dir, image_shape):
+        make_judge(dataset, data_dir=data_dir, cache_dir=cache_dir, image_shape=image_shape)
+    else:
+        load_evaluator(dataset, data_dir=data_dir, cache_dir=cache_dir, image_shape=image_shape)
+
+
+def has_folder_evaluator(data_dir, cache_dir, image_shape) -> bool:
+    """Whether the cached image_folder evaluator was trained on `data_dir` (as given) at `image_shape`: the cache
+    holds one evaluator per dataset name, and one trained on another folder must not judge this one."""
+    path = evaluator_dir("image_folder", cache_dir) / INFO_FILE
+    if data_dir is None or image_shape is None or not path.exists():
+        return False
+    info = json.loads(path.read_text())
+    source = f"{Path(data_dir).expanduser()} (image_folder train)"
+    return info.get("source") == source and tuple(info.get("image_shape", ())) == tuple(image_shape)
 
 
 def evaluate_images(

@@ -13,15 +13,23 @@ def draw_latents(rng: np.random.Generator, n: int, cfg: Config) -> np.ndarray:
     return z.astype(np.float32)
 
 
-def generate(generator, cfg: Config, n: int, *, seed: int = 0, batch_size: int = 500):
+def generate(generator, cfg: Config, n: int, *, seed: int = 0, batch_size: int = 500, labels=None):
     """`n` images from `generator` (inference mode) and the labels they were asked for.
 
-    Latents follow `cfg.latent_distribution`; a conditional generator gets every class in turn (balanced labels).
+    Latents follow `cfg.latent_distribution`; a conditional generator gets `labels` (int [n]) when given, else every
+    class in turn (balanced labels).
     Returns:
       (images float32 [n, H, W, C] in cfg.output_range, labels int32 [n] or None)
     """
     z = draw_latents(np.random.default_rng(seed), n, cfg)
-    labels = (np.arange(n) % cfg.num_classes).astype(np.int32) if cfg.num_classes else None
+    if not cfg.num_classes:
+        labels = None
+    elif labels is None:
+        labels = (np.arange(n) % cfg.num_classes).astype(np.int32)
+    else:
+        labels = np.asarray(labels, np.int32)
+        if labels.shape != (n,):
+            raise ValueError(f"labels must be [{n}], got shape {labels.shape}")
     out = []
     for start in range(0, n, batch_size):
         chunk = slice(start, start + batch_size)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from engine import rundir
 from engine.config import Config, RunOptions
-from engine.quality.report import Judge, to_unit_range
+from engine.quality.report import make_judge, to_unit_range
 from engine.quality.sampling import generate
 
 LOGGED = (
@@ -42,9 +42,16 @@ class TrainingEvaluation:
     def __init__(self, cfg: Config, opts: RunOptions, run_dir: Path, checkpoint):
         import tensorflow as tf
 
-        self.cfg, self.every, self.num_samples = cfg, opts.eval_every, opts.eval_samples
+        self.cfg, self.every = cfg, opts.eval_every
         self.marks = [60.0 * m for m in opts.eval_at_minutes]  # training seconds still to evaluate at
-        self.judge = Judge(cfg.dataset, data_dir=opts.data_dir, image_shape=cfg.image_shape)
+        self.judge = make_judge(cfg.dataset, data_dir=opts.data_dir, image_shape=cfg.image_shape)
+        self.num_samples = self.judge.samples(opts.eval_samples)  # a folder's floor holds at most half its images
+        if self.num_samples < opts.eval_samples:
+            print(
+                f"note: evaluating with {self.num_samples} samples, not {opts.eval_samples}: the floor of this "
+                "folder (half its images) holds no more, and every score is at the floor's N"
+            )
+        self.labels = self.judge.sample_labels(self.num_samples, cfg.num_classes)
         best_dir = Path(run_dir) / rundir.CHECKPOINTS / rundir.BEST
         self.info_path = best_dir / rundir.BEST_INFO
         self.manager = tf.train.CheckpointManager(checkpoint, str(best_dir), max_to_keep=1)
@@ -63,7 +70,7 @@ class TrainingEvaluation:
         self.marks = [m for m in self.marks if train_s < m]
         if not (by_epoch or passed or last):
             return {}
-        images, labels = generate(gan.sampler, self.cfg, self.num_samples, seed=EVAL_SEED)
+        images, labels = generate(gan.sampler, self.cfg, self.num_samples, seed=EVAL_SEED, labels=self.labels)
         if not np.all(np.isfinite(images)):  # never score, let alone keep as best, a generator that outputs NaN
             tqdm.write(f"warning: step {step}: the generator's outputs are not finite; evaluation skipped")
             return {}
@@ -74,10 +81,12 @@ class TrainingEvaluation:
             tmp = self.info_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.best, indent=2) + "\n")
             os.replace(tmp, self.info_path)
+        classes = (
+            f"score {result['score']:.2f}, class entropy {result['class_entropy']:.3f}, " if "score" in result else ""
+        )
         tqdm.write(
-            f"step {step}: FID {result['fid']:.2f}, KID {result['kid']:.4f}, score {result['score']:.2f}, "
-            f"precision {result['precision']:.2f}, recall {result['recall']:.2f}, "
-            f"class entropy {result['class_entropy']:.3f} "
+            f"step {step}: FID {result['fid']:.2f}, KID {result['kid']:.4f}, {classes}"
+            f"precision {result['precision']:.2f}, recall {result['recall']:.2f} "
             f"({self.num_samples} samples; best FID {self.best['fid']:.2f} at step {self.best['step']})"
         )
         return {k: result[k] for k in LOGGED if k in result}

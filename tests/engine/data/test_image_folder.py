@@ -132,7 +132,7 @@ def test_empty_folder_and_missing_arguments(tmp_path):
         image_folder.load(data_dir=tmp_path, image_shape=(8, 8, 4))
     with pytest.raises(UserError, match=r"^--data-dir .*nowhere does not exist"):
         image_folder.load(data_dir=tmp_path / "nowhere", image_shape=(8, 8, 3))
-    with pytest.raises(UserError, match=r"^unknown split 'val' for image_folder; valid: train, test$"):
+    with pytest.raises(UserError, match=r"^unknown split 'val' for image_folder; valid: train, test, all$"):
         image_folder.load("val", data_dir=tmp_path, image_shape=(8, 8, 3))
 
 

@@ -1,0 +1,273 @@
+"""The quality benchmark on a folder of your own images: folder recipes at equal training minutes, in pixel features.
+
+Usage (through benchmarks.quality):
+  python -m benchmarks.quality --data-dir DIR --recipe "NAME=PRESET [engine.train arguments]" [--recipe ...]
+                               [--minutes 2,5,10,30] [--num-samples 5000] [--work-dir W] [--out O] [--images I]
+                               [--quick]
+e.g. --recipe "folder32=folder --image-size 32" --recipe "folder64=folder --image-size 64".
+
+Each recipe trains on DIR in its own process (`python -m engine.train --preset PRESET --data-dir DIR ARGS`) until
+its training time reaches the last mark (`--time-limit`, with a step count it cannot reach first unless ARGS set
+--steps, --epochs or --time-limit), scored when training time passes each mark and at its end. The scores are in
+the folder's pixel features against one half of its images; the floor is the other half and noise is scored too,
+all at the same N (at most half the folder: engine.quality.folder_judge). Finished runs in the work dir are reused.
+Writes quality.md, quality.json and quality.png (FID vs training minutes) in --out (default
+benchmarks/results/quality_<folder>), and each recipe's final grid plus real.png, a grid of the folder's own
+images, in --images (default docs/images/quality_<folder>). `--quick`: 100 steps each, a mark at 0.1 minutes.
+"""
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import describe_machine, save_results
+
+UNREACHABLE_STEPS = "100000000"  # the time limit, not the step count, ends a recipe run at equal minutes
+LENGTH_FLAGS = ("--steps", "--epochs", "--time-limit")
+REAL_GRID_IMAGES = 64
+
+
+def parse_recipe(spec: str) -> dict:
+    """`NAME=PRESET [ARGS...]` (or `PRESET [ARGS...]`, named after the preset) -> {name, preset, extra, strategy}.
+
+    Raises:
+      SystemExit: an empty spec, a name that is not a plain word, or ARGS that set --preset, --data-dir or --out-dir.
+    """
+    words = shlex.split(spec)
+    if not words:
+        raise SystemExit("error: --recipe takes 'NAME=PRESET [ARGS]', e.g. 'f32=folder --image-size 32'")
+    name, named, preset = words[0].partition("=")
+    preset = preset if named else name
+    if not name.replace("_", "").replace("-", "").isalnum() or not preset:
+        raise SystemExit(f"error: --recipe {spec!r}: NAME=PRESET first, NAME letters, digits, '-' or '_'")
+    extra = words[1:]
+    taken = [w for w in extra if w.split("=")[0] in ("--preset", "--data-dir", "--out-dir")]
+    if taken:
+        raise SystemExit(f"error: --recipe {spec!r}: {taken[0]} is the benchmark's (PRESET, --data-dir, the work dir)")
+    strategy = next((extra[i + 1] for i, w in enumerate(extra[:-1]) if w == "--strategy"), "default")
+    return {"name": name, "preset": preset, "extra": extra, "strategy": strategy, "spec": spec}
+
+
+def training_args(recipe: dict, minutes: list, *, quick: bool) -> list:
+    """The recipe's engine.train arguments plus the length: up to the last mark, unless the recipe sets its own."""
+    extra = list(recipe["extra"])
+    if not quick and not any(w.split("=")[0] in LENGTH_FLAGS for w in extra):
+        extra += ["--steps", UNREACHABLE_STEPS, "--time-limit", f"{max(minutes):g}"]
+    return extra
+
+
+def run_channels(run_dir: Path) -> int:
+    import json
+
+    return int(json.loads((run_dir / "config.json").read_text())["config"]["image_shape"][2])
+
+
+def real_grid(data_dir, run_dir: Path, path: Path) -> Path:
+    """A grid of REAL_GRID_IMAGES of the folder's images (a fixed random pick) at the first recipe's image shape."""
+    import json
+
+    from engine.data.registry import load_dataset
+    from imagegrid import make_grid, save_png
+
+    shape = tuple(json.loads((run_dir / "config.json").read_text())["config"]["image_shape"])
+    images = load_dataset("image_folder", "all", data_dir, shape).images
+    pick = np.random.default_rng(0).permutation(len(images))[:REAL_GRID_IMAGES]
+    return save_png(make_grid(images[np.sort(pick)]), path)
+
+
+def _row(m: dict) -> str:
+    intra = f"{m['intra_fid']:.1f}" if m.get("intra_fid") is not None else ""
+    return (
+        f"{m['fid']:.2f} | {m['kid']:.3g} | {m['precision']:.3f} | {m['recall']:.3f} | {m['density']:.2f} | "
+        f"{m['coverage']:.3f} | {intra}"
+    )
+
+
+def format_tables(results: dict, refs: dict, minutes: list, num_samples: int, features: dict) -> str:
+    """The end-of-run table (recipes, floor, noise) and the FID at each mark, as markdown."""
+    head = (
+        "| recipe | preset and arguments | steps | training time | FID | KID | precision | recall | density | "
+        "coverage | intra-class FID |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [head]
+    for name, r in results.items():
+        last = r["curve"][-1]
+        args = " ".join([r["preset"], *r["extra"]])
+        lines.append(f"| {name} | `{args}` | {last['step']} | {last['train_s'] / 60:.1f} min | {_row(last)} |")
+    lines.append(f"| floor (the other half of the folder) | | | | {_row(refs['floor'])} |")
+    lines.append(f"| noise (Gaussian, clipped) | | | | {_row(refs['noise'])} |")
+    names = list(results)
+    per_minute = [
+        "| training minutes | " + " | ".join(f"{n} FID" for n in names) + " |",
+        "|---:|" + "---:|" * len(names),
+    ]
+    from benchmarks.quality import at_minute
+
+    for minute in minutes:
+        cells = []
+        for n in names:
+            c = at_minute(results[n]["curve"], minute)
+            cells.append(f"{c['fid']:.2f} (step {c['step']})" if c else "")
+        if any(cells):
+            per_minute.append(f"| {minute:g} | " + " | ".join(cells) + " |")
+    space = (
+        f"pixel features (PCA of {' + '.join(features['views'])} at "
+        f"{'x'.join(map(str, features['feature_shape']))}, {features['dims']} dimensions)"
+    )
+    return (
+        f"All at {num_samples} generated images against one half of the folder ({features['reference_images']} of "
+        f"its {features['folder_images']} images), in {space}; the floor is the other half at the same N. "
+        "Lower FID is better; FIDs are on this feature space's scale only.\n\nAt the end of each recipe:\n\n"
+        + "\n".join(lines)
+        + "\n\nFID when training time first passed each mark (the evaluation lands at the first step after it):\n\n"
+        + "\n".join(per_minute)
+    )
+
+
+def plot(results: dict, floor: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for name, r in results.items():
+        curve = r["curve"]
+        ax.plot([c["train_s"] / 60 for c in curve], [c["fid"] for c in curve], marker="o", label=name)
+    ax.axhline(floor["fid"], color="gray", linestyle="--", label="floor: the folder's other half")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training minutes on this machine (log scale)")
+    ax.set_ylabel("FID (pixel features, log scale)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(args, defaults: dict) -> None:
+    """Runs the folder benchmark for benchmarks.quality's parsed `args` (`defaults`: its parser's defaults)."""
+    from benchmarks.quality import final_grid, finished, read_curve, train_run
+    from engine.data.image_folder import list_images
+    from engine.errors import UserError
+    from engine.quality.folder_judge import FolderJudge
+    from engine.quality.pixels import FEATURE_SIDE
+
+    if not args.data_dir:
+        raise SystemExit("error: --recipe trains on a folder: pass --data-dir DIR (a folder of JPEG/PNG images)")
+    if args.recipes != defaults["recipes"]:
+        raise SystemExit("error: --recipes names Fashion-MNIST recipes; with --recipe, give every recipe as --recipe")
+    if getattr(args, "merge", False):
+        raise SystemExit("error: --merge is for the Fashion-MNIST recipes; a folder's finished runs are reused anyway")
+    recipes = [parse_recipe(spec) for spec in args.recipe]
+    names = [r["name"] for r in recipes]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"error: recipe names must differ, got {names}")
+    try:
+        list_images(Path(args.data_dir).expanduser())  # a missing or empty folder stops here, before any training
+    except UserError as e:
+        raise SystemExit(f"error: {e}") from None
+    minutes = [0.1] if args.quick else sorted(float(m) for m in args.minutes.split(","))
+    num_samples = args.num_samples or (500 if args.quick else 5000)
+    folder = Path(args.data_dir).expanduser().resolve().name
+    suffix = "_quick" if args.quick else ""
+    work = Path(f"{args.work_dir if args.work_dir != defaults['work_dir'] else f'runs/quality_{folder}'}{suffix}")
+    out = Path(args.out if args.out != defaults["out"] else f"benchmarks/results/quality_{folder}{suffix}")
+    images = Path(args.images if args.images != defaults["images"] else f"docs/images/quality_{folder}")
+    if args.quick:
+        images = out / "grids"
+    work.mkdir(parents=True, exist_ok=True)
+
+    results = {}
+    for recipe in recipes:
+        run_dir = work / recipe["name"]
+        wall = None
+        if not finished(run_dir):
+            if run_dir.exists():
+                raise SystemExit(
+                    f"error: {run_dir} holds an unfinished run; resume it (python -m engine.train --resume "
+                    f"--out-dir {run_dir}) or move it away"
+                )
+            extra = training_args(recipe, minutes, quick=args.quick)
+            wall = train_run(
+                recipe["preset"],
+                recipe["strategy"],
+                extra,
+                run_dir,
+                minutes=minutes,
+                num_samples=num_samples,
+                data_dir=args.data_dir,
+                quick=args.quick,
+            )
+        curve = read_curve(run_dir)
+        results[recipe["name"]] = {
+            **{k: recipe[k] for k in ("preset", "extra", "strategy", "spec")},
+            "run_dir": str(run_dir),
+            "wall_s": round(wall, 1) if wall else None,
+            "curve": curve,
+            "channels": run_channels(run_dir),
+        }
+        print(
+            f"{recipe['name']}: FID {[round(c['fid'], 2) for c in curve]} at minutes "
+            f"{[round(c['train_s'] / 60, 1) for c in curve]}",
+            flush=True,
+        )
+
+    channels = {r["channels"] for r in results.values()}
+    if len(channels) > 1:
+        raise SystemExit(f"error: the recipes trained with {sorted(channels)} channels; compare recipes of one kind")
+    first = Path(next(iter(results.values()))["run_dir"])
+    judge = FolderJudge(args.data_dir, image_shape=(FEATURE_SIDE, FEATURE_SIDE, channels.pop()))
+    refs = judge.reference_points(num_samples)
+    n = judge.samples(num_samples)
+    print(f"floor FID {refs['floor']['fid']:.2f}, noise FID {refs['noise']['fid']:.2f} at {n} samples", flush=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    images.mkdir(parents=True, exist_ok=True)
+    for name, r in results.items():
+        r["grid"] = str(images / f"{name}.png")
+        shutil.copyfile(final_grid(Path(r["run_dir"])), r["grid"])
+    real = str(real_grid(args.data_dir, first, images / "real.png"))
+    command = "python -m benchmarks.quality --data-dir " + shlex.quote(args.data_dir)
+    command += "".join(f" --recipe {shlex.quote(r['spec'])}" for r in recipes)
+    command += " --quick" if args.quick else f" --minutes {','.join(f'{m:g}' for m in minutes)}"
+    plot(results, refs["floor"], out / "quality.png", f"{folder}: FID at {n} samples vs training time")
+    tables = format_tables(results, refs, minutes, n, judge.info)
+    listing = "\n".join(
+        f"- **{k}**: `python -m engine.train --preset {r['preset']} --data-dir DIR "
+        f"{' '.join(map(shlex.quote, r['extra']))}`".rstrip()
+        for k, r in results.items()
+    )
+    grids = "\n".join(
+        [
+            "| real images | " + " | ".join(results) + " |",
+            "|---" * (len(results) + 1) + "|",
+            f"| ![real]({os.path.relpath(real, out)}) | "
+            + " | ".join(f"![{k}]({os.path.relpath(r['grid'], out)})" for k, r in results.items())
+            + " |",
+        ]
+    )
+    save_results(
+        out,
+        "quality",
+        f"# Generation quality per training minute: {folder}\n\n{describe_machine(command)}\n- data: "
+        f"{Path(args.data_dir).expanduser().resolve()}\n\n{listing}\n\n{tables}\n\n![FID vs training minutes]"
+        f"(quality.png)\n\nFinal grids, beside the folder's own images:\n\n{grids}\n"
+        + (f"\nNote: {args.note}\n" if getattr(args, "note", "") else ""),
+        {
+            "command": command,
+            "data_dir": str(Path(args.data_dir).expanduser().resolve()),
+            "minutes": minutes,
+            "num_samples": n,
+            "features": judge.info,
+            "reference": refs,
+            "recipes": results,
+        },
+    )
+    print(tables)
+    print(f"wrote {out / 'quality.md'}, .json, .png; grids in {images}")

@@ -1,0 +1,89 @@
+"""A run on a folder of images: its shape (and, with class sub-folders, its model) picked from the images' headers,
+and the one line that tells the user what was picked, from what, and how to change it.
+
+An any-size family (engine.models.dcgan_any) takes the folder's shape: 3 channels when any image has colour, else 1;
+the size from `--image-size N`, else the largest size the family builds that is <= the median shorter side of the
+images, capped at CPU_SIZE_CAP without a GPU (a 128x128 DCGAN step costs about 4x a 64x64 one: hours on 2 cores).
+A fixed-shape family (the tutorials') keeps its shape, and the line says how the images are converted to it.
+"""
+
+import dataclasses
+
+from engine.config import Config
+from engine.errors import UserError
+
+CPU_SIZE_CAP = 64
+
+
+def pick_size(median_side: int, sizes: tuple[int, ...], *, gpu: bool) -> tuple[int, str]:
+    """(size, why): the largest of `sizes` <= the median shorter side (capped at CPU_SIZE_CAP without a GPU)."""
+    cap = median_side if gpu else min(median_side, CPU_SIZE_CAP)
+    fitting = [s for s in sizes if s <= cap]
+    if not fitting:
+        return min(sizes), f"the smallest size built, as the median shorter side is {median_side} px"
+    size = max(fitting)
+    why = f"the largest size built that is <= the median shorter side, {median_side} px"
+    if not gpu and median_side > CPU_SIZE_CAP and size == max(s for s in sizes if s <= CPU_SIZE_CAP):
+        why += f", capped at {CPU_SIZE_CAP} without a GPU (each doubling costs about 4x the training time)"
+    return size, why
+
+
+def resolve(cfg: Config, summary, family, *, image_size: int | None, unconditional: bool, gpu: bool, sizes=()):
+    """(the config to train, the line to print) for `cfg` on the folder `summary` (image_folder.Summary).
+
+    `family`: the engine.models.Family of cfg.model; `sizes`: the sizes an any-size family builds.
+    Raises:
+      UserError: --image-size with a fixed-shape preset, or a size the family cannot build.
+    """
+    source = f"{summary.read:,} images under {summary.root}"
+    kind = f"colour in {summary.colour:,} of them" if summary.colour else "all grey"
+    if not family.any_size:
+        if image_size is not None:
+            raise UserError(
+                f"--image-size: preset {cfg.preset} has the fixed shape {shape_text(cfg.image_shape)}; drop "
+                "--image-size, or train the folder preset (no --preset) to pick any size"
+            )
+        return cfg, conversion_line(cfg, summary, source, kind)
+    if image_size is not None:
+        if image_size not in sizes:
+            raise UserError(f"--image-size {image_size}: {cfg.model} builds {', '.join(map(str, sizes))}; pick one")
+        size, why = image_size, "--image-size"
+    else:
+        size, why = pick_size(summary.median_side, sizes, gpu=gpu)
+    changes = {"image_shape": (size, size, summary.channels)}
+    classes = ""
+    if summary.class_names and family.conditional and not unconditional and cfg.num_classes == 0:
+        changes.update(model=family.conditional, num_classes=len(summary.class_names))
+        classes = (
+            f"; {len(summary.class_names)} class sub-folders, so the class-conditional {family.conditional} "
+            "(--unconditional ignores them)"
+        )
+    elif summary.class_names and unconditional:
+        classes = f"; its {len(summary.class_names)} class sub-folders ignored (--unconditional)"
+    picked = dataclasses.replace(cfg, **changes)
+    line = (
+        f"image shape {shape_text(picked.image_shape)} picked from {source} ({kind}; {why}){classes}; "
+        f"change it with --image-size N or --set image_shape=HxWxC"
+    )
+    return picked, line
+
+
+def conversion_line(cfg: Config, summary, source: str, kind: str) -> str | None:
+    """The line saying how a fixed-shape preset converts the folder's images, or None when nothing changes."""
+    h, w, c = cfg.image_shape
+    changes = []
+    if summary.colour and c == 1:
+        changes.append(f"colour to grey ({kind})")
+    if summary.median_side != min(h, w):
+        changes.append(f"a median shorter side of {summary.median_side} px to {h}x{w}")
+    if not changes:
+        return None
+    return (
+        f"converting {source}: {' and '.join(changes)}, as preset {cfg.preset} has the fixed shape "
+        f"{shape_text(cfg.image_shape)}; train the folder preset (no --preset) to keep the images' own size and colour"
+    )
+
+
+def shape_text(shape) -> str:
+    h, w, c = shape
+    return f"{h}x{w}x{c} ({'RGB' if c == 3 else 'grey' if c == 1 else f'{c} channels'})"

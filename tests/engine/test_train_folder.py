@@ -1,0 +1,84 @@
+"""`python -m engine.train --data-dir FOLDER` as a user runs it: the folder preset is implied, the shape picked and
+said in one line, class sub-folders make the conditional model, and the run exports (z, label) and samples in
+colour without TensorFlow."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600)
+
+
+def class_folder(root: Path) -> Path:
+    """Three classes of 24x24 RGBA PNGs (a coloured disc on transparency), 6 images each."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:24, :24]
+    for k, (name, colour) in enumerate([("hearts", (220, 20, 60)), ("leaves", (30, 160, 40)), ("seas", (20, 60, 220))]):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            cy, cx = rng.uniform(8, 16, 2)
+            disc = (yy - cy) ** 2 + (xx - cx) ** 2 < 30 + 10 * k
+            rgba = np.zeros((24, 24, 4), np.uint8)
+            rgba[disc] = (*colour, 255)
+            Image.fromarray(rgba, "RGBA").save(root / name / f"{i}.png")
+    return root
+
+
+def test_a_class_folder_trains_conditional_rgb_and_exports_z_and_label(tmp_path):
+    data = class_folder(tmp_path / "images")
+    trained = cli(
+        "engine.train", "--data-dir", str(data), "--steps", "2", "--batch-size", "6", "--out-dir", "run", cwd=tmp_path
+    )
+    assert trained.returncode == 0, trained.stderr
+    picked = [line for line in trained.stdout.splitlines() if line.startswith("image shape")]
+    assert len(picked) == 1
+    assert "24x24x3 (RGB) picked from 18 images" in picked[0] and "3 class sub-folders" in picked[0]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert (config["preset"], config["model"], config["num_classes"]) == ("folder", "cdcgan_any", 3)
+    assert config["image_shape"] == [24, 24, 3] and config["train_split"] == "all"
+
+    exported = cli("export.onnx", "--run-dir", "run", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    import onnx
+
+    model = onnx.load(str(tmp_path / "run" / "export" / "generator.onnx"))
+    assert [i.name for i in model.graph.input] == ["z", "label"]
+
+    sampled = cli("export.sample", "run/export/generator.onnx", "--n", "6", "--out", "grid.png", cwd=tmp_path)
+    assert sampled.returncode == 0, sampled.stderr
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.mode == "RGB"  # three channels drawn (an untrained G's colours are all near grey)
+    from export.runtime import Generator
+
+    generator = Generator.load(tmp_path / "run" / "export" / "generator.onnx")
+    assert generator.image_shape == (24, 24, 3) and generator.num_classes == 3
+
+
+def test_dry_run_and_help_name_the_size_and_channels(tmp_path):
+    data = class_folder(tmp_path / "images")
+    dry = cli(
+        "engine.train", "--data-dir", str(data), "--image-size", "16", "--unconditional", "--dry-run", cwd=tmp_path
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "image shape 16x16x3 (RGB) picked from 18 images" in dry.stdout and "--image-size" in dry.stdout
+    assert "preset folder (model dcgan_any, dataset image_folder, image 16x16x3 (RGB))" in dry.stdout
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    helped = " ".join(cli("engine.train", "--help", cwd=tmp_path).stdout.split())  # argparse wraps its lines
+    assert "--image-size N" in helped and "channels follow the images" in helped and "--unconditional" in helped
+
+
+def test_folder_flags_without_a_folder_are_one_line_errors(tmp_path):
+    for flag in (["--image-size", "32"], ["--unconditional"]):
+        refused = cli("engine.train", *flag, "--steps", "1", cwd=tmp_path)
+        assert refused.returncode == 2
+        assert refused.stderr.strip().splitlines()[-1].startswith(f"error: {flag[0]} is for a folder of images")
+        assert "Traceback" not in refused.stderr and not (tmp_path / "runs").exists()
