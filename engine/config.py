@@ -147,9 +147,12 @@ class Config:
                 f"image_shape={self.image_shape} ({self.image_shape[0] * self.image_shape[1]:,} pixels; "
                 f"the model families are built for small images, at most {MAX_PIXELS:,} pixels)"
             )
-        for name in ("real_label", "fake_label", "gp_weight", "class_weight", "l2", "balance_g", "balance_d"):
+        for name in ("real_label", "fake_label"):
             if not math.isfinite(getattr(self, name)):
                 problems.append(f"{name}={getattr(self, name)} (must be finite)")
+        for name in ("gp_weight", "class_weight", "l2", "balance_g", "balance_d"):  # weights: a negative one inverts
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                problems.append(f"{name}={getattr(self, name)} (must be a finite number >= 0)")
         problems += self._small_data_problems()
         if problems:
             raise UserError("invalid config: " + "; ".join(problems))

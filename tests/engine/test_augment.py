@@ -135,3 +135,9 @@ def test_bad_small_data_settings_are_one_line_errors(change, problem):
     with pytest.raises(UserError, match="invalid config") as e:
         folder_config(**change)
     assert problem in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("field", ["l2", "gp_weight", "balance_g", "balance_d", "class_weight"])
+def test_negative_weights_are_refused(field):
+    with pytest.raises(UserError, match=f"{field}=-1.0 \\(must be a finite number >= 0\\)"):
+        folder_config(**{field: -1.0})
