@@ -16,6 +16,8 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype polic
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 AUGMENTATIONS = ("translation", "cutout", "color")  # engine.augment's transforms, in the order they apply
 TRAIN_SPLITS = ("train", "all")  # "all": every image of a source with no official split (a folder, the A-Z csv)
+MAX_LATENT_DIM = 65_536  # a latent batch of 64 x 65,536 floats is 16 MiB; 10^8 would need GBs before step 1
+MAX_SAMPLE_COUNT = 4_096  # images in one sample grid (64 x 64 tiles)
 MAX_PIXELS = 256 * 256  # image_shape bound: the families are small DCGANs; 4096x4096 would exhaust memory first
 MAX_CPU_REPLICAS_PER_CORE = 4  # logical CPU replicas beyond this many per core only oversubscribe (and can crash)
 
@@ -153,6 +155,10 @@ class Config:
         for name in ("gp_weight", "class_weight", "l2", "balance_g", "balance_d"):  # weights: a negative one inverts
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 problems.append(f"{name}={getattr(self, name)} (must be a finite number >= 0)")
+        if self.latent_dim > MAX_LATENT_DIM:
+            problems.append(f"latent_dim={self.latent_dim:,} (at most {MAX_LATENT_DIM:,})")
+        if self.sample_count > MAX_SAMPLE_COUNT:
+            problems.append(f"sample_count={self.sample_count:,} (at most {MAX_SAMPLE_COUNT:,}: one sample grid)")
         problems += self._small_data_problems()
         if problems:
             raise UserError("invalid config: " + "; ".join(problems))

@@ -141,3 +141,9 @@ def test_bad_small_data_settings_are_one_line_errors(change, problem):
 def test_negative_weights_are_refused(field):
     with pytest.raises(UserError, match=f"{field}=-1.0 \\(must be a finite number >= 0\\)"):
         folder_config(**{field: -1.0})
+
+
+@pytest.mark.parametrize("field, limit", [("latent_dim", "65,536"), ("sample_count", "4,096")])
+def test_sizes_beyond_memory_are_refused_before_any_work(field, limit):
+    with pytest.raises(UserError, match=f"{field}=100,000,000 \\(at most {limit}"):
+        folder_config(**{field: 100_000_000})
