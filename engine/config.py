@@ -32,14 +32,14 @@ ALTERNATING_ONLY = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """Everything that defines an experiment (what is trained, on what, how). Saved as JSON in the run directory.
 
     How it is run (strategy, XLA, steps per loop) is `RunOptions`, kept apart so a run can resume elsewhere.
     """
 
-    preset: str
+    preset: str = "custom"  # the preset's name, written by engine.presets.get_preset
     model: str  # key in engine.models.MODELS
     dataset: str = "fashion_mnist"  # key in engine.data.registry.DATASETS
     image_shape: tuple[int, int, int] = (28, 28, 1)
@@ -297,6 +297,18 @@ def apply_overrides(cfg: Config, pairs: list[str]) -> Config:
             raise UserError(f"unknown config key {key!r}; valid keys: {valid}")
         changes[key] = _parse_value(key, text.strip(), hints[key])
     return dataclasses.replace(cfg, **changes)
+
+
+LENGTH_FIELDS = ("epochs", "steps")  # how long a run trains: the only fields a resumed run may change
+
+
+def changed_except_length(a: Config, b: Config) -> list[str]:
+    """The names of the fields (other than the length) in which `a` and `b` differ, in field order."""
+    return [
+        f.name
+        for f in dataclasses.fields(Config)
+        if f.name not in LENGTH_FIELDS and getattr(a, f.name) != getattr(b, f.name)
+    ]
 
 
 def to_dict(cfg) -> dict:

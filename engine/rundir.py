@@ -1,17 +1,7 @@
-"""The run directory: what a training run writes, and how exporters and `--resume` read it back.
-
-Layout of a run directory:
-  config.json        {"config": Config, "options": RunOptions, "engine_version"}
-  checkpoints/       tf.train.CheckpointManager (G, D, both optimizers, step); the last few are kept
-  samples/           epoch_NNN.png, one grid per epoch from one fixed latent batch
-  metrics.jsonl      one JSON record per log interval
-  tensorboard/       TensorBoard summaries
-  generator.keras    the final generator
-Runs without `--out-dir` go to runs/<timestamp>-<preset>/, and runs/latest points at the newest.
-"""
+"""The run directory: what a training run writes (its names: engine.layout), and how exporters and `--resume` read
+it back."""
 
 import contextlib
-import dataclasses
 import datetime
 import errno
 import fcntl
@@ -25,14 +15,24 @@ import tempfile
 from pathlib import Path
 
 import engine
-from engine.config import Config, RunOptions, from_dict, to_dict
+from engine.config import Config, RunOptions, changed_except_length, from_dict, to_dict
 from engine.errors import UserError, first_line, printable, say
+from engine.layout import (  # noqa: F401  (the names, re-exported for rundir's callers)
+    BEST,
+    CHECKPOINT_STATE,
+    CHECKPOINTS,
+    CONFIG_FILE,
+    EXPORT,
+    GENERATOR_FILE,
+    LATEST,
+    METRICS,
+    SAMPLES,
+    TENSORBOARD,
+    TRAINED_CONFIG,
+)
+from engine.layout import RUNS_ROOT as _RUNS_ROOT
 
-RUNS_ROOT = Path("runs")
-CONFIG_FILE = "config.json"
-CHECKPOINTS = "checkpoints"
-TRAINED_CONFIG = "trained_config.json"  # under checkpoints/
-CHECKPOINT_STATE = "checkpoint"  # under checkpoints/: tf.train.CheckpointManager's list; a run "has a checkpoint"
+RUNS_ROOT = Path(_RUNS_ROOT)
 _LOCKS: dict[str, int] = {}  # resolved run directory -> the open descriptor holding its lock
 _LATEST_PENDING: dict[str, Path] = {}  # resolved checkpoints/ of a new run -> its runs root, until its first save
 
@@ -49,10 +49,10 @@ LEFTOVERS = (
     f"{CHECKPOINTS}/best/best.tmp",
     f"{CONFIG_FILE}.tmp",
     "metrics.tmp",  # runlog.trim_log's
-    "tensorboard/events.out.tfevents.*.tmp",  # runlog.trim_tensorboard's
-    "samples/progress.tmp.gif",
+    f"{TENSORBOARD}/events.out.tfevents.*.tmp",  # runlog.trim_tensorboard's
+    f"{SAMPLES}/progress.tmp.gif",
     ".*.partial.*",  # atomic_file's: .generator.partial.keras
-    "samples/.*.partial.*",
+    f"{SAMPLES}/.*.partial.*",
 )
 
 
@@ -305,7 +305,7 @@ def check_new_run_place(out_dir: str | None, runs_root: Path) -> None:
             f"{printable_path(runs_root)} is a file, where runs are kept; move it away, or pass --out-dir DIR "
             "(nothing was changed)"
         )
-    latest = runs_root / "latest"
+    latest = runs_root / LATEST
     if os.path.lexists(latest) and not latest.is_symlink():
         kind = "a directory" if latest.is_dir() else "a file"
         raise UserError(
@@ -425,7 +425,7 @@ def worker_run_dir(resume_from: Path | None = None):
     tmp = Path(tempfile.mkdtemp(prefix="gan-worker-run-"))
     try:
         if resume_from is not None:
-            skip = shutil.ignore_patterns("samples", "tensorboard", "export")
+            skip = shutil.ignore_patterns(SAMPLES, TENSORBOARD, EXPORT)
             shutil.copytree(resume_from, tmp, dirs_exist_ok=True, ignore=skip)
         yield tmp
     finally:
@@ -435,7 +435,7 @@ def worker_run_dir(resume_from: Path | None = None):
 def _point_latest(runs_root: Path, run_dir: Path) -> None:
     """Points runs/latest at `run_dir`, atomically (a temporary link renamed over it). A failure is said, not
     raised: the run itself is fine, only the shortcut to it is missing."""
-    link = runs_root / "latest"
+    link = runs_root / LATEST
     tmp = runs_root / f".latest-{os.getpid()}"
     _remove_stale_latest_links(runs_root)
     try:
@@ -475,7 +475,7 @@ def _alive(pid: int) -> bool:
 
 def resolve(run_dir: str | os.PathLike | None, *, runs_root: Path = RUNS_ROOT) -> Path:
     """`run_dir`, or runs/latest when None; raises UserError if it does not exist."""
-    path = Path(run_dir) if run_dir is not None else runs_root / "latest"
+    path = Path(run_dir) if run_dir is not None else runs_root / LATEST
     if not path.exists():
         hint = "train one first with `python -m engine.train`" if run_dir is None else "check the path"
         raise UserError(f"run directory {printable_path(path)} does not exist; {hint}")
@@ -543,11 +543,7 @@ def check_config_unchanged(run_dir: Path, cfg: Config) -> None:
             f"{printable_path(path)} is unreadable ({type(e).__name__}: {first_line(e)}); it records the config "
             "the checkpoints were trained with, so the run cannot be resumed safely; restore it, or start a new run"
         ) from None
-    changed = [
-        f.name
-        for f in dataclasses.fields(Config)
-        if f.name not in ("epochs", "steps") and getattr(trained, f.name) != getattr(cfg, f.name)
-    ]
+    changed = changed_except_length(trained, cfg)
     if changed:
         diffs = ", ".join(
             f"{k}: trained with {getattr(trained, k)!r}, config.json has {getattr(cfg, k)!r}" for k in changed
@@ -626,7 +622,6 @@ def generator_metadata(cfg: Config, *, step: int, checkpoint_sha: str, class_nam
     }
 
 
-BEST = "best"  # checkpoints/best/: the best checkpoint by FID (engine.quality.training), with best.json
 BEST_INFO = "best.json"
 
 

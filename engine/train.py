@@ -8,7 +8,7 @@ import argparse
 import contextlib
 import dataclasses
 
-from engine.config import PRECISIONS, STRATEGIES, Config, RunOptions, apply_overrides
+from engine.config import PRECISIONS, STRATEGIES, Config, RunOptions, apply_overrides, changed_except_length
 from engine.errors import UserError, run_cli
 from engine.precision import precision_arg
 from engine.presets import ENGINE_RECIPES, PUBLISHED, get_preset
@@ -218,11 +218,7 @@ def resume_config(args, run) -> Config:
             "drop --preset or start a new run"
         )
     wanted = build_config(args, base=stored)
-    changed = [
-        f.name
-        for f in dataclasses.fields(Config)
-        if f.name not in ("epochs", "steps") and getattr(stored, f.name) != getattr(wanted, f.name)
-    ]
+    changed = changed_except_length(stored, wanted)
     if changed:
         diffs = ", ".join(f"{k}: run has {getattr(stored, k)!r}, asked {getattr(wanted, k)!r}" for k in changed)
         raise UserError(
