@@ -30,7 +30,11 @@ class AdversarialLoss:
     gradient_penalty: bool = False
 
     def d(self, real_logits, fake_logits, real_target, fake_target):
-        return self.weight * (self.real(real_logits, real_target) + self.fake(fake_logits, fake_target))
+        return self.combine(self.real(real_logits, real_target), self.fake(fake_logits, fake_target))
+
+    def combine(self, real_loss, fake_loss):
+        """D's loss from its two sides' losses, however they were computed (per example, or already averaged)."""
+        return self.weight * (real_loss + fake_loss)
 
 
 def _flat(logits):

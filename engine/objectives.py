@@ -79,7 +79,7 @@ def d_loss(gan, batch, fake, fake_labels, fake_out=None):
     real, labels = batch["image"], batch["label"]
     real_loss, real_acc = side_loss(gan, real, labels, True)
     fake_loss, fake_acc = side_loss(gan, fake, fake_labels, False, fake_out)
-    loss = gan.adversarial.weight * (real_loss + fake_loss)
+    loss = gan.adversarial.combine(real_loss, fake_loss)
     if gan.adversarial.gradient_penalty:
         loss += gradient_penalty(gan, real, fake, labels if gan.conditioning in LABEL_FED_TO_D else None)
     return loss, tf.stack([real_acc, fake_acc])

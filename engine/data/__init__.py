@@ -9,6 +9,17 @@ from engine.registry import Registry
 # name -> loader `load(split, data_dir, image_shape) -> ImageData`, filled by each loader module's decorator; the
 # loaders are imported (and so registered) by engine.data.registry, which they never import back.
 DATASETS = Registry("dataset")
+DESCRIPTIONS: dict[str, str] = {}  # name -> one line for model cards: what the data is, whose, its licence
+
+
+def register(name: str, description: str):
+    """Decorator registering a loader under `name`, with the one line a model card says of the data."""
+
+    def add(load):
+        DESCRIPTIONS[name] = description
+        return DATASETS.register(name)(load)
+
+    return add
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import DATASETS, ImageData, places
+from engine.data import ImageData, places, register
 from engine.data.splits import SPLITS, split_indices  # noqa: F401  (split_indices: re-exported for tests)
 from engine.errors import UserError
 
@@ -39,7 +39,7 @@ _CHUNK_BYTES = 4 << 20  # rows parsed at a time; the temporaries are ~20x this p
 _COMMA, _NEWLINE, _ZERO = ord(","), ord("\n"), ord("0")
 
 
-@DATASETS.register(NAME)
+@register(NAME, "Kaggle's 'A-Z Handwritten Alphabets' csv (28x28 grayscale letters, derived from NIST SD19)")
 def load(split: str = "train", data_dir: str | None = None, image_shape=None) -> ImageData:
     """Loads a split of the A-Z handwritten letters.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import DATASETS, ImageData, places
+from engine.data import ImageData, places, register
 from engine.data.idx import find_idx_file, first_dir_with, read_idx
 from engine.errors import UserError
 
@@ -30,7 +30,7 @@ URL = "https://www.nist.gov/itl/products-and-services/emnist-dataset"
 GET_FILES = f"download the 'gzip' archive from {URL}, unpack the emnist-letters-* files"
 
 
-@DATASETS.register(NAME)
+@register(NAME, "EMNIST letters (handwritten A-Z, 28x28 grayscale; Cohen et al. 2017, from NIST SD19)")
 def load(split: str = "train", data_dir: str | None = None, image_shape=None) -> ImageData:
     """Loads an EMNIST Letters split.
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from engine.data import DATASETS, ImageData
+from engine.data import ImageData, register
 from engine.data.splits import SPLITS, split_indices
 from engine.errors import UserError
 
@@ -48,7 +48,7 @@ MAX_SOURCE_PIXELS = 50_000_000
 _SHOWN_SKIPPED = 3
 
 
-@DATASETS.register(NAME)
+@register(NAME, "a folder of images given with --data-dir")
 def load(split: str = "train", data_dir: str | None = None, image_shape=None) -> ImageData:
     """Loads a split of a folder of images, resized to `image_shape`.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import DATASETS, ImageData, places
+from engine.data import ImageData, places, register
 from engine.data.idx import find_idx_file, first_dir_with, read_idx
 from engine.errors import UserError
 
@@ -64,13 +64,19 @@ FASHION_MNIST = IdxDataset(
 )
 
 
-@DATASETS.register("mnist")
+@register(
+    "mnist",
+    "MNIST (handwritten digits 0-9, 28x28 grayscale; LeCun, Cortes and Burges)",
+)
 def load_mnist(split: str = "train", data_dir: str | None = None, image_shape=None) -> ImageData:
     """Loads an MNIST split: images [N, 28, 28, 1] uint8, labels int32 0..9. See `load` for Args/Raises."""
     return load(MNIST, split, data_dir)
 
 
-@DATASETS.register("fashion_mnist")
+@register(
+    "fashion_mnist",
+    "Fashion-MNIST (Zalando Research; 60,000 training images of 10 kinds of clothing, 28x28 grayscale; MIT licence)",
+)
 def load_fashion_mnist(split: str = "train", data_dir: str | None = None, image_shape=None) -> ImageData:
     """Loads a Fashion-MNIST split: images [N, 28, 28, 1] uint8, labels int32 0..9. See `load` for Args/Raises."""
     return load(FASHION_MNIST, split, data_dir)

@@ -10,9 +10,9 @@ import keras
 from keras import layers
 
 from engine.config import Config
-from engine.models import register
 from engine.models.cdcgan_fashion import build_generator
 from engine.models.dcgan_fashion import discriminator_features
+from engine.models.family import register
 
 
 def build_discriminator(cfg: Config) -> keras.Model:

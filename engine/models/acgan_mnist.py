@@ -10,7 +10,7 @@ from keras import layers
 
 from engine.config import Config
 from engine.errors import UserError
-from engine.models import dropout_rate, register
+from engine.models.family import dropout_rate, register
 from engine.models.layers import Dropout
 
 

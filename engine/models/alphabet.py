@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from engine.config import Config
-from engine.models import dropout_rate, register
+from engine.models.family import dropout_rate, register
 from engine.models.layers import Dropout
 
 

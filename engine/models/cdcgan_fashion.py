@@ -9,8 +9,8 @@ import keras
 from keras import layers
 
 from engine.config import Config
-from engine.models import register
 from engine.models.dcgan_fashion import discriminator_body, generator_body
+from engine.models.family import register
 
 LABEL_EMBEDDING = 50
 

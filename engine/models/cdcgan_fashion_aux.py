@@ -12,8 +12,8 @@ import keras
 from keras import layers
 
 from engine.config import Config
-from engine.models import dropout_rate, register
 from engine.models.cdcgan_fashion import build_generator, critic
+from engine.models.family import dropout_rate, register
 from engine.models.layers import Dropout
 
 CLASSIFIER_FILTERS = (32, 64)

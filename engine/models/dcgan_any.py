@@ -17,7 +17,7 @@ import keras
 from keras import layers
 
 from engine.config import Config
-from engine.models import register
+from engine.models.family import register
 
 BASES = (4, 3, 5, 7)  # tried in this order: 4 x 4 is the usual DCGAN start, the others reach 28, 40, 48, 96
 SIZES = tuple(sorted({b * 2**k for b in BASES for k in range(1, 7) if 8 <= b * 2**k <= 256}))

@@ -11,52 +11,22 @@ samples (drawn in inference mode, as the notebook draws them) would keep a third
 """
 
 import keras
-from keras import layers
 
 from engine.config import Config
-from engine.models import dropout_rate, register
-from engine.models.layers import Dropout
+from engine.models import mohr
+from engine.models.family import register
 
-_MOMENTUM = 0.9  # one `momentum` variable sets every BN of the TF1 generator, the first (after the Dense) included
-
-
-def _lrelu_bn(x):
-    # The source's `tf.layers.dropout` between the two never ran. Here G has none: Dropout feeding BatchNorm leaves
-    # moving statistics that inference mode (no dropout) does not match, and samples lose most of their variety.
-    x = layers.LeakyReLU(0.2)(x)
-    # Keras BN defaults (with gamma); TF1's contrib batch_norm had scale=False, i.e. no gamma.
-    return layers.BatchNormalization(momentum=_MOMENTUM)(x)
+MOMENTUM = 0.9  # one `momentum` variable sets every BN of the TF1 generator, the first (after the Dense) included
 
 
 def build_generator(cfg: Config) -> keras.Model:
     """z [b, latent] -> image [b, 40, 40, 3]; 1,055,283 parameters at latent 100 (1,053,555 at 64)."""
-    h, w, c = cfg.image_shape
-    z = keras.Input((cfg.latent_dim,), name="z")
-    x = _lrelu_bn(layers.Dense(4 * 4 * 3)(z))  # BN over the 48 Dense units, before the reshape
-    x = layers.Reshape((4, 4, 3))(x)
-    # tf.image.resize_images used legacy corner alignment; Keras resizes with half-pixel centers. No weights either way.
-    x = layers.Resizing(h // 4, w // 4, interpolation="bilinear")(x)
-    for filters, stride in ((256, 2), (128, 2), (64, 1)):
-        x = _lrelu_bn(layers.Conv2DTranspose(filters, 5, strides=stride, padding="same")(x))
-    image = layers.Conv2DTranspose(
-        c, 5, padding="same", activation=cfg.output_activation, dtype="float32", name="image"
-    )(x)
-    return keras.Model(z, image, name="generator")
+    return mohr.generator(cfg, (256, 128, 64), MOMENTUM)
 
 
 def build_discriminator(cfg: Config) -> keras.Model:
     """image [b, 40, 40, 3] -> logit [b, 1]; 4,320,705 parameters."""
-    image = keras.Input(cfg.image_shape, name="image")
-    x = image
-    for filters, stride in ((256, 2), (128, 1), (64, 1)):
-        x = layers.Conv2D(filters, 5, strides=stride, padding="same")(x)
-        x = layers.LeakyReLU(0.2)(x)
-        x = Dropout(dropout_rate(cfg, 0.4))(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(128)(x)
-    x = layers.LeakyReLU(0.2)(x)
-    logit = layers.Dense(1, dtype="float32", name="logit")(x)
-    return keras.Model(image, logit, name="discriminator")
+    return mohr.discriminator(cfg, (256, 128, 64))
 
 
 register("dcgan_faces", build_generator, build_discriminator)

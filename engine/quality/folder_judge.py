@@ -147,13 +147,7 @@ class FolderJudge:
             **manifold.manifold_metrics(self.reference_feats, feats, real_radii=self._reference_radii),
         }
         if labels is not None and self.reference_labels is not None:
-            labels, per_class = np.asarray(labels), {}
-            for c in np.unique(labels):
-                mine, theirs = feats[labels == c], self.reference_feats[self.reference_labels == c]
-                if len(mine) >= 2 and len(theirs) >= 2:
-                    per_class[int(c)] = metrics.frechet_distance(mine, theirs)
-            out["intra_fid"] = float(np.mean(list(per_class.values()))) if per_class else float("nan")
-            out["intra_fid_per_class"] = per_class
+            out |= metrics.intra_fid(feats, labels, self.reference_feats, self.reference_labels)
         return out
 
     def floor(self, n: int, *, conditional: bool = False, seed: int = 0) -> dict:

@@ -48,6 +48,21 @@ def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return float(off_diag - 2 * kxy.mean())
 
 
+def intra_fid(feats, labels, reference_feats, reference_labels) -> dict:
+    """FID within each class (classes with at least two images on both sides), and their mean.
+
+    Returns:
+      {"intra_fid": the mean (nan when no class has two images on both sides), "intra_fid_per_class": {c: FID}}.
+    """
+    labels, per_class = np.asarray(labels), {}
+    for c in np.unique(labels):
+        mine, theirs = feats[labels == c], reference_feats[reference_labels == c]
+        if len(mine) >= 2 and len(theirs) >= 2:
+            per_class[int(c)] = frechet_distance(mine, theirs)
+    mean = float(np.mean(list(per_class.values()))) if per_class else float("nan")
+    return {"intra_fid": mean, "intra_fid_per_class": per_class}
+
+
 def kid(feats_a, feats_b, *, subsets: int = 50, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance analogue: mean unbiased MMD^2 over random subsets, and its standard error.
 

@@ -91,13 +91,7 @@ class Judge:
         if labels is not None:
             labels = np.asarray(labels)
             out["class_accuracy"] = float(np.mean(probs.argmax(axis=1) == labels))
-            per_class = {}
-            for c in np.unique(labels):
-                mine, theirs = feats[labels == c], self.reference_feats[self.reference_labels == c]
-                if len(mine) >= 2 and len(theirs) >= 2:
-                    per_class[int(c)] = metrics.frechet_distance(mine, theirs)
-            out["intra_fid"] = float(np.mean(list(per_class.values()))) if per_class else float("nan")
-            out["intra_fid_per_class"] = per_class
+            out |= metrics.intra_fid(feats, labels, self.reference_feats, self.reference_labels)
         return out
 
     def floor(self, n: int, *, conditional: bool = False, seed: int = 0) -> dict:

@@ -1,4 +1,4 @@
-"""Each seed preset against its tutorial's recipe as published, quoted from the source (see engine/presets.py)."""
+"""Each seed preset against its tutorial's recipe as published, quoted from the source (engine/presets/published.py)."""
 
 import dataclasses
 import os
