@@ -18,12 +18,13 @@ images, in --images (default docs/images/quality_<folder>). `--quick`: 100 steps
 
 import os
 import shlex
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.machine import describe_machine, save_results
+from benchmarks.training_runs import at_minute, copy_grids, train_or_read
+from engine.layout import CONFIG_FILE
 
 UNREACHABLE_STEPS = "100000000"  # the time limit, not the step count, ends a recipe run at equal minutes
 LENGTH_FLAGS = ("--steps", "--epochs", "--time-limit")
@@ -62,7 +63,7 @@ def training_args(recipe: dict, minutes: list, *, quick: bool) -> list:
 def run_channels(run_dir: Path) -> int:
     import json
 
-    return int(json.loads((run_dir / "config.json").read_text())["config"]["image_shape"][2])
+    return int(json.loads((run_dir / CONFIG_FILE).read_text())["config"]["image_shape"][2])
 
 
 def real_grid(data_dir, run_dir: Path, path: Path) -> Path:
@@ -72,7 +73,7 @@ def real_grid(data_dir, run_dir: Path, path: Path) -> Path:
     from engine.data.registry import load_dataset
     from imagegrid import make_grid, save_png
 
-    shape = tuple(json.loads((run_dir / "config.json").read_text())["config"]["image_shape"])
+    shape = tuple(json.loads((run_dir / CONFIG_FILE).read_text())["config"]["image_shape"])
     images = load_dataset("image_folder", "all", data_dir, shape).images
     pick = np.random.default_rng(0).permutation(len(images))[:REAL_GRID_IMAGES]
     return save_png(make_grid(images[np.sort(pick)]), path)
@@ -104,8 +105,6 @@ def format_tables(results: dict, refs: dict, minutes: list, num_samples: int, fe
         "| training minutes | " + " | ".join(f"{n} FID" for n in names) + " |",
         "|---:|" + "---:|" * len(names),
     ]
-    from benchmarks.quality import at_minute
-
     for minute in minutes:
         cells = []
         for n in names:
@@ -152,7 +151,6 @@ def plot(results: dict, floor: dict, path: Path, title: str) -> None:
 
 def main(args, defaults: dict) -> None:
     """Runs the folder benchmark for benchmarks.quality's parsed `args` (`defaults`: its parser's defaults)."""
-    from benchmarks.quality import final_grid, finished, read_curve, train_run
     from engine.data.image_folder import list_images
     from engine.errors import UserError
     from engine.quality.folder_judge import FolderJudge
@@ -186,37 +184,23 @@ def main(args, defaults: dict) -> None:
     results = {}
     for recipe in recipes:
         run_dir = work / recipe["name"]
-        wall = None
-        if not finished(run_dir):
-            if run_dir.exists():
-                raise SystemExit(
-                    f"error: {run_dir} holds an unfinished run; resume it (python -m engine.train --resume "
-                    f"--out-dir {run_dir}) or move it away"
-                )
-            extra = training_args(recipe, minutes, quick=args.quick)
-            wall = train_run(
-                recipe["preset"],
-                recipe["strategy"],
-                extra,
-                run_dir,
-                minutes=minutes,
-                num_samples=num_samples,
-                data_dir=args.data_dir,
-                quick=args.quick,
-            )
-        curve = read_curve(run_dir)
+        run = train_or_read(
+            recipe["name"],
+            recipe["preset"],
+            recipe["strategy"],
+            training_args(recipe, minutes, quick=args.quick),
+            run_dir,
+            minutes=minutes,
+            num_samples=num_samples,
+            data_dir=args.data_dir,
+            quick=args.quick,
+            digits=2,
+        )
         results[recipe["name"]] = {
             **{k: recipe[k] for k in ("preset", "extra", "strategy", "spec")},
-            "run_dir": str(run_dir),
-            "wall_s": round(wall, 1) if wall else None,
-            "curve": curve,
+            **run,
             "channels": run_channels(run_dir),
         }
-        print(
-            f"{recipe['name']}: FID {[round(c['fid'], 2) for c in curve]} at minutes "
-            f"{[round(c['train_s'] / 60, 1) for c in curve]}",
-            flush=True,
-        )
 
     channels = {r["channels"] for r in results.values()}
     if len(channels) > 1:
@@ -228,10 +212,7 @@ def main(args, defaults: dict) -> None:
     print(f"floor FID {refs['floor']['fid']:.2f}, noise FID {refs['noise']['fid']:.2f} at {n} samples", flush=True)
 
     out.mkdir(parents=True, exist_ok=True)
-    images.mkdir(parents=True, exist_ok=True)
-    for name, r in results.items():
-        r["grid"] = str(images / f"{name}.png")
-        shutil.copyfile(final_grid(Path(r["run_dir"])), r["grid"])
+    copy_grids(results, images)
     real = str(real_grid(args.data_dir, first, images / "real.png"))
     command = "python -m benchmarks.quality --data-dir " + shlex.quote(args.data_dir)
     command += "".join(f" --recipe {shlex.quote(r['spec'])}" for r in recipes)

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from benchmarks.child import child_env
+
 
 def kernel_times(xplane_path: str) -> dict[str, float]:
     """{node name:op type: total ms} over the host plane's TensorFlow compute events."""
@@ -71,23 +73,20 @@ def profile_step(preset: str, batch: int, steps_per_call: int, calls: int = 2, p
 
     from benchmarks.throughput_runners import load_images
     from engine.config import with_update_order
-    from engine.data.pipeline import make_dataset
     from engine.gan import GAN
-    from engine.steps import make_train_fn
+    from engine.stepper import make_stepper
 
     base, data = load_images(preset)
     # The simultaneous order, as the throughput benchmark's engine rows (dcgan_fashion as published alternates).
     cfg = dataclasses.replace(with_update_order(base, "simultaneous"), batch_size=batch, precision=precision)
-    gan = GAN(cfg)
-    iterator = iter(make_dataset(data, global_batch_size=batch, output_range=cfg.output_range, seed=0))
-    fn = make_train_fn(gan, tf.distribute.get_strategy(), jit_compile=False)
+    stepper = make_stepper(GAN(cfg), data, tf.distribute.get_strategy(), jit_compile=False)
     n = tf.constant(steps_per_call)
-    fn(iterator, n)["d_loss"].numpy()  # trace and warm up outside the profile
+    stepper(n)["d_loss"].numpy()  # trace and warm up outside the profile
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
         start = time.perf_counter()
         for _ in range(calls):
-            out = fn(iterator, n)
+            out = stepper(n)
         out["d_loss"].numpy()
         wall = time.perf_counter() - start
         tf.profiler.experimental.stop()
@@ -129,22 +128,19 @@ def compare_dropout(preset: str, batch: int, steps_per_call: int, precision: str
     from benchmarks.precision_compare import alternate
     from benchmarks.throughput_runners import load_images, window_steps
     from engine.config import with_update_order
-    from engine.data.pipeline import make_dataset
     from engine.gan import GAN
-    from engine.steps import make_train_fn
+    from engine.stepper import make_stepper
 
     base, data = load_images(preset)
     cfg = dataclasses.replace(with_update_order(base, "simultaneous"), batch_size=batch, precision=precision)
 
     def runner():
-        gan = GAN(cfg)
-        iterator = iter(make_dataset(data, global_batch_size=batch, output_range=cfg.output_range, seed=0))
-        fn = make_train_fn(gan, tf.distribute.get_strategy(), jit_compile=False)
+        stepper = make_stepper(GAN(cfg), data, tf.distribute.get_strategy(), jit_compile=False)
         n = tf.constant(steps_per_call)
 
         def run(steps):
             for _ in range(steps // steps_per_call):
-                out = fn(iterator, n)
+                out = stepper(n)
             out["d_loss"].numpy()
 
         return run
@@ -176,7 +172,7 @@ def profile_in_child(preset: str, batch: int, steps_per_call: int) -> str:
         str(steps_per_call),
         "--json",
     ]
-    out = subprocess.run(args, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True)
+    out = subprocess.run(args, env=child_env(), capture_output=True, text=True)
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if not lines:
         return f"profile failed: {(out.stderr.strip().splitlines() or ['no output'])[-1]}"

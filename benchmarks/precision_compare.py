@@ -14,6 +14,7 @@ import statistics
 import time
 from pathlib import Path
 
+from benchmarks.child import many_steps, run_child
 from benchmarks.throughput_runners import Row, load_images, window_steps
 
 ROUNDS = 6  # windows per policy; an even count keeps the A B B A order balanced
@@ -30,8 +31,6 @@ def compare_plan(quick: bool = False) -> list[Row]:
     per call), and the default command's setting (`dcgan_fashion_fast`, batch 32, mirrored over 2 logical CPUs,
     10 steps per call). Quick: dcgan_fashion at 64 and 256 and the default command's setting.
     """
-    from benchmarks.train_throughput import many_steps
-
     default_command = Row("dcgan_fashion_fast", 32, "engine", steps_per_call=10, strategy="mirrored")
     if quick:
         return [Row("dcgan_fashion", b, "engine", steps_per_call=many_steps(b)) for b in (64, 256)] + [default_command]
@@ -83,22 +82,19 @@ def _engine_runner(row: Row, precision: str, strategy):
     import tensorflow as tf
 
     from engine.config import with_update_order
-    from engine.data.pipeline import distribute, make_dataset
     from engine.gan import GAN
-    from engine.steps import make_train_fn
+    from engine.stepper import make_stepper
 
     base, data = load_images(row.preset)
     cfg = dataclasses.replace(with_update_order(base, row.update_order), batch_size=row.batch, precision=precision)
     with strategy.scope():
         gan = GAN(cfg)
-    dataset = make_dataset(data, global_batch_size=row.batch, output_range=cfg.output_range, seed=0)
-    iterator = iter(distribute(dataset, strategy))
-    fn = make_train_fn(gan, strategy, jit_compile=False)
+    stepper = make_stepper(gan, data, strategy, jit_compile=False)
     n = tf.constant(row.steps_per_call)
 
     def run(steps):
         for _ in range(steps // row.steps_per_call):
-            out = fn(iterator, n)
+            out = stepper(n)
         out["d_loss"].numpy()  # calls are queued asynchronously; this waits for the last
 
     return run
@@ -189,7 +185,6 @@ def cpu_flag_line() -> str:
 def run(precisions: list[str], quick: bool, presets: str | None, out: Path, log=print) -> list[dict]:
     """Measures every row of the plan under both policies and writes precision_throughput[_quick].md/.json."""
     from benchmarks.machine import describe_machine
-    from benchmarks.train_throughput import run_child
 
     start = time.perf_counter()
     rows = compare_plan(quick)

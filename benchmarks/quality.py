@@ -17,13 +17,11 @@ steps each, 500 samples) checks it runs.
 import argparse
 import json
 import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from benchmarks.machine import describe_machine, save_results
+from benchmarks.training_runs import at_minute, copy_grids, train_or_read
 
 # name -> (preset, strategy, extra arguments, what it is). The baseline is the tutorial as published, full length.
 RECIPES = {
@@ -84,73 +82,6 @@ RECIPES = {
     ),
 }
 DATASET = "fashion_mnist"
-
-
-def train_run(
-    preset: str,
-    strategy: str,
-    extra: list,
-    run_dir: Path,
-    *,
-    minutes: list,
-    num_samples: int,
-    data_dir: str | None,
-    quick: bool,
-) -> float:
-    """Trains one recipe in a child process, scored at each minute mark and at the end; returns wall seconds."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "engine.train",
-        "--preset",
-        preset,
-        "--strategy",
-        strategy,
-        *extra,
-        "--eval-samples",
-        str(num_samples),
-        "--out-dir",
-        str(run_dir),
-    ]
-    cmd += ["--steps", "100"] if quick else ["--eval-at-minutes", ",".join(f"{m:g}" for m in minutes)]
-    if data_dir:
-        cmd += ["--data-dir", data_dir]
-    if quick:
-        cmd += ["--eval-at-minutes", "0.1"]
-    print(" ".join(cmd[1:]), flush=True)
-    log_path = run_dir.parent / f"{run_dir.name}.log"
-    start = time.perf_counter()
-    with open(log_path, "w") as log:
-        code = subprocess.run(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)
-        ).returncode  # the child quiets TensorFlow itself
-    if code:
-        tail = log_path.read_text().strip().splitlines()[-3:]
-        raise SystemExit(f"error: training {preset} failed (exit {code}): {' | '.join(tail)}")
-    return time.perf_counter() - start
-
-
-def read_curve(run_dir: Path) -> list[dict]:
-    """The evaluated records of a run's metrics.jsonl: step, epoch, train_s and the metrics."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    from engine.quality.training import LOGGED  # the names the training loop logs its evaluations under
-
-    keys = ("step", "epoch", "train_s", *(m for m in LOGGED if m != "score"))
-    return [{k: r[k] for k in keys if k in r} for r in records if "fid" in r]
-
-
-def finished(run_dir: Path) -> bool:
-    return (run_dir / "generator.keras").exists() and bool(read_curve(run_dir))
-
-
-def final_grid(run_dir: Path) -> Path:
-    """The last sample grid the run wrote (epoch_NNN.png, or step_NNNNNN.png when it stopped mid-epoch)."""
-    return max((run_dir / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
-
-
-def at_minute(curve: list[dict], minute: float) -> dict | None:
-    """The evaluation made when training time first passed `minute` (None if the run was shorter)."""
-    return next((c for c in curve if c["train_s"] >= 60 * minute - 1e-6), None)
 
 
 def plot(results: dict, floor: dict, path: Path, title: str) -> None:
@@ -301,45 +232,22 @@ def main() -> None:
     results = {}
     for name in names:
         preset, strategy, extra, what = RECIPES[name]
-        run_dir = work / name
-        wall = None
-        if not finished(run_dir):
-            if run_dir.exists():
-                raise SystemExit(
-                    f"error: {run_dir} holds an unfinished run; resume it (python -m engine.train "
-                    f"--resume --out-dir {run_dir}) or move it away"
-                )
-            wall = train_run(
-                preset,
-                strategy,
-                extra,
-                run_dir,
-                minutes=minutes,
-                num_samples=num_samples,
-                data_dir=args.data_dir,
-                quick=args.quick,
-            )
-        curve = read_curve(run_dir)
-        results[name] = {
-            "preset": preset,
-            "strategy": strategy,
-            "what": what,
-            "run_dir": str(run_dir),
-            "wall_s": round(wall, 1) if wall else None,
-            "curve": curve,
-        }
-        print(
-            f"{name}: FID {[round(c['fid'], 1) for c in curve]} at minutes "
-            f"{[round(c['train_s'] / 60, 1) for c in curve]}",
-            flush=True,
+        run = train_or_read(
+            name,
+            preset,
+            strategy,
+            extra,
+            work / name,
+            minutes=minutes,
+            num_samples=num_samples,
+            data_dir=args.data_dir,
+            quick=args.quick,
         )
+        results[name] = {"preset": preset, "strategy": strategy, "what": what, **run}
 
     out, images = Path(args.out), Path(args.images) if not args.quick else Path(args.out) / "quality_quick_grids"
     out.mkdir(parents=True, exist_ok=True)
-    images.mkdir(parents=True, exist_ok=True)
-    for name, r in results.items():
-        r["grid"] = str(images / f"{name}.png")
-        shutil.copyfile(final_grid(Path(r["run_dir"])), r["grid"])
+    copy_grids(results, images)
     command = f"python -m benchmarks.quality --recipes {','.join(names)}" + (" --quick" if args.quick else "")
     for flag in ("minutes", "name", "images"):  # the options that change what is measured or where it goes
         if getattr(args, flag) != parser.get_default(flag):

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import cpu_model, describe_machine
-from benchmarks.quality import read_curve
+from benchmarks.training_runs import read_curve
 
 BASE = "dcgan_fashion_adam"
 # FAST + FAST_EMA: the published recipe (alternating, fakes from G in inference mode) as its preset stood when these

@@ -8,7 +8,6 @@ warm-up window's extra time over the median one.
 
 import dataclasses
 import math
-import os
 import resource
 import statistics
 import time
@@ -147,7 +146,6 @@ def measure(row: Row, *, windows: int, window_images: int, strategy=None) -> dic
 
     from benchmarks.flops import forward_flops, step_flops
     from engine.config import with_update_order
-    from engine.data.pipeline import make_dataset
     from engine.gan import GAN
 
     reset_peak_rss()
@@ -155,17 +153,16 @@ def measure(row: Row, *, windows: int, window_images: int, strategy=None) -> dic
     base, data = load_images(row.preset)
     cfg = dataclasses.replace(with_update_order(base, row.update_order), batch_size=row.batch, precision=row.precision)
     strategy = strategy or tf.distribute.get_strategy()
-    dataset = make_dataset(data, global_batch_size=row.batch, output_range=cfg.output_range, seed=0)
     steps = window_steps(row.batch, row.steps_per_call, window_images)
     flops = None
     if row.kind == "pipeline":
-        iterator = iter(dataset)
+        iterator = iter(_batches(cfg, data))
         first, times = Timer().time(lambda n: [next(iterator)["image"].numpy() for _ in range(n)], steps, windows)
     else:
         with strategy.scope():
             gan = GAN(cfg)  # the engine's networks, also reused by the baselines so every row trains the same models
         flops = step_flops(gan.generator, gan.discriminator, row.algorithm)
-        run_steps = _runner(row, cfg, gan, dataset, strategy)
+        run_steps = _runner(row, cfg, gan, data, strategy)
         if row.kind == "fit":
             first, times = run_steps(steps, windows)
         else:
@@ -188,14 +185,21 @@ def measure(row: Row, *, windows: int, window_images: int, strategy=None) -> dic
     return result
 
 
-def _runner(row: Row, cfg: Config, gan, dataset, strategy):
+def _batches(cfg: Config, data):
+    """The batches the engine's stepper draws (engine.data.pipeline), for the rows that are not the engine."""
+    from engine.data.pipeline import make_dataset
+
+    return make_dataset(data, global_batch_size=cfg.batch_size, output_range=cfg.output_range, seed=cfg.seed)
+
+
+def _runner(row: Row, cfg: Config, gan, data, strategy):
     import tensorflow as tf
 
     if row.kind == "tutorial":
         from benchmarks.baselines import TutorialIdiom
 
         idiom = TutorialIdiom(gan.generator, gan.discriminator, cfg)
-        iterator = iter(dataset.map(lambda b: b["image"]))
+        iterator = iter(_batches(cfg, data).map(lambda b: b["image"]))
 
         def run(n):
             for _ in range(n):
@@ -209,7 +213,7 @@ def _runner(row: Row, cfg: Config, gan, dataset, strategy):
         model = make_fit_gan(
             gan.generator, gan.discriminator, cfg, jit_compile=row.jit, steps_per_execution=row.steps_per_call
         )
-        images = dataset.map(lambda b: b["image"])
+        images = _batches(cfg, data).map(lambda b: b["image"])
 
         def run_fit(steps, windows):
             # One fit call, one epoch per window; with steps_per_epoch set Keras keeps the iterator across epochs.
@@ -219,19 +223,14 @@ def _runner(row: Row, cfg: Config, gan, dataset, strategy):
 
         return run_fit
 
-    from engine.data.pipeline import distribute
-    from engine.distribute import jit_unsupported_reason
-    from engine.steps import make_train_fn
+    from engine.stepper import make_stepper
 
-    if row.jit and jit_unsupported_reason(strategy):
-        raise ValueError(jit_unsupported_reason(strategy))
-    iterator = iter(distribute(dataset, strategy))
-    fn = make_train_fn(gan, strategy, jit_compile=row.jit)
+    stepper = make_stepper(gan, data, strategy, jit_compile=row.jit)  # ValueError: XLA cannot run under `strategy`
     n = tf.constant(row.steps_per_call)
 
     def run_engine(steps):
         for _ in range(steps // row.steps_per_call):
-            out = fn(iterator, n)
+            out = stepper(n)
         out["d_loss"].numpy()  # calls are queued asynchronously; this waits for the last
 
     return run_engine
@@ -253,7 +252,3 @@ def _EpochTimer():
             self.times.append(time.perf_counter() - self.start)
 
     return EpochTimer()
-
-
-def child_env() -> dict:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -15,16 +15,14 @@ import argparse
 import dataclasses
 import itertools
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from benchmarks.child import many_steps, run_child
 from benchmarks.machine import describe_machine
-from benchmarks.throughput_runners import Row, child_env
+from benchmarks.throughput_runners import Row
 
 BATCHES = (32, 64, 128, 256)
-CALL_IMAGES = 1024  # "many steps per call" = as many as fill this: Python's per-call cost per image is then equal
 WINDOW_IMAGES = {"dcgan_faces": 128}  # a few s per window at ~30 images/s; the 28x28 presets default to 512
 WINDOWS = 5
 PEAK_SIZES = (1024, 2048, 4096)
@@ -32,11 +30,6 @@ TARGETS = (
     "engine >= every other row and >= 1.2x the tutorial idiom at every batch; utilisation >= 75% at batch >= 128, "
     ">= 50% at batch 32"
 )
-
-
-def many_steps(batch: int) -> int:
-    """Steps per call for the 'many' rows: 32 at batch 32, 16 at 64, 8 at 128, 4 at 256."""
-    return max(1, min(32, CALL_IMAGES // batch))
 
 
 def full_plan() -> list[Row]:
@@ -87,20 +80,6 @@ def quick_plan() -> list[Row]:
 
 
 # ---- child processes ----
-
-
-def run_child(payload: dict) -> list[dict]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.train_throughput", "--child", json.dumps(payload)],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-    )
-    results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode and not results:
-        tail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
-        return [{**row, "error": tail} for row in payload.get("rows", [{}])]
-    return results
 
 
 def child_main(payload: dict) -> None:

@@ -1,16 +1,14 @@
 """The eager training loop: everything around the traced step (checkpoints, samples, logs, progress, resume).
 
-`set_up` loads the data and builds the models (nothing is written yet, so a bad input leaves nothing behind);
-`run` trains them into a run directory; `train` is both. What is due at a step (a log record, a checkpoint, the
-size of the next traced call) is decided by the small pure functions below the loop.
+`run` trains what engine.stepper's `set_up` built into a run directory, calling `make_stepper`'s traced step;
+`train` is both. What is due at a step (a log record, a checkpoint, the size of the next traced call) is decided
+by the small pure functions below the loop.
 """
 
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
@@ -26,42 +24,17 @@ from engine.checkpoints import (
     write_failure,
 )
 from engine.config import Config, RunOptions
-from engine.data import ImageData
-from engine.data.pipeline import check_compatible, distribute, make_dataset
-from engine.data.registry import load_dataset
-from engine.distribute import any_worker, resolve_jit
+from engine.distribute import any_worker
 from engine.errors import Stopped, UserError
 from engine.gan import GAN
+from engine.layout import GENERATOR_FILE, METRICS, SAMPLES, TENSORBOARD
 from engine.progress_gif import write_progress_gif
 from engine.quality.sampling import draw_latents
 from engine.quality.training import TrainingEvaluation
 from engine.runlog import RunLog, trim_log, trim_tensorboard
-from engine.steps import make_train_fn
+from engine.stepper import Plan, Setup, make_stepper, set_up  # noqa: F401  (Plan, set_up: re-exported)
 from engine.stopping import StopSignals
 from imagegrid import make_grid, save_png, to_uint8
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How many steps a run takes, derived from the config, the data size and the replicas."""
-
-    steps_per_epoch: int
-    total_steps: int
-    replicas: int
-
-    @classmethod
-    def make(cls, cfg: Config, num_images: int, replicas: int) -> "Plan":
-        if cfg.batch_size < replicas:
-            raise UserError(
-                f"batch_size {cfg.batch_size} is smaller than the {replicas} replicas; use at least {replicas}"
-            )
-        if cfg.batch_size % replicas:
-            raise UserError(
-                f"batch_size {cfg.batch_size} does not split evenly across {replicas} replicas; "
-                f"use a multiple of {replicas}"
-            )
-        per_epoch = cfg.steps_per_epoch or max(1, num_images // cfg.batch_size)
-        return cls(per_epoch, cfg.steps or cfg.epochs * per_epoch, replicas)
 
 
 def fixed_latents(cfg: Config) -> list:
@@ -81,14 +54,11 @@ def save_samples(gan: GAN, latents, path: Path) -> None:
         save_png(make_grid(to_uint8(images, gan.cfg.output_range), cols=cols), tmp)
 
 
-GENERATOR_FILE = "generator.keras"
-
-
 def final_grid(run_dir: Path, step: int, plan: Plan) -> Path:
     """The sample grid a run ending at `step` leaves last: its epoch's grid, or samples/step_NNNNNN.png mid-epoch."""
     if step % plan.steps_per_epoch:
-        return run_dir / "samples" / f"step_{step:06d}.png"
-    return run_dir / "samples" / f"epoch_{step // plan.steps_per_epoch:03d}.png"
+        return run_dir / SAMPLES / f"step_{step:06d}.png"
+    return run_dir / SAMPLES / f"epoch_{step // plan.steps_per_epoch:03d}.png"
 
 
 def missing_final(run_dir: Path, step: int, plan: Plan) -> list[Path]:
@@ -118,7 +88,7 @@ def write_final(gan: GAN, latents, run_dir: Path, step: int, plan: Plan, *, only
             if path == grid:
                 save_samples(gan, latents, grid)
                 if not step % plan.steps_per_epoch:
-                    write_progress_gif(run_dir / "samples")
+                    write_progress_gif(run_dir / SAMPLES)
             else:
                 with rundir.atomic_file(path) as tmp:
                     gan.sampler.save(tmp)
@@ -131,39 +101,6 @@ def write_final(gan: GAN, latents, run_dir: Path, step: int, plan: Plan, *, only
             f"{reason} while writing {rundir.printable_path(path)}: {latest_and_next(run_dir, latest)}"
         ) from None
     return [rundir.printable_path(p.relative_to(run_dir)) for p in todo]
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What a run needs before it writes anything: the data, the plan, the models and whether XLA compiles."""
-
-    cfg: Config
-    opts: RunOptions
-    strategy: tf.distribute.Strategy
-    data: ImageData
-    plan: Plan
-    gan: GAN
-    jit: bool
-
-
-def set_up(cfg: Config, opts: RunOptions, strategy: tf.distribute.Strategy) -> Setup:
-    """Loads and checks the data, plans the steps and builds the GAN under `strategy` (created by
-    engine.distribute.make_strategy before any other TensorFlow work). Writes nothing.
-
-    Raises:
-      UserError: the data is missing or does not fit the config, or the batch does not split over the replicas.
-    """
-    data = load_dataset(cfg.dataset, cfg.train_split, opts.data_dir, cfg.image_shape)
-    check_compatible(data, cfg)
-    plan = Plan.make(cfg, len(data.images), strategy.num_replicas_in_sync)
-    jit = resolve_jit(opts, strategy)
-    if opts.deterministic:
-        tf.config.experimental.enable_op_determinism()  # process-wide: kernels pick deterministic algorithms
-    # The seed fixes the initial weights too, so runs with one seed start alike under any strategy or worker count.
-    keras.utils.set_random_seed(cfg.seed)
-    with strategy.scope():
-        gan = GAN(cfg)
-    return Setup(cfg, opts, strategy, data, plan, gan, jit)
 
 
 def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: bool = False) -> dict:
@@ -241,8 +178,8 @@ def resume_step(plan: Plan, manager, checkpoint, gan: GAN, run_dir: Path) -> int
         )
     if step >= plan.total_steps:
         return step  # nothing to train: `finish_resumed` says so, or writes what the end left unwritten
-    trim_log(run_dir / "metrics.jsonl", step)
-    trim_tensorboard(run_dir / "tensorboard", step)
+    trim_log(run_dir / METRICS, step)
+    trim_tensorboard(run_dir / TENSORBOARD, step)
     return step
 
 
@@ -252,16 +189,13 @@ class Loop:
     def __init__(self, setup: Setup, run_dir: Path, manager, quality, step: int):
         self.setup, self.cfg, self.opts, self.plan, self.gan = setup, setup.cfg, setup.opts, setup.plan, setup.gan
         self.run_dir, self.manager, self.quality, self.step = run_dir, manager, quality, step
-        dataset = make_dataset(
+        self.stepper = make_stepper(
+            self.gan,
             setup.data,
-            global_batch_size=self.cfg.batch_size,
-            output_range=self.cfg.output_range,
-            seed=self.cfg.seed,
+            setup.strategy,
+            jit_compile=setup.jit,
             start_step=step,
-        )
-        self.iterator = iter(distribute(dataset, setup.strategy))
-        self.train_fn = make_train_fn(
-            self.gan, setup.strategy, jit_compile=setup.jit, max_consecutive_skips=self.opts.max_consecutive_skips
+            max_consecutive_skips=self.opts.max_consecutive_skips,
         )
         self.latents = fixed_latents(self.cfg)
         self.losses, self.last_log, self.in_a_row = {}, step, 0
@@ -316,7 +250,7 @@ class Loop:
 
     def advance(self, n: int) -> int:
         """One traced call of up to `n` steps; returns how many were skipped. Stops the run if it diverged."""
-        out = self.train_fn(self.iterator, tf.constant(n, tf.int32))
+        out = self.stepper(n)
         n, skipped = int(out.pop("steps")), int(out.pop("skipped"))
         self.losses = {k: float(v) for k, v in out.items()}
         self.step += n
@@ -388,9 +322,9 @@ class Loop:
             self.last_log = step
         if epoch_end:
             save_samples(
-                self.gan, self.latents, self.run_dir / "samples" / f"epoch_{step // plan.steps_per_epoch:03d}.png"
+                self.gan, self.latents, self.run_dir / SAMPLES / f"epoch_{step // plan.steps_per_epoch:03d}.png"
             )
-            write_progress_gif(self.run_dir / "samples")
+            write_progress_gif(self.run_dir / SAMPLES)
         timed = bool(self.save_seconds) and time.monotonic() - self.last_save >= self.save_seconds
         # In a run of skipped steps nothing changed worth saving; wait for a good step (or the end).
         if checkpoint_due(step, plan, self.cfg, last=last, timed=timed) and (self.in_a_row == 0 or last):
@@ -411,7 +345,7 @@ class Loop:
             f"done: step {step}, "
             + ", ".join(f"{k} {v:.3f}" for k, v in self.losses.items())
             + (
-                f"; samples in {run_dir / 'samples'}, generator in {run_dir / GENERATOR_FILE}"
+                f"; samples in {run_dir / SAMPLES}, generator in {run_dir / GENERATOR_FILE}"
                 if kept
                 else "; this worker's copy of the run is thrown away: the chief's run directory holds the results"
             )

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from engine.errors import UserError
+from engine.layout import METRICS, TENSORBOARD
 
 
 def trim_log(path: Path, step: int) -> None:
@@ -90,13 +91,13 @@ class RunLog:
 
     def __init__(self, run_dir: Path):
         try:
-            self._file = open(run_dir / "metrics.jsonl", "a")
+            self._file = open(run_dir / METRICS, "a")
         except OSError as e:
             raise UserError(
-                f"cannot open {run_dir / 'metrics.jsonl'} to append to it ({e.strerror or type(e).__name__}); it "
+                f"cannot open {run_dir / METRICS} to append to it ({e.strerror or type(e).__name__}); it "
                 "is the run's metrics log: restore or remove it, then run the command again"
             ) from None
-        self._writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
+        self._writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD))
 
     def write(self, step: int, record: dict) -> None:
         # A non-finite loss is written as null: bare NaN is not JSON, and readers of JSON lines would reject the file.

@@ -34,3 +34,76 @@ def imported_packages(path: Path) -> set[str]:
 def test_imports_point_one_way(files, forbidden):
     offenders = {str(f.relative_to(ROOT)): sorted(imported_packages(f) & forbidden) for f in files}
     assert not {f: names for f, names in offenders.items() if names}
+
+
+PACKAGES = ("engine", "export", "benchmarks", "imagegrid")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The project modules `path` imports: `from a.b import c` counts as a.b, or as a.b.c when that is a module."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            subs = {f"{node.module}.{a.name}" for a in node.names} & known
+            names |= subs or {node.module}
+    return names & known
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {module_name(f): f for top in PACKAGES for f in sorted((ROOT / top).rglob("*.py"))}
+    return {m: imported_modules(f, set(files)) - {m} for m, f in files.items()}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index, low, on_stack, stack, found = {}, {}, set(), [], []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_circles_finds_a_circle():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circle_anywhere():
+    """A package's __init__ importing its members is fine; a member importing the package back is a circle."""
+    assert circles(import_graph()) == []

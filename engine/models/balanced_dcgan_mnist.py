@@ -12,7 +12,7 @@ dropout feeding BatchNorm would leave inference-mode samples with a third of the
 import keras
 
 from engine.config import Config
-from engine.models import mohr
+from engine.models.mohr import mohr_discriminator, mohr_generator
 from engine.models.family import register
 
 MOMENTUM = 0.99
@@ -20,12 +20,12 @@ MOMENTUM = 0.99
 
 def build_generator(cfg: Config) -> keras.Model:
     """z [b, latent] -> image [b, 28, 28, 1]; 210,641 parameters at latent 100 (210,065 at 64)."""
-    return mohr.generator(cfg, (64, 64, 64), MOMENTUM)
+    return mohr_generator(cfg, (64, 64, 64), MOMENTUM)
 
 
 def build_discriminator(cfg: Config) -> keras.Model:
     """image [b, 28, 28, 1] -> logit [b, 1]; 1,812,481 parameters."""
-    return mohr.discriminator(cfg, (64, 64, 64))
+    return mohr_discriminator(cfg, (64, 64, 64))
 
 
 register("balanced_dcgan_mnist", build_generator, build_discriminator)

@@ -13,7 +13,7 @@ samples (drawn in inference mode, as the notebook draws them) would keep a third
 import keras
 
 from engine.config import Config
-from engine.models import mohr
+from engine.models.mohr import mohr_discriminator, mohr_generator
 from engine.models.family import register
 
 MOMENTUM = 0.9  # one `momentum` variable sets every BN of the TF1 generator, the first (after the Dense) included
@@ -21,12 +21,12 @@ MOMENTUM = 0.9  # one `momentum` variable sets every BN of the TF1 generator, th
 
 def build_generator(cfg: Config) -> keras.Model:
     """z [b, latent] -> image [b, 40, 40, 3]; 1,055,283 parameters at latent 100 (1,053,555 at 64)."""
-    return mohr.generator(cfg, (256, 128, 64), MOMENTUM)
+    return mohr_generator(cfg, (256, 128, 64), MOMENTUM)
 
 
 def build_discriminator(cfg: Config) -> keras.Model:
     """image [b, 40, 40, 3] -> logit [b, 1]; 4,320,705 parameters."""
-    return mohr.discriminator(cfg, (256, 128, 64))
+    return mohr_discriminator(cfg, (256, 128, 64))
 
 
 register("dcgan_faces", build_generator, build_discriminator)

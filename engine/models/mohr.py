@@ -24,7 +24,7 @@ def lrelu_bn(x, momentum: float):
     return layers.BatchNormalization(momentum=momentum)(x)
 
 
-def generator(cfg: Config, filters: tuple[int, int, int], momentum: float) -> keras.Model:
+def mohr_generator(cfg: Config, filters: tuple[int, int, int], momentum: float) -> keras.Model:
     """z [b, latent] -> image [b, H, W, C] in cfg.output_activation; `filters` of the three up-blocks."""
     h, w, c = cfg.image_shape
     z = keras.Input((cfg.latent_dim,), name="z")
@@ -40,7 +40,7 @@ def generator(cfg: Config, filters: tuple[int, int, int], momentum: float) -> ke
     return keras.Model(z, image, name="generator")
 
 
-def discriminator(cfg: Config, filters: tuple[int, int, int]) -> keras.Model:
+def mohr_discriminator(cfg: Config, filters: tuple[int, int, int]) -> keras.Model:
     """image [b, H, W, C] -> logit [b, 1]; `filters` of the three down-blocks."""
     image = keras.Input(cfg.image_shape, name="image")
     x = image

@@ -5,9 +5,10 @@ import argparse
 
 import pytest
 
+from benchmarks.child import many_steps
 from benchmarks.precision_compare import alternate, compare_plan, format_table, measure_pair, pair_result
 from benchmarks.throughput_runners import Row
-from benchmarks.train_throughput import full_plan, many_steps, precisions_arg
+from benchmarks.train_throughput import full_plan, precisions_arg
 from engine.presets import get_preset
 
 PAIR = ["float32", "mixed_bfloat16"]

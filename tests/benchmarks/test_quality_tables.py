@@ -1,7 +1,8 @@
 """The quality benchmark's and the recipe search's tables: which evaluation a minute mark reads, best-first rows."""
 
-from benchmarks.quality import at_minute, format_tables
+from benchmarks.quality import format_tables
 from benchmarks.recipe_search import format_table
+from benchmarks.training_runs import at_minute
 
 METRICS = dict(
     kid=1.0, kid_stderr=0.1, precision=0.8, recall=0.7, density=0.9, coverage=0.5, class_entropy=0.97, class_ratio=2.5

@@ -3,9 +3,10 @@
 import pytest
 
 from benchmarks import throughput_runners
+from benchmarks.child import many_steps
 from benchmarks.throughput_plot import plot, replica_series, series
 from benchmarks.throughput_runners import Row, Timer, measure, summarise, window_steps
-from benchmarks.train_throughput import check_targets, format_rows, full_plan, many_steps, quick_plan
+from benchmarks.train_throughput import check_targets, format_rows, full_plan, quick_plan
 
 
 def test_many_steps_fill_the_same_images_per_call():
