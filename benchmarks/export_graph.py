@@ -294,9 +294,10 @@ def _onnx_session(model, case: dict, threads: int):
     import tf2onnx
 
     from export.common import exportable
+    from export.onnx import DEFAULT_OPSET
 
     spec = [tf.TensorSpec((None, *case["hw"], case["cin"]), tf.float32, name="x")]
-    proto, _ = tf2onnx.convert.from_keras(exportable(model), input_signature=spec, opset=17)
+    proto, _ = tf2onnx.convert.from_keras(exportable(model), input_signature=spec, opset=DEFAULT_OPSET)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # the runtime's default

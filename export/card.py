@@ -7,18 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.data.registry import describe
 from export.metadata import printable, replace_file
 from export.runtime import draw_latents
 from imagegrid import make_grid, to_uint8
 
-DATASETS = {
-    "fashion_mnist": "Fashion-MNIST (Zalando Research; 60,000 training images of 10 kinds of clothing, 28x28 "
-    "grayscale; MIT licence)",
-    "mnist": "MNIST (handwritten digits 0-9, 28x28 grayscale; LeCun, Cortes and Burges)",
-    "emnist_letters": "EMNIST letters (handwritten A-Z, 28x28 grayscale; Cohen et al. 2017, from NIST SD19)",
-    "az_csv": "Kaggle's 'A-Z Handwritten Alphabets' csv (28x28 grayscale letters, derived from NIST SD19)",
-    "image_folder": "a folder of images given with --data-dir",
-}
 GRID_SEED, GRID_COUNT = 0, 64
 
 
@@ -78,13 +71,13 @@ def _run_facts(run_dir) -> dict:
     """What the run directory says about training and quality (empty when there is no run)."""
     if run_dir is None:
         return {}
-    from engine import rundir
+    from engine import layout, rundir
 
     run = Path(run_dir)
     cfg, opts, class_names = rundir.read_run(run)
     facts = {"cfg": cfg, "data_dir": opts.data_dir, "class_names": class_names, "run": str(run)}
     records = []
-    log = run / "metrics.jsonl"
+    log = run / layout.METRICS
     if log.exists():
         for line in log.read_text().splitlines():
             try:
@@ -131,7 +124,7 @@ def render(name: str, grid_name: str | None, meta: dict, parity: dict, *, what: 
     ]
     cfg = run.get("cfg")
     if cfg is not None:
-        dataset = DATASETS.get(cfg.dataset, cfg.dataset)
+        dataset = describe(cfg.dataset)
         source = f"; read from `{run['data_dir']}`" if run.get("data_dir") else ""
         rows.insert(2, ("dataset", f"`{cfg.dataset}`: {dataset}{source}"))
         recipe = (

@@ -21,26 +21,11 @@ import numpy as np
 
 from engine.errors import UserError
 from export import metadata
-from export.card import write_card
-from export.common import (
-    check_target,
-    exportable,
-    input_signature,
-    load_for_export,
-    main,
-    parity_line,
-    publish,
-    run_of,
-    say,
-    source_line,
-    staged_path,
-    staging_dir,
-    verified,
-)
-from export.verify import budget_for, check_parity
+from export.common import Format, export_run, exportable, input_signature, main, write_export
 
 DEFAULT_NAME = "generator.onnx"
 OPSETS = tuple(range(13, 19))  # each converts and verifies here; tf2onnx 1.17 refuses 19+
+DEFAULT_OPSET = 17
 QUANTIZE = ("none", "dynamic")
 
 
@@ -122,7 +107,7 @@ def set_metadata(model, meta: dict) -> None:
         model.metadata_props.add(key=key, value=value)
 
 
-def convert(generator, meta: dict, opset: int = 17, *, nchw: bool = False, graph=None):
+def convert(generator, meta: dict, opset: int = DEFAULT_OPSET, *, nchw: bool = False, graph=None):
     """The float32 generator as an onnx.ModelProto with named I/O and metadata (not yet verified).
 
     Args:
@@ -200,11 +185,31 @@ def ort_runner(model_bytes: bytes, *, nchw: bool = False):
     return lambda inputs: np.asarray(session.run(["image"], inputs)[0])
 
 
+def _convert_file(generator, graph, meta: dict, *, scratch: Path, staged: Path, opset: int) -> bytes:
+    """The file's bytes: `graph` converted, in meta's variant and layout, with the metadata set last."""
+    model = convert(generator, meta, opset, nchw=meta["layout"] == "NCHW", graph=graph)
+    if meta["variant"] == "float16":
+        model = to_fp16(model)
+    elif meta["variant"] == "dynamic":
+        model = quantize_dynamic(model, scratch)
+    set_metadata(model, meta)  # the converters may drop or keep them; set them once, last
+    return model.SerializeToString()
+
+
+FORMAT = Format(
+    kind="onnx",
+    name="ONNX",
+    convert=_convert_file,
+    runner=lambda model_bytes, meta: ort_runner(model_bytes, nchw=meta["layout"] == "NCHW"),
+    variants=("float32", "float16", "dynamic"),
+)
+
+
 def write_onnx(
     generator,
     meta: dict,
     path,
-    opset: int = 17,
+    opset: int = DEFAULT_OPSET,
     *,
     fp16: bool = False,
     nchw: bool = False,
@@ -215,99 +220,49 @@ def write_onnx(
     run_dir=None,
 ) -> Path:
     """Writes a verified .onnx file at `path`, its metadata sidecar `<path>.json` (onnxruntime-web cannot read
-    metadata_props) and its model card beside it (`run_dir`: the run it came from).
-
-    The file holds the optimised graph (export.optimise) unless `plain`; either way it is checked against
-    `generator` itself. All four files are staged and published together (export.common.publish); `force`
-    replaces a previous export's files, and nothing else.
+    metadata_props) and its model card beside it (export.common.write_export: `plain`, `force`, `log`, `run_dir`).
 
     Raises:
-      UserError: the file disagrees with Keras beyond its variant's budget (export.verify), or one of the paths
-        exists (without `force`) or is not a previous export's (with it); nothing is written.
+      UserError: as write_export.
       ValueError: an unknown opset or quantize, or fp16 with quantize.
     """
     if quantize not in QUANTIZE:
         raise ValueError(f"unknown quantize {quantize!r} (valid: {', '.join(QUANTIZE)})")
     if fp16 and quantize != "none":
         raise ValueError("fp16 and quantize are alternatives: pick one")
-    from export.optimise import for_export
-
-    path = Path(path)
-    check_target(path, force, "onnx")
     variant = "float16" if fp16 else "dynamic" if quantize == "dynamic" else "float32"
-    graph, notes = for_export(generator, plain)
-    meta = metadata.for_variant(
-        meta, variant=variant, layout="NCHW" if nchw else "NHWC", graph="optimised" if notes else "plain"
+    return write_export(
+        FORMAT,
+        generator,
+        meta,
+        path,
+        variant=variant,
+        layout="NCHW" if nchw else "NHWC",
+        options={"opset": opset},
+        plain=plain,
+        force=force,
+        log=log,
+        run_dir=run_dir,
     )
-    with staging_dir(path) as tmp:
-        model = convert(generator, meta, opset, nchw=nchw, graph=graph)
-        if fp16:
-            model = to_fp16(model)
-        elif quantize == "dynamic":
-            model = quantize_dynamic(model, Path(tmp))
-        set_metadata(model, meta)  # the converters may drop or keep them; set them once, last
-        model_bytes = model.SerializeToString()
-        what = f"ONNX {variant}{' NCHW' if nchw else ''}"
-        parity = verified(
-            lambda: check_parity(
-                generator,
-                ort_runner(model_bytes, nchw=nchw),
-                meta,
-                what=what,
-                budget=budget_for(variant, meta["output_range"]),
-            ),
-            meta,
-        )
-        staged = staged_path(tmp, path)
-        staged.write_bytes(model_bytes)
-        metadata.write_sidecar(staged, meta)
-        write_card(staged, generator, meta, parity, what=what, run_dir=run_dir, graph_notes=notes)
-        publish(staged, path, force=force, kind="onnx")
-    if log:
-        log(parity_line(what, path, parity))
-    return path
 
 
-def export_onnx(
-    run_dir=None,
-    out=None,
-    *,
-    force: bool = False,
-    opset: int = 17,
-    fp16: bool = False,
-    nchw: bool = False,
-    quantize: str = "none",
-    plain: bool = False,
-    verbose: bool = False,
-) -> Path:
-    """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_...].onnx).
+def export_onnx(run_dir=None, out=None, *, force: bool = False, verbose: bool = False, **options) -> Path:
+    """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_...].onnx); `options` are
+    write_onnx's (opset, fp16, nchw, quantize, plain).
 
     Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
     """
+    fp16, nchw, quantize = options.get("fp16", False), options.get("nchw", False), options.get("quantize", "none")
     if fp16 and quantize != "none":
         raise UserError("--fp16 and --quantize dynamic are alternatives; pass one of them")
-    generator, meta, prefix, out = load_for_export(
-        run_dir, out, default_name(fp16=fp16, nchw=nchw, quantize=quantize), force, "onnx"
-    )
-    if verbose:
-        say(source_line(prefix))
-    return write_onnx(
-        generator,
-        meta,
-        out,
-        opset,
-        fp16=fp16,
-        nchw=nchw,
-        quantize=quantize,
-        plain=plain,
-        force=force,
-        run_dir=run_of(prefix),
-        log=say if verbose else None,
-    )
+    name = default_name(fp16=fp16, nchw=nchw, quantize=quantize)
+    return export_run(FORMAT, write_onnx, run_dir, out, name, force=force, verbose=verbose, **options)
 
 
 def _args(parser) -> None:
-    parser.add_argument("--opset", type=int, default=17, choices=OPSETS, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, choices=OPSETS, help=f"ONNX opset (default {DEFAULT_OPSET})"
+    )
     parser.add_argument("--fp16", action="store_true", help="float16 weights and arithmetic, float32 inputs/outputs")
     parser.add_argument("--nchw", action="store_true", help="image output [batch, C, H, W] instead of NHWC")
     parser.add_argument(

@@ -163,6 +163,13 @@ class Plan:
     notes: list = dataclasses.field(default_factory=list)
 
 
+def resizing_for(upsampling):
+    """The Resizing layer (nearest, static size) giving the same pixels as a nearest UpSampling2D layer."""
+    _, h, w, _ = upsampling.input.shape
+    sy, sx = upsampling.size
+    return keras.layers.Resizing(h * sy, w * sx, interpolation="nearest", name=upsampling.name)
+
+
 def optimise(generator, rule=choose_form):
     """The generator rewritten into its faster exact form (module docstring).
 
@@ -173,8 +180,6 @@ def optimise(generator, rule=choose_form):
       (model, notes): a new keras.Model for inference only, and one line per change (empty, with the generator
       itself, when nothing applies).
     """
-    from export.common import resizing_for
-
     plan = make_plan(generator, rule)
     if not plan.notes:
         return generator, []

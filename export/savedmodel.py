@@ -8,25 +8,7 @@ Keras generator.
 
 from pathlib import Path
 
-from export import metadata
-from export.card import write_card
-from export.common import (
-    check_target,
-    exportable,
-    input_signature,
-    load_for_export,
-    main,
-    parity_line,
-    publish,
-    run_of,
-    say,
-    serving_fn,
-    source_line,
-    staged_path,
-    staging_dir,
-    verified,
-)
-from export.verify import check_parity
+from export.common import Format, export_run, exportable, input_signature, main, serving_fn, write_export
 
 DEFAULT_NAME = "saved_model"
 
@@ -42,36 +24,33 @@ def save_archive(generator, meta: dict, path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
+def _save(generator, graph, meta: dict, *, scratch: Path, staged: Path) -> Path:
+    """Writes `graph` as the SavedModel at `staged` (verified there, then published as it is)."""
+    save_archive(graph, meta, staged)
+    return staged
+
+
+def _signature_runner(path: Path, meta: dict):
+    """`run(inputs) -> image` over the SavedModel at `path`, reloaded: its `serving_default` signature."""
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    return lambda inputs: signature(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
+
+
+FORMAT = Format(kind="savedmodel", name="SavedModel", convert=_save, runner=_signature_runner)
+
+
 def write_savedmodel(
     generator, meta: dict, path, *, plain: bool = False, force: bool = False, log=None, run_dir=None
 ) -> Path:
     """Writes a verified SavedModel directory at `path`, its metadata sidecar `<path>.json` and its model card
-    (`run_dir`: the run it came from), staged and published together.
+    (export.common.write_export: `plain`, `force`, `log`, `run_dir`; with `force` the whole tree is checked).
 
     Returns:
-      The path. Raises UserError (nothing written) if the reloaded model disagrees with Keras, or if one of the
-      paths exists (without `force`) or is not a previous export's (with it: the whole tree is checked).
+      The path. Raises UserError as write_export does (nothing written).
     """
-    import tensorflow as tf
-
-    from export.optimise import for_export
-
-    path = Path(path)
-    check_target(path, force, "savedmodel")
-    graph, notes = for_export(generator, plain)
-    meta = metadata.for_variant(meta, variant="float32", graph="optimised" if notes else "plain")
-    with staging_dir(path) as tmp:
-        staged = staged_path(tmp, path)
-        save_archive(graph, meta, staged)
-        signature = tf.saved_model.load(str(staged)).signatures["serving_default"]
-        run = lambda inputs: signature(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
-        parity = verified(lambda: check_parity(generator, run, meta, what="SavedModel"), meta)
-        metadata.write_sidecar(staged, meta)
-        write_card(staged, generator, meta, parity, what="SavedModel float32", run_dir=run_dir, graph_notes=notes)
-        publish(staged, path, force=force, kind="savedmodel")
-    if log:
-        log(parity_line("SavedModel", path, parity))
-    return path
+    return write_export(FORMAT, generator, meta, path, plain=plain, force=force, log=log, run_dir=run_dir)
 
 
 def export_savedmodel(
@@ -81,12 +60,7 @@ def export_savedmodel(
 
     Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
     """
-    generator, meta, prefix, out = load_for_export(run_dir, out, DEFAULT_NAME, force, "savedmodel")
-    if verbose:
-        say(source_line(prefix))
-    return write_savedmodel(
-        generator, meta, out, plain=plain, force=force, log=say if verbose else None, run_dir=run_of(prefix)
-    )
+    return export_run(FORMAT, write_savedmodel, run_dir, out, DEFAULT_NAME, force=force, verbose=verbose, plain=plain)
 
 
 if __name__ == "__main__":

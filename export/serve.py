@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from engine.errors import UserError, first_line, run_cli
+from engine.layout import EXPORT
 from export.metadata import printable
 
 MAX_CONNECTIONS = 32  # a browser opens about 6 per host
@@ -132,7 +133,7 @@ def make_server(run_dir, host: str = "127.0.0.1", port: int = 8000, web: Path = 
     """
     check_port(port)
     run_dir = Path(run_dir)
-    model = run_dir / "export"
+    model = run_dir / EXPORT
     if not (model / "generator.onnx").is_file():
         raise UserError(
             f"{model / 'generator.onnx'} is missing; export it first: python -m export.onnx --run-dir {run_dir}"
@@ -155,7 +156,7 @@ def main(argv=None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     args = parser.parse_args(argv)
     server = make_server(args.run, args.host, args.port)
-    where = printable(str(Path(args.run) / "export"))
+    where = printable(str(Path(args.run) / EXPORT))
     print(f"serving {where} at http://{args.host}:{server.server_port}/  (Ctrl-C stops)", flush=True)
     with server:
         server.serve_forever()

@@ -18,24 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UserError
-from export import metadata
-from export.card import write_card
-from export.common import (
-    check_target,
-    litert_quiet,
-    load_for_export,
-    main,
-    parity_line,
-    publish,
-    run_of,
-    say,
-    source_line,
-    staged_path,
-    staging_dir,
-    verified,
-)
+from export.common import Format, export_run, litert_quiet, main, write_export
 from export.savedmodel import save_archive
-from export.verify import CALIBRATION_BATCH, budget_for, check_parity, representative_inputs
+from export.verify import CALIBRATION_BATCH, representative_inputs
 
 DEFAULT_NAME = "generator.tflite"
 QUANTIZE = {"none": "float32", "float16": "float16", "dynamic": "dynamic", "int8": "int8"}  # option -> variant
@@ -82,6 +67,23 @@ def convert(saved_model_dir, meta: dict, quantize: str = "none", calibration: in
     return converter.convert()
 
 
+def _convert_file(generator, graph, meta: dict, *, scratch: Path, staged: Path, quantize: str, calibration: int):
+    """The file's bytes: `graph` saved by Keras's ExportArchive, then converted in the `quantize` variant."""
+    saved = scratch / "saved_model"
+    save_archive(graph, meta, saved)
+    return convert(saved, meta, quantize, calibration)
+
+
+FORMAT = Format(
+    kind="tflite",
+    name="TFLite",
+    convert=_convert_file,
+    runner=lambda model_bytes, meta: litert_runner(model_bytes),
+    variants=tuple(QUANTIZE.values()),
+    quiet=litert_quiet,  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" at its first invoke
+)
+
+
 def write_tflite(
     generator,
     meta: dict,
@@ -94,82 +96,42 @@ def write_tflite(
     log=None,
     run_dir=None,
 ) -> Path:
-    """Writes a verified .tflite file at `path`, its metadata sidecar and its model card (`run_dir`: its run).
-
-    The file holds the optimised graph (export.optimise) unless `plain`; either way it is checked against
-    `generator` itself. The files are staged and published together; `force` replaces a previous export's files,
-    and nothing else.
+    """Writes a verified .tflite file at `path`, its metadata sidecar and its model card
+    (export.common.write_export: `plain`, `force`, `log`, `run_dir`).
 
     Raises:
-      UserError: the file disagrees with Keras beyond its variant's budget (export.verify), or one of the paths
-        exists (without `force`) or is not a previous export's (with it); nothing is written.
+      UserError: as write_export.
+      ValueError: an unknown quantize, or calibration below 1.
     """
     if quantize not in QUANTIZE:
         raise ValueError(f"unknown --quantize {quantize!r} (valid: {', '.join(QUANTIZE)})")
     if calibration < 1:
         raise ValueError(f"calibration needs at least 1 latent vector, got {calibration}")
-    from export.optimise import for_export
-
-    path = Path(path)
-    check_target(path, force, "tflite")
-    variant = QUANTIZE[quantize]
-    graph, notes = for_export(generator, plain)
-    meta = metadata.for_variant(meta, variant=variant, graph="optimised" if notes else "plain")
-    with staging_dir(path) as tmp:
-        saved = Path(tmp) / "saved_model"
-        save_archive(graph, meta, saved)
-        model_bytes = convert(saved, meta, quantize, calibration)
-        with litert_quiet():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" at its first invoke
-            parity = verified(
-                lambda: check_parity(
-                    generator,
-                    litert_runner(model_bytes),
-                    meta,
-                    what=f"TFLite {variant}",
-                    budget=budget_for(variant, meta["output_range"]),
-                ),
-                meta,
-            )
-        staged = staged_path(tmp, path)
-        staged.write_bytes(model_bytes)
-        metadata.write_sidecar(staged, meta)
-        write_card(staged, generator, meta, parity, what=f"TFLite {variant}", run_dir=run_dir, graph_notes=notes)
-        publish(staged, path, force=force, kind="tflite")
-    if log:
-        log(parity_line(f"TFLite {variant}", path, parity))
-    return path
+    return write_export(
+        FORMAT,
+        generator,
+        meta,
+        path,
+        variant=QUANTIZE[quantize],
+        options={"quantize": quantize, "calibration": calibration},
+        plain=plain,
+        force=force,
+        log=log,
+        run_dir=run_dir,
+    )
 
 
-def export_tflite(
-    run_dir=None,
-    out=None,
-    *,
-    force: bool = False,
-    quantize: str = "none",
-    calibration: int = CALIBRATION,
-    plain: bool = False,
-    verbose: bool = False,
-) -> Path:
-    """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_Q].tflite).
+def export_tflite(run_dir=None, out=None, *, force: bool = False, verbose: bool = False, **options) -> Path:
+    """Exports a run (default runs/latest) to `out` (default <run>/export/generator[_Q].tflite); `options` are
+    write_tflite's (quantize, calibration, plain).
 
     Takes the run's best checkpoint by FID when it kept one, else its newest, and says which.
     """
+    calibration = options.get("calibration", CALIBRATION)
     if calibration < 1:
         raise UserError(f"--calibration must be >= 1, got {calibration}")
-    generator, meta, prefix, out = load_for_export(run_dir, out, default_name(quantize), force, "tflite")
-    if verbose:
-        say(source_line(prefix))
-    return write_tflite(
-        generator,
-        meta,
-        out,
-        quantize=quantize,
-        calibration=calibration,
-        plain=plain,
-        force=force,
-        log=say if verbose else None,
-        run_dir=run_of(prefix),
-    )
+    name = default_name(options.get("quantize", "none"))
+    return export_run(FORMAT, write_tflite, run_dir, out, name, force=force, verbose=verbose, **options)
 
 
 def _args(parser) -> None:

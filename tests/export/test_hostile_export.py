@@ -21,7 +21,7 @@ from test_runtime import tiny_generator, tiny_meta
 from treesnap import assert_unchanged, snapshot
 
 from engine.errors import UserError, run_cli
-from export import common, metadata, sample, serve
+from export import common, metadata, sample, serve, target
 from export.onnx import _args as onnx_args
 from export.onnx import export_onnx, write_onnx
 from export.runtime import MAX_SIDECAR_BYTES, Generator, GeneratorFileError, max_threads
@@ -75,7 +75,7 @@ def tiny(tmp_path_factory):
 def copy_export(src: Path, dst_dir: Path) -> Path:
     """A copy of an export with its sidecar, card and grid in `dst_dir`."""
     dst_dir.mkdir(parents=True, exist_ok=True)
-    for path in common.outputs(src):
+    for path in target.outputs(src):
         if path.is_dir():
             shutil.copytree(path, dst_dir / path.name)
         elif path.exists():
@@ -162,11 +162,11 @@ def test_force_needs_the_format_and_the_sidecar(tiny, tmp_path):
     (tmp_path / "b" / "g.tflite.json").write_text(json.dumps(metadata.for_variant(tiny_meta(0))))
     before = snapshot(tmp_path)
     with pytest.raises(UserError, match="has no metadata sidecar g.onnx.json beside it"):
-        common.check_target(onnx_copy, True, "onnx")
+        target.check_target(onnx_copy, True, "onnx")
     with pytest.raises(UserError, match="is not a file export.tflite wrote"):
-        common.check_target(fake, True, "tflite")
+        target.check_target(fake, True, "tflite")
     assert_unchanged(before, snapshot(tmp_path))
-    common.check_target(copy_export(tiny["tflite"], tmp_path / "c"), True, "tflite")  # a real one: replaceable
+    target.check_target(copy_export(tiny["tflite"], tmp_path / "c"), True, "tflite")  # a real one: replaceable
 
 
 # Row 2: the sidecar, the card and its grid are checked like the main file.
@@ -195,11 +195,11 @@ def test_sidecar_and_card_are_never_overwritten_without_force(trained_run, tmp_p
 def test_force_refuses_a_user_file_in_place_of_a_companion(tiny, tmp_path, fmt, which):
     """Row 2: beside a real previous export, a companion replaced by a user's text file is not overwritten."""
     out = copy_export(tiny[fmt], tmp_path)
-    common.check_target(out, True, fmt)  # as exported: replaceable
-    common.outputs(out)[which].write_text("my own notes\n")
+    target.check_target(out, True, fmt)  # as exported: replaceable
+    target.outputs(out)[which].write_text("my own notes\n")
     before = snapshot(tmp_path)
     with pytest.raises(UserError, match=r"--force: \S+ (is not an export's|has no metadata sidecar)"):
-        common.check_target(out, True, fmt)
+        target.check_target(out, True, fmt)
     assert_unchanged(before, snapshot(tmp_path))
 
 
@@ -272,14 +272,14 @@ def test_a_path_that_appears_during_an_export_is_not_replaced(tiny, tmp_path):
     """Row 5: publish re-checks each path; without --force one that appeared meanwhile (a second export) wins,
     and none of this export's files is left in place."""
     out = tmp_path / "g.onnx"
-    with common.staging_dir(out) as tmp:
-        staged = common.staged_path(tmp, out)
-        for src, dst in zip(common.outputs(tiny["onnx"]), common.outputs(staged), strict=True):
+    with target.staging_dir(out) as tmp:
+        staged = target.staged_path(tmp, out)
+        for src, dst in zip(target.outputs(tiny["onnx"]), target.outputs(staged), strict=True):
             shutil.copy2(src, dst)
         (tmp_path / "g.onnx.md").write_text("the other export's card\n")  # it got there first
         before = snapshot(tmp_path)
         with pytest.raises(UserError, match=r"g.onnx.md appeared while this export ran .*--force"):
-            common.publish(staged, out, kind="onnx")
+            target.publish(staged, out, kind="onnx")
         assert_unchanged(before, snapshot(tmp_path))
 
 
@@ -294,7 +294,7 @@ def test_stale_staging_folders_are_removed_and_others_kept(tmp_path):
     for folder in (stale, live, mine):
         folder.mkdir()
         (folder / "g.onnx").write_bytes(b"x")
-    assert common.remove_stale_staging(tmp_path) == [stale]
+    assert target.remove_stale_staging(tmp_path) == [stale]
     assert not stale.exists() and live.exists() and mine.exists()
 
 

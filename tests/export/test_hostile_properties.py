@@ -17,7 +17,7 @@ from test_runtime import tiny_generator, tiny_meta
 from treesnap import assert_unchanged, snapshot
 
 from engine.errors import UserError
-from export import common, metadata, sample
+from export import metadata, sample, target
 from export.runtime import Generator, GeneratorFileError
 
 SETTINGS = dict(
@@ -173,14 +173,14 @@ def _place(path: Path, kind: str, files) -> None:
     elif kind == "text":
         path.write_text("my own notes\n")
     elif kind == "png":
-        path.write_bytes(common.PNG_MAGIC + b"a user's picture")
+        path.write_bytes(target.PNG_MAGIC + b"a user's picture")
     elif kind == "export":  # what the exporter writes at this place
         suffix = path.name.rsplit(".", 1)[-1]
         content = {
             "onnx": files["onnx"],
             "json": json.dumps(files["meta"]).encode(),
-            "md": common.CARD_HEAD + b"g.onnx\n",
-            "png": common.PNG_MAGIC,
+            "md": target.CARD_HEAD + b"g.onnx\n",
+            "png": target.PNG_MAGIC,
         }[suffix]
         path.write_bytes(content)
 
@@ -199,7 +199,7 @@ def test_check_target_changes_nothing_and_replaces_only_exports(files, kinds, fo
     root.mkdir()
     (root / "elsewhere.txt").write_text("precious\n")
     out = root / "g.onnx"
-    for path, kind in zip(common.outputs(out), kinds, strict=True):
+    for path, kind in zip(target.outputs(out), kinds, strict=True):
         if kind:
             _place(path, kind, files)
     before = snapshot(root)
@@ -208,7 +208,7 @@ def test_check_target_changes_nothing_and_replaces_only_exports(files, kinds, fo
     companions_ok = all(k in (None, "export") or (k == "png" and i == 3) for i, k in enumerate(kinds))
     allowed = not present or (force and main_is_export and companions_ok)
     try:
-        common.check_target(out, force, "onnx")
+        target.check_target(out, force, "onnx")
         passed = True
     except UserError as e:
         passed = False
