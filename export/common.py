@@ -123,7 +123,7 @@ def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable 
     run_cli(run)
 
 
-def load_for_export(run_dir, out, default_name: str, force: bool, kind: str):
+def load_for_export(run_dir, out, default_name: str, force: bool, fmt: "Format"):
     """(generator, meta, checkpoint prefix, output path) for a run, refusing to overwrite without force.
 
     The weights are the run's best checkpoint by FID when it kept one (trained with --eval-every), else the newest.
@@ -134,7 +134,7 @@ def load_for_export(run_dir, out, default_name: str, force: bool, kind: str):
     out_path = Path(out) if out else run_path / EXPORT / default_name
     # TensorFlow opens paths as UTF-8: the run's checkpoints always, and the staging folder beside --out when the
     # export goes through a SavedModel.
-    for what, path in [("run directory", run_path)] + [("--out", out_path)] * (kind != "onnx"):
+    for what, path in [("run directory", run_path)] + [("--out", out_path)] * fmt.tensorflow_opens_out:
         try:
             os.fsdecode(path).encode("utf-8")
         except UnicodeEncodeError:
@@ -142,7 +142,7 @@ def load_for_export(run_dir, out, default_name: str, force: bool, kind: str):
                 f"the {what} {printable(os.fsdecode(path))} has a name that is not UTF-8, which TensorFlow cannot "
                 "open; rename it (or pass a UTF-8 path that links to it)"
             ) from None
-    check_target(out_path, force, kind)
+    check_target(out_path, force, fmt.kind)
     generator, meta, prefix = rundir.load_generator(run_path)
     return generator, meta, prefix, out_path
 
@@ -177,11 +177,11 @@ def parity_line(what: str, path: Path, parity: dict) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Format:
-    """One export format: what `write_export` needs of it. A new format is a module defining one of these (and
-    an entry in SUFFIXES and replace_refusal, which recognise each kind's files for --force).
+    """One export format: what `write_export` needs of it. A new format is a module under export/ defining one of
+    these and registering its export.target.Kind (how --force tells a previous export of it).
 
     Attributes:
-      kind: check_target's and publish's kind ("onnx", "tflite" or "savedmodel").
+      kind: the name of its registered export.target.Kind ("onnx", "tflite", "savedmodel").
       name: the format in the lines and the model card ("ONNX").
       convert: `(generator, graph, meta, *, scratch, staged, **options) -> bytes | Path`: `graph` (the model to
         convert; `generator` is the Keras original) as the file's bytes, written at `staged` once verified, or as
@@ -189,6 +189,7 @@ class Format:
       runner: `(model, meta) -> run(inputs) -> image` (NHWC): what `convert` returned, run for the parity check.
       variants: the numeric variants it writes; the lines of a format with one do not name it (its card does).
       quiet: a context manager factory held around the parity check.
+      tensorflow_opens_out: TensorFlow opens (a staging folder beside) `--out`, so its name must be UTF-8.
     """
 
     kind: str
@@ -197,6 +198,7 @@ class Format:
     runner: Callable
     variants: tuple[str, ...] = ("float32",)
     quiet: Callable = contextlib.nullcontext
+    tensorflow_opens_out: bool = True
 
 
 def write_export(
@@ -260,7 +262,7 @@ def write_export(
 def export_run(fmt: Format, write: Callable, run_dir, out, default_name: str, *, force, verbose, **options) -> Path:
     """`write(generator, meta, out, ...)` over a run's generator (load_for_export), saying which weights when
     `verbose`; `options` go to `write`."""
-    generator, meta, prefix, out = load_for_export(run_dir, out, default_name, force, fmt.kind)
+    generator, meta, prefix, out = load_for_export(run_dir, out, default_name, force, fmt)
     if verbose:
         say(source_line(prefix))
     log = say if verbose else None

@@ -22,6 +22,7 @@ import numpy as np
 from engine.errors import UserError
 from export import metadata
 from export.common import Format, export_run, exportable, input_signature, main, write_export
+from export.target import Kind, model_file, register_kind
 
 DEFAULT_NAME = "generator.onnx"
 OPSETS = tuple(range(13, 19))  # each converts and verifies here; tf2onnx 1.17 refuses 19+
@@ -196,8 +197,23 @@ def _convert_file(generator, graph, meta: dict, *, scratch: Path, staged: Path, 
     return model.SerializeToString()
 
 
+def _is_onnx_export(path: Path) -> bool:
+    """Whether `path` is an ONNX model carrying export.metadata's keys in its metadata_props."""
+    try:
+        if path.stat().st_size >= 1 << 31:  # protobuf's limit: no ONNX file written here is larger
+            return False
+        import onnx
+
+        model = onnx.load_model_from_string(path.read_bytes())
+    except Exception:  # protobuf's DecodeError and others: not an ONNX file
+        return False
+    return len(model.graph.node) > 0 and set(metadata.KEYS) <= {p.key for p in model.metadata_props}
+
+
+KIND = register_kind(Kind("onnx", ".onnx", model_file("onnx", "ONNX", _is_onnx_export)))
 FORMAT = Format(
     kind="onnx",
+    tensorflow_opens_out=False,
     name="ONNX",
     convert=_convert_file,
     runner=lambda model_bytes, meta: ort_runner(model_bytes, nchw=meta["layout"] == "NCHW"),

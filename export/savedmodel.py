@@ -6,9 +6,12 @@ The SavedModel holds the optimised graph (export.optimise) unless --plain; eithe
 Keras generator.
 """
 
+import os
+import re
 from pathlib import Path
 
 from export.common import Format, export_run, exportable, input_signature, main, serving_fn, write_export
+from export.target import Kind, register_kind
 
 DEFAULT_NAME = "saved_model"
 
@@ -38,6 +41,33 @@ def _signature_runner(path: Path, meta: dict):
     return lambda inputs: signature(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
 
 
+ENTRIES = {"saved_model.pb", "variables", "assets", "fingerprint.pb", "keras_metadata.pb"}
+VARIABLES = re.compile(r"variables\.(index|data-\d{5}-of-\d{5})")
+
+
+def _refusal(path: Path) -> str | None:
+    """None when `path` holds a SavedModel and nothing else (checked through the whole tree)."""
+    if not path.is_dir() or not (path / "saved_model.pb").is_file():
+        return "is not a SavedModel directory (no saved_model.pb)"
+    extra = []
+    for root, dirs, files in os.walk(path):
+        rel = Path(root).relative_to(path)
+        for name in sorted(dirs + files):
+            entry, shown = Path(root) / name, (rel / name).as_posix()
+            if entry.is_symlink():
+                extra.append(shown)
+            elif rel == Path("."):
+                if name not in ENTRIES or entry.is_dir() != (name in ("variables", "assets")):
+                    extra.append(shown)
+            elif rel != Path("variables") or not VARIABLES.fullmatch(name) or not entry.is_file():
+                extra.append(shown)
+        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
+    if extra:
+        return f"holds files a SavedModel does not ({', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''})"
+    return None
+
+
+KIND = register_kind(Kind("savedmodel", None, _refusal))
 FORMAT = Format(kind="savedmodel", name="SavedModel", convert=_save, runner=_signature_runner)
 
 

@@ -1,22 +1,56 @@
 """Where an export may write, and writing it there whole: the target checks (--force replaces a previous export's
 files and nothing else), staging, and publishing every file of an export together by rename."""
 
+import dataclasses
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import UserError
 from engine.layout import CHECKPOINT_STATE, CHECKPOINTS, CONFIG_FILE
+from engine.registry import Registry
 from export import metadata
 
-SAVEDMODEL_ENTRIES = {"saved_model.pb", "variables", "assets", "fingerprint.pb", "keras_metadata.pb"}
-SAVEDMODEL_VARIABLES = re.compile(r"variables\.(index|data-\d{5}-of-\d{5})")
-SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite"}  # kind -> the suffix the runtime loads (lowercase, exactly)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CARD_HEAD = b"# Model card: "
 STAGING = re.compile(r"\.(?P<name>.+)\.partial-(?P<pid>\d+)-[A-Za-z0-9_]+")  # staging_dir's names
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """What the target checks know of one format's exports: how the file is named and how to tell a previous one.
+
+    Attributes:
+      name: the format's module under export/ ("onnx"): check_target's and publish's `kind`.
+      suffix: the exact (lowercase) suffix of its file; None when it writes a directory.
+      refusal: `(path) -> str | None`: why `path` is not what this format writes (None: it is); its metadata
+        sidecar is checked apart.
+    """
+
+    name: str
+    suffix: str | None
+    refusal: Callable[[Path], str | None]
+
+
+KINDS = Registry("export kind")  # name -> Kind, filled by each format's module (register_kind)
+
+
+def register_kind(kind: Kind) -> Kind:
+    return KINDS.register(kind.name)(kind)
+
+
+def model_file(name: str, label: str, looks_like: Callable[[Path], bool]) -> Callable[[Path], str | None]:
+    """The refusal of a format that writes one file: a regular file that `looks_like` recognises."""
+
+    def refusal(path: Path) -> str | None:
+        if path.is_dir() or not path.is_file():
+            return "is a directory" if path.is_dir() else "is not a regular file"
+        return None if looks_like(path) else f"is not a file export.{name} wrote (not {label} with its metadata)"
+
+    return refusal
 
 
 def outputs(out: Path) -> list[Path]:
@@ -30,7 +64,7 @@ def check_target(out: Path, force: bool, kind: str) -> None:
     each existing one is what a previous export of this `kind` wrote there.
 
     Args:
-      kind: "onnx" or "tflite" (`out` must end in that suffix and be a file), or "savedmodel" (a directory).
+      kind: a registered Kind's name ("onnx", "tflite": `out` must end in its suffix; "savedmodel": a directory).
     Raises:
       UserError: a wrong suffix; a path exists without `force`; or with `force`, one is not a previous export's
         (a run directory or a file of a run, the working directory or one of its parents, a symlink, any other file
@@ -39,7 +73,7 @@ def check_target(out: Path, force: bool, kind: str) -> None:
     out = Path(out)
     if force and (out.exists() or out.is_symlink()):
         _refuse_replacing(out, out, kind)
-    suffix = SUFFIXES.get(kind)
+    suffix = KINDS.get_or_fail(kind).suffix
     if suffix and out.suffix != suffix:
         raise UserError(
             f"--out {out}: the file name must end in {suffix} (lowercase: the runtime loads only .onnx and .tflite "
@@ -88,7 +122,12 @@ def replace_refusal(path: Path, kind: str, *, out: Path | None = None) -> str | 
         return "is a symbolic link"
     role = outputs(out).index(path) if path in outputs(out) else 0
     if role == 0:
-        return _savedmodel_refusal(path) if kind == "savedmodel" else _model_file_refusal(path, kind)
+        problem = KINDS.get_or_fail(kind).refusal(path)
+        if problem:
+            return problem
+        if not _is_metadata(outputs(path)[1]):
+            return f"has no metadata sidecar {outputs(path)[1].name} beside it, so it is not known to be an export"
+        return None
     if path.is_dir() or not path.is_file():
         return "is a directory" if path.is_dir() else "is not a regular file"
     if not (out.exists() or out.is_symlink()):
@@ -96,8 +135,8 @@ def replace_refusal(path: Path, kind: str, *, out: Path | None = None) -> str | 
     if role == 1:
         return None if _is_metadata(path) else "is not an export's metadata sidecar"
     if role == 2:
-        return None if _head(path, len(CARD_HEAD)) == CARD_HEAD else "is not an export's model card"
-    return None if _head(path, len(PNG_MAGIC)) == PNG_MAGIC else "is not an export's sample grid (a PNG)"
+        return None if head(path, len(CARD_HEAD)) == CARD_HEAD else "is not an export's model card"
+    return None if head(path, len(PNG_MAGIC)) == PNG_MAGIC else "is not an export's sample grid (a PNG)"
 
 
 def _lexical(path: Path) -> Path:
@@ -121,7 +160,8 @@ def _run_part(here: Path) -> str | None:
     return None
 
 
-def _head(path: Path, n: int) -> bytes:
+def head(path: Path, n: int) -> bytes:
+    """The first `n` bytes of `path` (fewer, or none when it cannot be read)."""
     try:
         with open(path, "rb") as f:
             return f.read(n)
@@ -138,57 +178,6 @@ def _is_metadata(path: Path) -> bool:
         return isinstance(meta, dict) and bool(metadata.check(meta))
     except ValueError:  # GeneratorFileError included
         return False
-
-
-def _model_file_refusal(path: Path, kind: str) -> str | None:
-    if path.is_dir() or not path.is_file():
-        return "is a directory" if path.is_dir() else "is not a regular file"
-    if kind == "tflite":
-        ok = _head(path, 8)[4:8] == b"TFL3"
-    else:
-        ok = _is_onnx_export(path)
-    if not ok:
-        return f"is not a file export.{kind} wrote (not {'ONNX' if kind == 'onnx' else 'TFLite'} with its metadata)"
-    if not _is_metadata(outputs(path)[1]):
-        return f"has no metadata sidecar {outputs(path)[1].name} beside it, so it is not known to be an export"
-    return None
-
-
-def _is_onnx_export(path: Path) -> bool:
-    """Whether `path` is an ONNX model carrying export.metadata's keys in its metadata_props."""
-    try:
-        if path.stat().st_size >= 1 << 31:  # protobuf's limit: no ONNX file written here is larger
-            return False
-        import onnx
-
-        model = onnx.load_model_from_string(path.read_bytes())
-    except Exception:  # protobuf's DecodeError and others: not an ONNX file
-        return False
-    return len(model.graph.node) > 0 and set(metadata.KEYS) <= {p.key for p in model.metadata_props}
-
-
-def _savedmodel_refusal(path: Path) -> str | None:
-    """None when `path` holds a SavedModel and nothing else (checked through the whole tree) and has its sidecar."""
-    if not path.is_dir() or not (path / "saved_model.pb").is_file():
-        return "is not a SavedModel directory (no saved_model.pb)"
-    extra = []
-    for root, dirs, files in os.walk(path):
-        rel = Path(root).relative_to(path)
-        for name in sorted(dirs + files):
-            entry, shown = Path(root) / name, (rel / name).as_posix()
-            if entry.is_symlink():
-                extra.append(shown)
-            elif rel == Path("."):
-                if name not in SAVEDMODEL_ENTRIES or entry.is_dir() != (name in ("variables", "assets")):
-                    extra.append(shown)
-            elif rel != Path("variables") or not SAVEDMODEL_VARIABLES.fullmatch(name) or not entry.is_file():
-                extra.append(shown)
-        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
-    if extra:
-        return f"holds files a SavedModel does not ({', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''})"
-    if not _is_metadata(outputs(path)[1]):
-        return f"has no metadata sidecar {outputs(path)[1].name} beside it, so it is not known to be an export"
-    return None
 
 
 def publish(staged: Path, out: Path, *, force: bool = False, kind: str) -> None:

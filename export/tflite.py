@@ -20,6 +20,7 @@ import numpy as np
 from engine.errors import UserError
 from export.common import Format, export_run, litert_quiet, main, write_export
 from export.savedmodel import save_archive
+from export.target import Kind, head, model_file, register_kind
 from export.verify import CALIBRATION_BATCH, representative_inputs
 
 DEFAULT_NAME = "generator.tflite"
@@ -74,6 +75,7 @@ def _convert_file(generator, graph, meta: dict, *, scratch: Path, staged: Path, 
     return convert(saved, meta, quantize, calibration)
 
 
+KIND = register_kind(Kind("tflite", ".tflite", model_file("tflite", "TFLite", lambda p: head(p, 8)[4:8] == b"TFL3")))
 FORMAT = Format(
     kind="tflite",
     name="TFLite",

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from test_runtime import tiny_generator, tiny_meta
 from treesnap import assert_unchanged, snapshot
 
+import export.onnx  # noqa: F401  (registers the "onnx" kind that check_target is asked about)
 from engine.errors import UserError
 from export import metadata, sample, target
 from export.runtime import Generator, GeneratorFileError
