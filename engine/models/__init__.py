@@ -7,6 +7,9 @@ cfg.output_range. Discriminators map an image (plus label, for projection-style 
 (and class logits [batch, num_classes] for auxiliary-classifier families).
 """
 
+import importlib
+import pkgutil
+
 from engine.config import Config
 from engine.models.family import (  # noqa: F401  (re-exported: the package is where callers find them)
     CLASS_HEAD,
@@ -27,16 +30,6 @@ def build_discriminator(cfg: Config):
     return MODELS.get_or_fail(cfg.model).build_discriminator(cfg)
 
 
-# Importing a family module registers it.
-from engine.models import (  # noqa: E402,F401
-    acgan_fashion,
-    acgan_mnist,
-    alphabet,
-    balanced_dcgan_mnist,
-    cdcgan_fashion,
-    cdcgan_fashion_aux,
-    dcgan_any,
-    dcgan_faces,
-    dcgan_fashion,
-    dcgan_mnist,
-)
+# Importing a family module registers it: every module in this folder is imported, so a new family is one new file.
+for _member in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_member.name}")

@@ -12,8 +12,8 @@ dropout feeding BatchNorm would leave inference-mode samples with a third of the
 import keras
 
 from engine.config import Config
-from engine.models.mohr import mohr_discriminator, mohr_generator
 from engine.models.family import register
+from engine.models.mohr import mohr_discriminator, mohr_generator
 
 MOMENTUM = 0.99
 

@@ -13,8 +13,8 @@ samples (drawn in inference mode, as the notebook draws them) would keep a third
 import keras
 
 from engine.config import Config
-from engine.models.mohr import mohr_discriminator, mohr_generator
 from engine.models.family import register
+from engine.models.mohr import mohr_discriminator, mohr_generator
 
 MOMENTUM = 0.9  # one `momentum` variable sets every BN of the TF1 generator, the first (after the Dense) included
 
