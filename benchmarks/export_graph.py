@@ -57,7 +57,7 @@ def distinct_generators(presets) -> list[dict]:
     classes and configs), randomly initialised with seed 0 and perturbed BatchNorms."""
     import keras
 
-    from engine import models, rundir
+    from engine import models, runread
     from engine.presets import get_preset
 
     groups = {}
@@ -74,7 +74,7 @@ def distinct_generators(presets) -> list[dict]:
             groups[key]["presets"].append(name)
             continue
         perturb_batchnorm(generator)
-        meta = rundir.generator_metadata(
+        meta = runread.generator_metadata(
             cfg, step=0, checkpoint_sha="0" * 64, class_names=[str(i) for i in range(cfg.num_classes)]
         )
         groups[key] = {"presets": [name], "cfg": cfg, "generator": generator, "meta": meta}

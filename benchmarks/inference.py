@@ -248,10 +248,10 @@ def _export_run(run_dir, tmp: Path, variants: bool):
     """(variant paths, SavedModel path, FLOPs per image) of a run's generator exported into `tmp`."""
     from benchmarks.flops import forward_flops
     from benchmarks.variants import VARIANTS, export_variants
-    from engine import rundir
+    from engine import runread
     from export.savedmodel import write_savedmodel
 
-    generator, meta, _ = rundir.load_generator(run_dir)
+    generator, meta, _ = runread.load_generator(run_dir)
     names = list(VARIANTS) if variants else ["ONNX float32", "TFLite float32"]
     paths = export_variants(generator, meta, tmp, names)
     return paths, write_savedmodel(generator, meta, tmp / "saved_model"), forward_flops(generator)

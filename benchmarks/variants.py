@@ -116,13 +116,13 @@ def run_variants(
 ) -> list[dict]:
     """Exports every variant of a run and measures it; prints and writes the table. Returns its rows."""
     from benchmarks.timing import measure
-    from engine import rundir
+    from engine import runread
     from export.runtime import Generator
     from export.verify import keras_reference, random_inputs
 
-    run_path = rundir.resolve(run_dir)
-    cfg, _, _ = rundir.read_run(run_path)
-    generator, meta, _ = rundir.load_generator(run_path)
+    run_path = runread.resolve(run_dir)
+    cfg, _, _ = runread.read_run(run_path)
+    generator, meta, _ = runread.load_generator(run_path)
     inputs = random_inputs(meta, samples, np.random.default_rng(0))
     z, labels = inputs["z"], inputs.get("label")
     keras_fn = lambda zb, lb: keras_reference(generator, {"z": zb, **({"label": lb} if lb is not None else {})})

@@ -1,5 +1,7 @@
 """The exceptions that CLIs turn into a single-line message and a non-zero exit."""
 
+import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -82,3 +84,18 @@ def run_cli(main: Callable[[], int | None]) -> None:
         say("interrupted")
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def printable_path(path) -> str:
+    """`path` for a one-line message: bytes that are not UTF-8 and control characters escaped."""
+    return printable(os.fspath(path), one_line=True)
+
+
+def shell_path(path) -> str:
+    """`path` quoted for a shell, as the commands a message prints must survive copy and paste (spaces, quotes);
+    a name with control characters or bytes that are not UTF-8 is written in bash's $'...' form, byte for byte."""
+    text = os.fspath(path)
+    if printable_path(text) == text:
+        return shlex.quote(text)
+    raw = os.fsencode(text)
+    return "$'" + "".join(chr(b) if 32 <= b < 127 and b not in b"\\'" else f"\\x{b:02x}" for b in raw) + "'"

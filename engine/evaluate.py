@@ -139,14 +139,14 @@ def evaluate_run(
       ("evaluator" too when the features are an evaluator's). An image-folder run is scored in pixel features
       against half its folder, with at most as many samples as the other half holds (engine.quality.folder_judge).
     """
-    from engine import rundir
+    from engine import rundir, runread
     from engine.quality.report import make_judge, to_unit_range
     from engine.quality.sampling import generate
 
-    run_path = rundir.resolve(run_dir)
-    cfg, opts, _ = rundir.read_run(run_path)
+    run_path = runread.resolve(run_dir)
+    cfg, opts, _ = runread.read_run(run_path)
     check_sample_memory(num_samples, cfg, "--num-samples")
-    generator, meta, prefix = rundir.load_generator(run_path, which=which)
+    generator, meta, prefix = runread.load_generator(run_path, which=which)
     data_dir = data_dir or opts.data_dir
     judge = make_judge(cfg.dataset, data_dir=data_dir, cache_dir=cache_dir, image_shape=cfg.image_shape)
     asked, num_samples = num_samples, judge.samples(num_samples)
@@ -155,7 +155,7 @@ def evaluate_run(
     )
     result = {
         "run_dir": str(run_path),
-        "checkpoint": rundir.checkpoint_label(prefix),
+        "checkpoint": runread.checkpoint_label(prefix),
         "step": meta["step"],
         "checkpoint_sha256": meta["checkpoint_sha256"],
         "num_samples": num_samples,

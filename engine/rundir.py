@@ -1,5 +1,6 @@
-"""The run directory: what a training run writes (its names: engine.layout), and how exporters and `--resume` read
-it back."""
+"""The run directory: making one (locked, runs/latest moved at its first checkpoint), checking where it may go, and
+writing its config whole. Its names are engine.layout's; reading a run back (its config, checkpoints, generator)
+is engine.runread."""
 
 import contextlib
 import datetime
@@ -8,15 +9,13 @@ import fcntl
 import hashlib
 import json
 import os
-import re
-import shlex
 import shutil
 import tempfile
 from pathlib import Path
 
 import engine
 from engine.config import Config, RunOptions, changed_except_length, from_dict, to_dict
-from engine.errors import UserError, first_line, printable, say
+from engine.errors import UserError, first_line, printable_path, say, shell_path
 from engine.layout import (  # noqa: F401  (the names, re-exported for rundir's callers)
     BEST,
     CHECKPOINT_STATE,
@@ -31,6 +30,7 @@ from engine.layout import (  # noqa: F401  (the names, re-exported for rundir's 
     TRAINED_CONFIG,
 )
 from engine.layout import RUNS_ROOT as _RUNS_ROOT
+from engine.runread import read_config, resolve
 
 RUNS_ROOT = Path(_RUNS_ROOT)
 _LOCKS: dict[str, int] = {}  # resolved run directory -> the open descriptor holding its lock
@@ -54,21 +54,6 @@ LEFTOVERS = (
     ".*.partial.*",  # atomic_file's: .generator.partial.keras
     f"{SAMPLES}/.*.partial.*",
 )
-
-
-def printable_path(path) -> str:
-    """`path` for a one-line message: bytes that are not UTF-8 and control characters escaped."""
-    return printable(os.fspath(path), one_line=True)
-
-
-def shell_path(path) -> str:
-    """`path` quoted for a shell, as the commands a message prints must survive copy and paste (spaces, quotes);
-    a name with control characters or bytes that are not UTF-8 is written in bash's $'...' form, byte for byte."""
-    text = os.fspath(path)
-    if printable_path(text) == text:
-        return shlex.quote(text)
-    raw = os.fsencode(text)
-    return "$'" + "".join(chr(b) if 32 <= b < 127 and b not in b"\\'" else f"\\x{b:02x}" for b in raw) + "'"
 
 
 class RunDir:
@@ -473,15 +458,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def resolve(run_dir: str | os.PathLike | None, *, runs_root: Path = RUNS_ROOT) -> Path:
-    """`run_dir`, or runs/latest when None; raises UserError if it does not exist."""
-    path = Path(run_dir) if run_dir is not None else runs_root / LATEST
-    if not path.exists():
-        hint = "train one first with `python -m engine.train`" if run_dir is None else "check the path"
-        raise UserError(f"run directory {printable_path(path)} does not exist; {hint}")
-    return path.resolve()
-
-
 def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=()) -> None:
     data = {
         "config": to_dict(cfg),
@@ -552,148 +528,3 @@ def check_config_unchanged(run_dir: Path, cfg: Config) -> None:
             f"--resume {printable_path(run_dir)}: its config.json was changed since the checkpoints were trained "
             f"({diffs}); restore config.json, or start a new run with the new settings"
         )
-
-
-def read_config(run_dir: Path) -> tuple[Config, RunOptions]:
-    cfg, opts, _ = read_run(run_dir)
-    return cfg, opts
-
-
-def read_run(run_dir: Path) -> tuple[Config, RunOptions, tuple[str, ...]]:
-    """(config, options, dataset class names) of a run directory."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.exists():
-        raise UserError(f"{printable_path(run_dir)} is not a run directory ({CONFIG_FILE} missing)")
-    if not path.is_file():
-        raise UserError(f"{printable_path(path)} is not a file; it was not written by this engine")
-    try:
-        data = json.loads(path.read_text())
-        return (
-            from_dict(Config, data["config"]),
-            from_dict(RunOptions, data["options"]),
-            tuple(data.get("class_names", ())),
-        )
-    except UserError as e:
-        raise UserError(f"{printable_path(path)} is unusable: {e}") from None
-    except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as e:  # ValueError: not JSON
-        reason = first_line(e)
-        raise UserError(
-            f"{printable_path(path)} is unreadable ({type(e).__name__}: {reason}); it was not written by this engine "
-            "or is damaged"
-        ) from None
-
-
-def latest_checkpoint(run_dir: Path) -> str:
-    """Prefix of the newest complete checkpoint; raises UserError if the run has none."""
-    import tensorflow as tf
-
-    prefix = tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINTS))
-    if prefix is None:
-        raise UserError(
-            f"run {printable_path(run_dir)} has no checkpoint yet; train it (or let it reach its first checkpoint) "
-            "first"
-        )
-    return prefix
-
-
-def checkpoint_sha256(prefix: str) -> str:
-    """sha256 over a checkpoint's index and data files, in name order: identifies the exported weights."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(prefix).parent.glob(Path(prefix).name + ".*")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def generator_metadata(cfg: Config, *, step: int, checkpoint_sha: str, class_names=()) -> dict:
-    """The export.metadata dict describing a generator trained with `cfg`."""
-    return {
-        "latent_dim": cfg.latent_dim,
-        "latent_distribution": cfg.latent_distribution,
-        "latent_range": [0.0, 1.0] if cfg.latent_distribution == "uniform" else None,
-        "num_classes": cfg.num_classes,
-        "class_names": list(class_names)[: cfg.num_classes],
-        "output_range": list(cfg.output_range),
-        "layout": "NHWC",
-        "image_shape": list(cfg.image_shape),
-        "preset": cfg.preset,
-        "step": int(step),
-        "checkpoint_sha256": checkpoint_sha,
-        "engine_version": engine.__version__,
-    }
-
-
-BEST_INFO = "best.json"
-
-
-def best_checkpoint(run_dir: Path) -> str | None:
-    """Prefix of the run's best checkpoint by FID, or None when it kept none (no evaluation during training)."""
-    import tensorflow as tf
-
-    return tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINTS / BEST))
-
-
-def checkpoint_label(prefix: str) -> str:
-    """How a checkpoint was chosen, for messages: "best by FID at step S (FID x)" or "latest (step S)"."""
-    info_path = Path(prefix).parent / BEST_INFO
-    if Path(prefix).parent.name == BEST and info_path.exists():
-        info = json.loads(info_path.read_text())
-        return f"best by FID at step {info['step']} (FID {info['fid']:.2f} at {info['num_samples']} samples)"
-    return f"latest (step {Path(prefix).name.rsplit('-', 1)[-1]})"
-
-
-def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
-    """Rebuilds a run's generator from its config and restores a checkpoint's weights (the EMA weights
-    when the run kept an EMA of G).
-
-    Args:
-      which: "auto": the best checkpoint by FID when the run kept one, else the newest; "best"; "latest"; or a
-        kept checkpoint's name, "ckpt-N".
-    Returns:
-      (generator keras.Model, metadata dict as in export.metadata, checkpoint prefix); `checkpoint_label(prefix)`
-      says which was taken.
-    Raises:
-      UserError: no run, no checkpoint (or no best one when asked), or a checkpoint that cannot be read or does
-        not fit the config.
-    """
-    import tensorflow as tf
-
-    from engine import models
-    from engine.precision import policy_scope
-
-    named = re.fullmatch(r"ckpt-\d+", which) is not None
-    if which not in ("auto", "best", "latest") and not named:
-        raise UserError(f"--checkpoint {which!r}: valid are auto, best, latest, or a checkpoint's name (ckpt-N)")
-    run_dir = resolve(run_dir)
-    cfg, _, class_names = read_run(run_dir)
-    if named and not (run_dir / CHECKPOINTS / f"{which}.index").is_file():
-        raise UserError(
-            f"run {printable_path(run_dir)} has no checkpoint {which}; its checkpoints/ folder lists those it kept"
-        )
-    prefix = str(run_dir / CHECKPOINTS / which) if named else None
-    prefix = prefix or (best_checkpoint(run_dir) if which != "latest" else None)
-    if prefix is None and which == "best":
-        raise UserError(
-            f"run {printable_path(run_dir)} kept no best checkpoint (it was trained without --eval-every); "
-            "use the latest checkpoint instead"
-        )
-    prefix = prefix or latest_checkpoint(run_dir)
-    # Exports are float32 whatever the run's precision: its float32 variables restore into a float32 generator.
-    with policy_scope("float32"):
-        generator = models.build_generator(cfg)
-    step = tf.Variable(0, dtype=tf.int64)
-    try:
-        # With EMA on, the EMA weights are the generator that gets sampled and exported.
-        key = "generator_ema" if cfg.ema_decay else "generator"
-        status = tf.train.Checkpoint(**{key: generator, "step": step}).restore(prefix)
-        status.expect_partial().assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
-        first = first_line(e, 200)
-        raise UserError(
-            f"checkpoint {printable_path(prefix)} cannot be restored into preset {cfg.preset}'s generator ({first}); "
-            f"it is damaged or from another config: `python -m engine.train --resume --out-dir {shell_path(run_dir)}` "
-            "goes back to the newest readable checkpoint and writes new ones"
-        ) from None
-    meta = generator_metadata(
-        cfg, step=int(step.numpy()), checkpoint_sha=checkpoint_sha256(prefix), class_names=class_names
-    )
-    return generator, meta, prefix

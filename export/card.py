@@ -71,10 +71,10 @@ def _run_facts(run_dir) -> dict:
     """What the run directory says about training and quality (empty when there is no run)."""
     if run_dir is None:
         return {}
-    from engine import layout, rundir
+    from engine import layout, runread
 
     run = Path(run_dir)
-    cfg, opts, class_names = rundir.read_run(run)
+    cfg, opts, class_names = runread.read_run(run)
     facts = {"cfg": cfg, "data_dir": opts.data_dir, "class_names": class_names, "run": str(run)}
     records = []
     log = run / layout.METRICS

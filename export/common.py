@@ -128,9 +128,9 @@ def load_for_export(run_dir, out, default_name: str, force: bool, fmt: "Format")
 
     The weights are the run's best checkpoint by FID when it kept one (trained with --eval-every), else the newest.
     """
-    from engine import rundir
+    from engine import runread
 
-    run_path = rundir.resolve(run_dir)
+    run_path = runread.resolve(run_dir)
     out_path = Path(out) if out else run_path / EXPORT / default_name
     # TensorFlow opens paths as UTF-8: the run's checkpoints always, and the staging folder beside --out when the
     # export goes through a SavedModel.
@@ -143,7 +143,7 @@ def load_for_export(run_dir, out, default_name: str, force: bool, fmt: "Format")
                 "open; rename it (or pass a UTF-8 path that links to it)"
             ) from None
     check_target(out_path, force, fmt.kind)
-    generator, meta, prefix = rundir.load_generator(run_path)
+    generator, meta, prefix = runread.load_generator(run_path)
     return generator, meta, prefix, out_path
 
 
@@ -155,9 +155,9 @@ def run_of(prefix: str) -> Path:
 
 def source_line(prefix: str) -> str:
     """ "exporting ckpt-N, <best by FID at step S (FID x) | latest (step S)>, of RUN": which weights were taken."""
-    from engine import rundir
+    from engine import runread
 
-    return f"exporting {Path(prefix).name}, {rundir.checkpoint_label(prefix)}, of {run_of(prefix)}"
+    return f"exporting {Path(prefix).name}, {runread.checkpoint_label(prefix)}, of {run_of(prefix)}"
 
 
 def verified(check: Callable[[], dict], meta: dict) -> dict:

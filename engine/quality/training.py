@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from engine import rundir
+from engine import rundir, runread
 from engine.config import Config, RunOptions
 from engine.quality.report import make_judge, to_unit_range
 from engine.quality.sampling import generate
@@ -53,7 +53,7 @@ class TrainingEvaluation:
             )
         self.labels = self.judge.sample_labels(self.num_samples, cfg.num_classes)
         best_dir = Path(run_dir) / rundir.CHECKPOINTS / rundir.BEST
-        self.info_path = best_dir / rundir.BEST_INFO
+        self.info_path = best_dir / runread.BEST_INFO
         self.manager = tf.train.CheckpointManager(checkpoint, str(best_dir), max_to_keep=1)
         self.best = json.loads(self.info_path.read_text()) if self.info_path.exists() else None  # kept on resume
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import tensorflow as tf
 
-from engine import rundir
+from engine import rundir, runread
 from engine.config import RunOptions
 from engine.errors import UserError
 from engine.loop import Plan, train
@@ -22,7 +22,7 @@ def test_run_directory_holds_everything(tiny_config, trained_run):
     for r in records:  # D's accuracy on real and on generated images, as the MNIST tutorials print it
         assert 0.0 <= r["d_acc_real"] <= 1.0 and 0.0 <= r["d_acc_fake"] <= 1.0
     assert tf.train.latest_checkpoint(str(trained_run / "checkpoints")).endswith("ckpt-4")
-    cfg, opts = rundir.read_config(trained_run)
+    cfg, opts = runread.read_config(trained_run)
     assert cfg == tiny_config()
 
 

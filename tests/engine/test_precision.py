@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import models, rundir
+from engine import models, runread
 from engine import precision as precision_module
 from engine.config import RunOptions
 from engine.errors import UserError
@@ -72,7 +72,7 @@ def test_mixed_run_trains_with_finite_losses_and_changes_weights(tiny_config, mi
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2]
     assert all(np.isfinite(r[k]) for r in records for k in ("d_loss", "g_loss"))
-    generator, _, _ = rundir.load_generator(run_dir)
+    generator, _, _ = runread.load_generator(run_dir)
     fresh = models.build_generator(tiny_config())
     assert any(not np.array_equal(a, b) for a, b in zip(generator.get_weights(), fresh.get_weights(), strict=False))
 
@@ -81,7 +81,7 @@ def test_mixed_run_exports_float32_matching_its_keras_models(tiny_config, mixed_
     from export.savedmodel import write_savedmodel
 
     precision, run_dir = mixed_run
-    generator, meta, prefix = rundir.load_generator(run_dir)
+    generator, meta, prefix = runread.load_generator(run_dir)
     assert compute_dtypes(generator) == {"float32"}  # exports are float32 whatever the run's precision
     # write_savedmodel reloads the file and refuses it unless it matches this Keras generator to 1e-4.
     path = write_savedmodel(generator, meta, tmp_path / "saved_model")

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine import cluster, launch, rundir, train
+from engine import cluster, launch, rundir, runread, train
 from engine.config import Config, RunOptions, apply_overrides
 from engine.errors import UserError, printable
 from engine.evaluate import check_sample_memory, image_shape
@@ -242,7 +242,7 @@ def test_any_damaged_config_of_a_run_is_refused_in_one_line(content):
         (run / "checkpoints" / "trained_config.json").write_bytes(content)
         before = snapshot(run)
         with pytest.raises(UserError) as refused:
-            rundir.read_run(run)
+            runread.read_run(run)
         assert "\n" not in str(refused.value)
         with contextlib.suppress(UserError):
             rundir.check_config_unchanged(run, get_preset("dcgan_fashion"))

@@ -4,7 +4,7 @@ included, with random BatchNorm statistics."""
 import pytest
 
 from benchmarks.export_graph import perturb_batchnorm
-from engine import models, rundir
+from engine import models, runread
 from engine.presets import PRESETS, get_preset
 from export import metadata
 from export.onnx import write_onnx
@@ -18,7 +18,7 @@ def test_preset_generator_exports_in_every_format(preset, tmp_path):
     cfg = get_preset(preset)
     generator = models.build_generator(cfg)
     perturb_batchnorm(generator)  # fresh BatchNorms are the identity: folding them must be checked on real ones
-    meta = rundir.generator_metadata(
+    meta = runread.generator_metadata(
         cfg, step=0, checkpoint_sha="0" * 64, class_names=[str(i) for i in range(cfg.num_classes)]
     )
     # Each writer verifies parity at batch 1 and 16 and raises (writing nothing) if it is over budget; by default
@@ -41,7 +41,7 @@ def test_upsampling_exports_use_the_current_resize_mode_and_load_without_warning
 
     cfg = get_preset(preset)
     generator = models.build_generator(cfg)
-    meta = rundir.generator_metadata(
+    meta = runread.generator_metadata(
         cfg, step=0, checkpoint_sha="0" * 64, class_names=[str(i) for i in range(cfg.num_classes)]
     )
     optimised = write_onnx(generator, meta, tmp_path / "optimised.onnx")

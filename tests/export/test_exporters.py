@@ -4,7 +4,7 @@ import numpy as np
 import onnx
 import pytest
 
-from engine import rundir
+from engine import runread
 from engine.errors import UserError
 from export import metadata
 from export.onnx import export_onnx
@@ -31,7 +31,7 @@ def test_exported_files_match_keras(exported, trained_run):
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    generator, meta, _ = rundir.load_generator(trained_run)
+    generator, meta, _ = runread.load_generator(trained_run)
     session = ort.InferenceSession(str(exported["onnx"]), providers=["CPUExecutionProvider"])
     runner = Interpreter(model_path=str(exported["tflite"])).get_signature_runner("serving_default")
     signature = tf.saved_model.load(str(exported["savedmodel"])).signatures["serving_default"]
@@ -46,14 +46,14 @@ def test_exported_files_match_keras(exported, trained_run):
 
 
 def test_metadata_travels_with_each_file(exported, trained_run):
-    _, meta, prefix = rundir.load_generator(trained_run)
+    _, meta, prefix = runread.load_generator(trained_run)
     assert meta["step"] == 4 and meta["latent_dim"] == 100 and meta["output_range"] == [-1.0, 1.0]
     props = {p.key: p.value for p in onnx.load(str(exported["onnx"])).metadata_props}
     described = {**meta, "variant": "float32", "layout": "NHWC", "graph": "optimised"}  # the default export
     assert metadata.from_props(props) == described
     assert metadata.read_sidecar(exported["tflite"]) == described
     assert metadata.read_sidecar(exported["savedmodel"]) == described
-    assert meta["checkpoint_sha256"] == rundir.checkpoint_sha256(prefix)
+    assert meta["checkpoint_sha256"] == runread.checkpoint_sha256(prefix)
 
 
 def test_onnx_io_names(exported):
@@ -82,7 +82,7 @@ def test_force_replaces_a_previous_export_of_the_same_kind(fmt, trained_run, tmp
 
 
 def test_parity_failure_names_the_numbers_and_writes_nothing(trained_run):
-    generator, meta, _ = rundir.load_generator(trained_run)
+    generator, meta, _ = runread.load_generator(trained_run)
     off_by = lambda x: np.asarray(generator(x["z"], training=False)) + 1e-3
     with pytest.raises(UserError, match=r"max abs error 0\.001 .* exceeds the budget max abs 0\.0001"):
         check_parity(generator, off_by, meta, what="test")
@@ -129,7 +129,7 @@ def test_conditional_generator_exports_with_a_label_input(acgan_run, tmp_path):
     saved = export_savedmodel(acgan_run, tmp_path / "saved")
     graph = onnx.load(str(onnx_path)).graph
     assert [i.name for i in graph.input] == ["z", "label"]
-    generator, meta, _ = rundir.load_generator(acgan_run)
+    generator, meta, _ = runread.load_generator(acgan_run)
     assert meta["num_classes"] == 10 and meta["class_names"][0] == "T-shirt/top"
     z = np.random.default_rng(0).standard_normal((10, 100)).astype(np.float32)
     labels = np.arange(10, dtype=np.int32)
@@ -145,7 +145,7 @@ def test_conditional_generator_exports_with_a_label_input(acgan_run, tmp_path):
 def test_ema_weights_are_what_gets_exported(acgan_run):
     import tensorflow as tf
 
-    generator, _, prefix = rundir.load_generator(acgan_run)
+    generator, _, prefix = runread.load_generator(acgan_run)
     reader = tf.train.load_checkpoint(prefix)
 
     def arrays(root):
@@ -169,10 +169,10 @@ def test_every_export_has_a_model_card_with_its_facts(fmt, exported, trained_run
 
     md, png = card_paths(exported[fmt])
     text = md.read_text()
-    _, meta, _ = rundir.load_generator(trained_run)
+    _, meta, _ = runread.load_generator(trained_run)
     assert f"# Model card: {exported[fmt].name}" in text and f"![64 samples, latent seed 0]({png.name})" in text
     assert "`fashion_mnist`: Fashion-MNIST (Zalando Research" in text and "| preset | `dcgan_fashion`" in text
-    optimizer = rundir.read_run(trained_run)[0].optimizer  # the preset's, whichever it is
+    optimizer = runread.read_run(trained_run)[0].optimizer  # the preset's, whichever it is
     assert f"{optimizer} (G lr 0.001, D lr 0.001), batch 32, alternating updates" in text
     assert (
         f"| weights | step {meta['step']:,};" in text and "max abs error against the Keras generator: batch 1:" in text

@@ -178,13 +178,13 @@ def test_a_preset_generator_rewrites_every_layer_the_rule_allows():
 @pytest.fixture(scope="module")
 def onnx_pair(tmp_path_factory):
     """(generator, meta, optimised path, plain path): dcgan_fashion, random weights, random BatchNorm statistics."""
-    from engine import models, rundir
+    from engine import models, runread
     from engine.presets import get_preset
     from export.onnx import write_onnx
 
     cfg = get_preset("dcgan_fashion")
     generator = perturb(random_biases(models.build_generator(cfg)))
-    meta = rundir.generator_metadata(cfg, step=0, checkpoint_sha="0" * 64, class_names=[str(i) for i in range(10)])
+    meta = runread.generator_metadata(cfg, step=0, checkpoint_sha="0" * 64, class_names=[str(i) for i in range(10)])
     out = tmp_path_factory.mktemp("optimised")
     return (
         generator,

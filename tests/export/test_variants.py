@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
-from engine import rundir
+from engine import runread
 from engine.errors import UserError
 from export import metadata
 from export.onnx import OPSETS, export_onnx
@@ -36,7 +36,7 @@ def variants(trained_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def keras_generator(trained_run):
-    generator, meta, _ = rundir.load_generator(trained_run)
+    generator, meta, _ = runread.load_generator(trained_run)
     return generator, meta
 
 

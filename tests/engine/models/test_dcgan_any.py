@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import models, rundir
+from engine import models, runread
 from engine.models.dcgan_any import SIZES, blocks, channels
 from engine.presets import get_preset
 
@@ -63,7 +63,7 @@ def export_all(cfg, tmp_path):
 
     generator = models.build_generator(cfg)
     perturb_batchnorm(generator)
-    meta = rundir.generator_metadata(
+    meta = runread.generator_metadata(
         cfg, step=0, checkpoint_sha="0" * 64, class_names=[str(i) for i in range(cfg.num_classes)]
     )
     for write, name in ((write_onnx, "g.onnx"), (write_tflite, "g.tflite"), (write_savedmodel, "saved")):

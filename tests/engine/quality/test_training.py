@@ -6,7 +6,7 @@ import types
 import pytest
 import tensorflow as tf
 
-from engine import rundir
+from engine import runread
 from engine.config import RunOptions
 from engine.errors import UserError
 from engine.loop import train
@@ -57,18 +57,18 @@ def test_best_checkpoint_is_the_lowest_fid(evaluated_run):
     best_record = min((r for r in records if "fid" in r), key=lambda r: r["fid"])
     best = json.loads((evaluated_run / "checkpoints" / "best" / "best.json").read_text())
     assert best == {"step": best_record["step"], "fid": best_record["fid"], "num_samples": 64}
-    prefix = rundir.best_checkpoint(evaluated_run)
+    prefix = runread.best_checkpoint(evaluated_run)
     assert prefix.endswith(f"ckpt-{best['step']}")
     assert len(list((evaluated_run / "checkpoints" / "best").glob("*.index"))) == 1  # max_to_keep=1
 
 
 def test_load_generator_takes_best_by_default_and_latest_on_request(evaluated_run):
     best = json.loads((evaluated_run / "checkpoints" / "best" / "best.json").read_text())
-    _, meta, prefix = rundir.load_generator(evaluated_run)
-    assert meta["step"] == best["step"] and rundir.checkpoint_label(prefix).startswith("best by FID")
-    assert meta["checkpoint_sha256"] == rundir.checkpoint_sha256(prefix)
-    _, meta, prefix = rundir.load_generator(evaluated_run, which="latest")
-    assert meta["step"] == 24 and rundir.checkpoint_label(prefix) == "latest (step 24)"
+    _, meta, prefix = runread.load_generator(evaluated_run)
+    assert meta["step"] == best["step"] and runread.checkpoint_label(prefix).startswith("best by FID")
+    assert meta["checkpoint_sha256"] == runread.checkpoint_sha256(prefix)
+    _, meta, prefix = runread.load_generator(evaluated_run, which="latest")
+    assert meta["step"] == 24 and runread.checkpoint_label(prefix) == "latest (step 24)"
 
 
 def test_exporter_exports_the_best_checkpoint_and_says_so(evaluated_run, tmp_path, capsys):
