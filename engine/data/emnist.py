@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.data import ImageData, places, register
-from engine.data.idx import find_idx_file, first_dir_with, read_idx
+from engine.data.idx import find_idx_file, read_idx
 from engine.errors import UserError
 
 NAME = "emnist_letters"
@@ -86,16 +86,11 @@ def find_dir(split: str, data_dir: str | os.PathLike | None = None) -> Path:
     Raises:
       UserError: `data_dir` was given and lacks the files, or no default place has them; says where to get them.
     """
-    needed = SPLITS[split]
-    candidates = candidate_dirs(data_dir)
-    found = first_dir_with(candidates, needed)
+    needed, candidates = SPLITS[split], candidate_dirs(data_dir)
+    how = f"{GET_FILES} into a directory"
+    found = places.local_dir(candidates, needed, data_dir, f"{NAME} {split}", put=GET_FILES, how_to_get=how)
     if found is not None:
         return found
-    if data_dir is not None:
-        what = f"{NAME} {split}"
-        raise places.data_dir_error(
-            candidates[0], what, needed, put=GET_FILES, how_to_get=f"{GET_FILES} into a directory"
-        )
     raise UserError(
         f"{NAME} {split} files ({', '.join(needed)}) not found in {places.looked_in(candidates)}; {GET_FILES} into "
         "one of those directories or pass --data-dir"

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.data import ImageData, places, register
-from engine.data.idx import find_idx_file, first_dir_with, read_idx
+from engine.data.idx import find_idx_file, read_idx
 from engine.errors import UserError
 
 SPLITS = {
@@ -149,16 +149,11 @@ def find_dir(dataset: IdxDataset, split: str, data_dir: str | os.PathLike | None
     Raises:
       UserError: `data_dir` was given and lacks the files, or nothing local has them and the download failed.
     """
-    needed = SPLITS[split]
-    candidates = candidate_dirs(dataset.name, data_dir)
-    found = first_dir_with(candidates, needed)
+    needed, candidates = SPLITS[split], candidate_dirs(dataset.name, data_dir)
+    put, how = f"put the four IDX .gz files ({', '.join(ALL_FILES)})", _how_to_get(dataset)
+    found = places.local_dir(candidates, needed, data_dir, f"{dataset.name} {split}", put=put, how_to_get=how)
     if found is not None:
         return found
-    if data_dir is not None:
-        put = f"put the four IDX .gz files ({', '.join(ALL_FILES)})"
-        raise places.data_dir_error(
-            candidates[0], f"{dataset.name} {split}", needed, put=put, how_to_get=_how_to_get(dataset)
-        )
     try:
         # All four files, so the other split is there next time.
         directory = download(dataset, ALL_FILES)

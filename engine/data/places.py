@@ -4,7 +4,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.data.idx import missing_files
+from engine.data.idx import first_dir_with, missing_files
 from engine.errors import UserError
 
 
@@ -59,3 +59,15 @@ def data_dir_error(directory: Path, what: str, needed: Sequence[str], *, put: st
         f"--data-dir {directory} lacks the {what} files ({missing}); {put} there, or leave --data-dir out to search "
         "the default places"
     )
+
+
+def local_dir(candidates, needed, data_dir, what: str, *, put: str, how_to_get: str) -> Path | None:
+    """The first of `candidates` holding every file in `needed`; None when none does and no `data_dir` was given.
+
+    Raises:
+      UserError: `data_dir` was given (it is then the only candidate) and lacks the files (data_dir_error).
+    """
+    found = first_dir_with(candidates, needed)
+    if found is None and data_dir is not None:
+        raise data_dir_error(candidates[0], what, needed, put=put, how_to_get=how_to_get)
+    return found
