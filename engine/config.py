@@ -196,7 +196,7 @@ class RunOptions:
     """How a run executes; does not change what is learned (up to floating-point order)."""
 
     strategy: str = "default"  # default | one_device | mirrored | multi_worker
-    cpu_replicas: int = 2  # logical CPU devices for `mirrored` on a machine without GPUs
+    cpu_replicas: int | str = 2  # logical CPU devices for `mirrored` without GPUs; "auto": engine.train picks
     jit_compile: bool = (
         False  # XLA for the per-replica step (slower on CPU here, README "Speed"); falls back where it cannot run
     )
@@ -214,7 +214,7 @@ class RunOptions:
         if self.strategy not in STRATEGIES:
             raise UserError(f"unknown strategy {self.strategy!r}; valid: {', '.join(STRATEGIES)}")
         most = MAX_CPU_REPLICAS_PER_CORE * (os.cpu_count() or 1)
-        if not 1 <= self.cpu_replicas <= most:
+        if self.cpu_replicas != "auto" and not 1 <= self.cpu_replicas <= most:
             raise UserError(
                 f"invalid options: cpu_replicas={self.cpu_replicas} (must be 1 to {most}: at most "
                 f"{MAX_CPU_REPLICAS_PER_CORE} per CPU core)"

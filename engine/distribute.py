@@ -16,10 +16,12 @@ def _logical_cpus(n: int) -> list[str]:
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
-        # Give each replica its own cores rather than letting all replicas share one intra-op pool: measured
-        # 321 vs 224 img/s for dcgan_fashion at batch 128 on 2 cores (README, "Speed").
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // n))
-        tf.config.threading.set_inter_op_parallelism_threads(n)
+        if n > 1:
+            # Give each replica its own cores rather than letting all replicas share one intra-op pool: measured
+            # 321 vs 224 img/s for dcgan_fashion at batch 128 on 2 cores (README, "Speed"). One replica keeps
+            # TensorFlow's own pools, as the default strategy does (an inter-op pool of 1 measured 0.88x of it).
+            tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // n))
+            tf.config.threading.set_inter_op_parallelism_threads(n)
     except RuntimeError:
         pass  # Already initialised: use what exists, checked below.
     have = [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -29,6 +31,40 @@ def _logical_cpus(n: int) -> list[str]:
             f"{len(have)}; create the strategy before any other TensorFlow work"
         )
     return have[:n]
+
+
+# Measured on 2 cores (docs/benchmarks.md, "--cpu-replicas auto"), dcgan_fashion's step mirrored over 2 logical CPUs
+# against one replica: 0.72-0.75x at batch 32 (16 images each); at batch 64 1.04x idle but 0.80x with other jobs on
+# the machine; 1.03-1.16x idle at 128-256. 64 images each keeps the gains and avoids the losses.
+MIN_REPLICA_BATCH = 64
+
+
+def auto_cpu_replicas(cores: int, batch_size: int) -> tuple[int, str]:
+    """`--cpu-replicas auto`: how many logical CPU replicas `mirrored` uses on a machine without GPUs, and why.
+
+    The most replicas, at most one per core, that split the batch evenly with at least MIN_REPLICA_BATCH images each:
+    below that a replica's ops are too small to pay for the second replica's copies and all-reduces.
+
+    Args:
+      cores: the CPU cores this process may use.
+      batch_size: the global batch.
+    Returns:
+      (replicas, a short reason for the start line).
+    """
+    fits = [n for n in range(1, max(1, cores) + 1) if batch_size % n == 0 and batch_size // n >= MIN_REPLICA_BATCH]
+    n = max(fits, default=1)
+    return n, (
+        f"auto: {cores} core(s), batch {batch_size}: the most replicas (<= 1 per core) with >= {MIN_REPLICA_BATCH} "
+        "images each"
+    )
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def _multi_worker_strategy() -> tf.distribute.Strategy:

@@ -8,7 +8,9 @@ import tensorflow as tf
 from engine.update_orders import Replicas, distributed_step
 
 
-def make_train_fn(gan, strategy: tf.distribute.Strategy, *, jit_compile: bool, max_consecutive_skips: int = 0):
+def make_train_fn(
+    gan, strategy: tf.distribute.Strategy, *, jit_compile: bool, max_consecutive_skips: int = 0, guard: bool = True
+):
     """Builds `train_steps(iterator, n) -> dict`: up to n steps, each one `distributed_step` of the GAN.
 
     Args:
@@ -18,12 +20,15 @@ def make_train_fn(gan, strategy: tf.distribute.Strategy, *, jit_compile: bool, m
         tf.data iterator, which XLA cannot compile.
       max_consecutive_skips: > 0: stop early once this many steps in a row were skipped by the divergence guard
         (the eager loop then stops the run).
+      guard: False leaves out the divergence guard (no finiteness check, no statistics snapshot, no tf.cond around
+        the updates), only to measure its cost (benchmarks/step_cost.py); a non-finite step then updates anyway.
     Returns:
       A tf.function; pass `n` as an int32 tensor so changing it does not retrace. Its dict holds each output of
       the step averaged over the steps where it was finite (NaN if it never was), `steps` (int32, steps run) and
       `skipped` (float, steps skipped for a non-finite loss or gradient).
     """
-    replicas = Replicas(gan, strategy, jit_compile=jit_compile)  # one per function: each phase compiles once
+    # One per function: each phase compiles once.
+    replicas = Replicas(gan, strategy, jit_compile=jit_compile, guard=guard)
 
     def one_step(iterator):
         out = distributed_step(replicas, next(iterator))

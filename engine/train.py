@@ -82,7 +82,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="directory holding the dataset files (searched first)")
     p.add_argument("--strategy", default=d.strategy, choices=STRATEGIES)
     p.add_argument(
-        "--cpu-replicas", type=int, default=d.cpu_replicas, help="logical CPU replicas for mirrored without GPUs"
+        "--cpu-replicas",
+        type=cpu_replicas_arg,
+        default="auto",
+        help="logical CPU replicas for mirrored without GPUs: N, or auto (default): the most, at most one per core, "
+        "with >= 64 images each (engine.distribute.auto_cpu_replicas)",
     )
     p.add_argument(
         "--jit",
@@ -142,6 +146,33 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=",".join(f"{m:g}" for m in d.eval_at_minutes),
         help="also score when training time (evaluations excluded) passes each mark, e.g. 2,5,10",
     )
+
+
+def cpu_replicas_arg(text: str) -> int | str:
+    """--cpu-replicas: `auto` or a whole number (its range is RunOptions's to check)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: auto or a whole number") from None
+
+
+def pick_cpu_replicas(opts: RunOptions, cfg: Config) -> RunOptions:
+    """`opts` with `--cpu-replicas auto` resolved for this machine and batch; prints what mirrored will use."""
+    import tensorflow as tf  # listing devices leaves the logical CPU split to make_strategy
+
+    from engine.distribute import auto_cpu_replicas, usable_cores
+
+    if opts.strategy != "mirrored" or tf.config.list_physical_devices("GPU"):  # only then is the CPU split
+        return dataclasses.replace(opts, cpu_replicas=RunOptions.cpu_replicas) if opts.cpu_replicas == "auto" else opts
+    if opts.cpu_replicas == "auto":
+        n, why = auto_cpu_replicas(usable_cores(), cfg.batch_size)
+        opts = dataclasses.replace(opts, cpu_replicas=n)
+    else:
+        why = "--cpu-replicas"
+    print(f"mirrored over {opts.cpu_replicas} logical CPU replica(s) ({why})")
+    return opts
 
 
 def build_config(args, base: Config | None = None) -> Config:
@@ -277,6 +308,7 @@ def main(argv=None) -> int:
         # The first TensorFlow import: flags were checked without it.
         from engine.distribute import make_strategy, peer_failures_as_errors
 
+        opts = pick_cpu_replicas(opts, cfg)
         strategy = make_strategy(opts.strategy, opts.cpu_replicas)
         if args.dry_run:
             return dry_run(cfg, opts, strategy)

@@ -15,11 +15,22 @@ from engine.config import Config
 SUM = tf.distribute.ReduceOp.SUM
 
 
+def both(a, b):
+    """a and b, staying Python True when both are (apply_if then needs no tf.cond)."""
+    if a is True:
+        return b
+    if b is True:
+        return a
+    return tf.logical_and(a, b)
+
+
 class Replicas:
     """Runs one GAN's per-replica functions on a strategy, each compiled once (XLA when `jit_compile`)."""
 
-    def __init__(self, gan, strategy: tf.distribute.Strategy, *, jit_compile: bool):
+    def __init__(self, gan, strategy: tf.distribute.Strategy, *, jit_compile: bool, guard: bool = True):
         self.gan, self.strategy, self.jit_compile = gan, strategy, jit_compile
+        # guard=False only measures what the divergence guard costs (benchmarks/step_cost.py): a run keeps it on.
+        self.guard = guard
         self._compiled = {}  # by function object: every traced step reuses one compiled function per phase
 
     def _fn(self, key, make):
@@ -38,6 +49,8 @@ class Replicas:
     def gradients(self, phase, *args):
         """Runs a gradients phase guarded: (its per-replica outputs, whether every replica's were finite). When
         any was not, the statistics its forward pass moved are put back."""
+        if not self.guard:
+            return self.run(phase, *args), True
         out, bad, before = self.strategy.run(self._fn(("guarded", phase), lambda: guard.guarded(self.gan, phase)), args)
         ok = tf.equal(self.total(bad), 0.0)
         if self.gan.statistics:
@@ -45,7 +58,11 @@ class Replicas:
         return out, ok
 
     def apply_if(self, condition, update, *grads) -> None:
-        """Runs `update(gan, *grads)` on every replica when `condition` (a scalar bool tensor) holds."""
+        """Runs `update(gan, *grads)` on every replica when `condition` (a scalar bool tensor, or Python True: then
+        without a tf.cond) holds."""
+        if condition is True:
+            self.run(update, *grads)
+            return
 
         def do():
             self.run(update, *grads)
@@ -78,10 +95,10 @@ def balance(cfg: Config, losses: dict):
     """(apply D's update?, apply G's?, the skip flags to log): the balance rule skips the update of the network that
     is ahead, judged on the global losses; without the rule both always apply and nothing is logged."""
     if not (cfg.balance_d or cfg.balance_g):
-        return tf.constant(True), tf.constant(True), {}
+        return True, True, {}
     d, g = losses["d_loss"], losses["g_loss"]
-    apply_d = tf.constant(True) if not cfg.balance_d else tf.logical_not(d * cfg.balance_d < g)
-    apply_g = tf.constant(True) if not cfg.balance_g else tf.logical_not(g * cfg.balance_g < d)
+    apply_d = True if not cfg.balance_d else tf.logical_not(d * cfg.balance_d < g)
+    apply_g = True if not cfg.balance_g else tf.logical_not(g * cfg.balance_g < d)
     flags = {"d_skipped": 1.0 - tf.cast(apply_d, tf.float32), "g_skipped": 1.0 - tf.cast(apply_g, tf.float32)}
     return apply_d, apply_g, flags
 
@@ -92,8 +109,8 @@ def simultaneous(replicas: Replicas, batch):
     losses = {"d_loss": replicas.total(d_loss), "g_loss": replicas.total(g_loss)}
     apply_d, apply_g, flags = balance(replicas.gan.cfg, losses)
     if flags:
-        replicas.apply_if(tf.logical_and(ok, apply_d), update_d, d_grads)
-        replicas.apply_if(tf.logical_and(ok, apply_g), update_g, g_grads)
+        replicas.apply_if(both(ok, apply_d), update_d, d_grads)
+        replicas.apply_if(both(ok, apply_g), update_g, g_grads)
     else:
         replicas.apply_if(ok, update_both, d_grads, g_grads)
     return {**losses, **flags}, replicas.total(accuracy), [ok]
@@ -102,7 +119,7 @@ def simultaneous(replicas: Replicas, batch):
 def critic_update(replicas: Replicas, batch, salt, apply_d):
     """One D update on the real batch and fakes drawn with `salt`: (global loss, accuracy, finite?)."""
     (loss, accuracy, grads), ok = replicas.gradients(phases.d_gradients, batch, salt)
-    replicas.apply_if(tf.logical_and(ok, apply_d), update_d, grads)
+    replicas.apply_if(both(ok, apply_d), update_d, grads)
     return replicas.total(loss), replicas.total(accuracy), [ok]
 
 
@@ -111,18 +128,18 @@ def split_critic_update(replicas: Replicas, batch, salt, apply_d):
     sides, oks = [], []
     for side in (phases.REAL_SIDE, salt):
         (loss, accuracy, grads), ok = replicas.gradients(phases.d_side_gradients, batch, side)
-        replicas.apply_if(tf.logical_and(ok, apply_d), update_d, grads)
+        replicas.apply_if(both(ok, apply_d), update_d, grads)
         sides.append((replicas.total(loss), replicas.total(accuracy)))
         oks.append(ok)
     (real_loss, real_acc), (fake_loss, fake_acc) = sides
-    return replicas.gan.adversarial.weight * (real_loss + fake_loss), tf.stack([real_acc, fake_acc]), oks
+    return replicas.gan.adversarial.combine(real_loss, fake_loss), tf.stack([real_acc, fake_acc]), oks
 
 
 def alternating(replicas: Replicas, batch):
     """n_critic D updates on fresh fakes, then one G update against the updated D; each update guarded. With the
     balance rule, the losses on the step's first latents decide first which updates apply."""
     cfg, oks = replicas.gan.cfg, []
-    losses, apply_d, apply_g, flags = {}, tf.constant(True), tf.constant(True), {}
+    losses, apply_d, apply_g, flags = {}, True, True, {}
     if cfg.balance_d or cfg.balance_g:
         (d_now, g_now), ok = replicas.gradients(phases.current_losses, batch)
         losses = {"d_loss": replicas.total(d_now), "g_loss": replicas.total(g_now)}
@@ -133,7 +150,7 @@ def alternating(replicas: Replicas, batch):
         d_loss, accuracy, critic_oks = critic(replicas, batch, k, apply_d)
         oks += critic_oks
     (g_loss, g_grads), ok = replicas.gradients(phases.g_gradients, batch)
-    replicas.apply_if(tf.logical_and(ok, apply_g), update_g, g_grads)
+    replicas.apply_if(both(ok, apply_g), update_g, g_grads)
     losses = losses or {"d_loss": d_loss, "g_loss": replicas.total(g_loss)}
     return {**losses, **flags}, accuracy, oks + [ok]
 
@@ -149,7 +166,7 @@ def lazy_r1(replicas: Replicas, batch):
     def r1_update():
         (_, grads), ok = replicas.gradients(phases.r1_gradients, batch)
         replicas.apply_if(ok, update_d_penalty, grads)
-        return ok
+        return tf.convert_to_tensor(ok)
 
     due = tf.equal(gan.step_counter % gan.cfg.r1_every, 0)
     return tf.cond(due, r1_update, lambda: tf.constant(True))

@@ -61,3 +61,31 @@ def test_every_strategy_name_the_options_accept_has_a_builder():
     from engine.distribute import STRATEGY_BUILDERS
 
     assert tuple(STRATEGY_BUILDERS) == STRATEGIES
+
+
+@pytest.mark.parametrize(
+    "cores, batch, replicas",
+    [
+        (2, 32, 1),  # 16 images each on two: measured 0.72-0.75x one replica (docs/benchmarks.md)
+        (2, 64, 1),
+        (2, 128, 2),
+        (2, 1024, 2),  # never more than one per core
+        (1, 256, 1),
+        (4, 192, 3),  # 4 would leave 48 each
+        (8, 200, 2),  # 3 does not split 200 evenly, 4 leaves 50 each
+        (16, 63, 1),
+        (0, 128, 1),  # an unknown core count still gives one replica
+    ],
+)
+def test_auto_cpu_replicas_follows_its_rule(cores, batch, replicas):
+    from engine.distribute import MIN_REPLICA_BATCH, auto_cpu_replicas
+
+    n, why = auto_cpu_replicas(cores, batch)
+    assert n == replicas and batch % n == 0 and (n == 1 or batch // n >= MIN_REPLICA_BATCH)
+    assert auto_cpu_replicas(cores, batch) == (n, why) and f"batch {batch}" in why  # a pure function of its inputs
+
+
+def test_run_options_accept_auto_replicas_and_still_check_numbers():
+    assert RunOptions(cpu_replicas="auto").cpu_replicas == "auto"
+    with pytest.raises(UserError, match="cpu_replicas=0"):
+        RunOptions(cpu_replicas=0)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import checkpoints, loop
+from engine import checkpoints, loop, stepper
 from engine.config import RunOptions
 from engine.data import ImageData
 from engine.data.mnist import load_fashion_mnist
@@ -101,8 +101,8 @@ def test_k_skips_in_a_row_stop_the_run_with_the_last_good_checkpoint_latest(
     tiny_config, tmp_path, data_dir, monkeypatch
 ):
     # Batches from index 5 on are NaN: steps 1-5 train (checkpoints at 2 and 4), steps 6, 7, 8 are skipped.
-    real = loop.make_dataset
-    monkeypatch.setattr(loop, "make_dataset", lambda *a, **k: poisoned(real(*a, **k), 5))
+    real = stepper.make_dataset
+    monkeypatch.setattr(stepper, "make_dataset", lambda *a, **k: poisoned(real(*a, **k), 5))
     opts = RunOptions(data_dir=str(data_dir), max_consecutive_skips=3, steps_per_loop=1)  # a record per step
     with pytest.raises(UserError, match="training diverged: 3 steps in a row .*ckpt-4 is the last good one"):
         loop.train(tiny_config(steps=12), opts, tmp_path, tf.distribute.get_strategy())

@@ -16,7 +16,10 @@ def cli(*args, cwd):
 
 def test_train_mirrored_resume_and_export_onnx(tmp_path, data_dir):
     common = ("--data-dir", str(data_dir), "--batch-size", "32")
-    first = cli("engine.train", "--strategy", "mirrored", "--jit", "--steps", "3", *common, cwd=tmp_path)
+    # Two replicas named: at batch 32 `--cpu-replicas auto` would pick one, which XLA can compile.
+    first = cli(
+        "engine.train", "--strategy", "mirrored", "--cpu-replicas", "2", "--jit", "--steps", "3", *common, cwd=tmp_path
+    )
     assert first.returncode == 0, first.stderr
     assert "--jit ignored" in first.stderr  # XLA cannot run mirrored over logical CPUs: said once, no crash
     assert (tmp_path / "runs" / "latest" / "config.json").exists()
@@ -42,7 +45,10 @@ def test_train_mirrored_resume_and_export_onnx(tmp_path, data_dir):
         (("--preset", "nope"), "unknown preset 'nope'; valid:"),
         (("--set", "batch_size=big"), "override batch_size='big': expected int"),
         (("--batch-size", "0"), "--batch-size 0: must be > 0"),
-        (("--strategy", "mirrored", "--batch-size", "33", "--steps", "1"), "does not split evenly across 2 replicas"),
+        (
+            ("--strategy", "mirrored", "--cpu-replicas", "2", "--batch-size", "33", "--steps", "1"),
+            "does not split evenly across 2 replicas",
+        ),
         (("--data-dir", "/nonexistent/dir", "--steps", "1"), "/nonexistent/dir does not exist"),
     ],
 )
@@ -131,3 +137,19 @@ def test_dry_run_prints_each_networks_layer_table(capsys):
         line.split()[1:2] == ["Dense"] and "(None, 1)" in line and line.endswith("6,273") for line in out.splitlines()
     )
     assert "generator parameters: 840,705" in out and "discriminator parameters: 212,865" in out
+
+
+def test_cpu_replicas_auto_is_the_default_and_the_start_line_says_what_it_picked(capsys):
+    import argparse
+
+    from engine.train import cpu_replicas_arg, main
+
+    assert (cpu_replicas_arg("auto"), cpu_replicas_arg("3")) == ("auto", 3)
+    with pytest.raises(argparse.ArgumentTypeError, match="auto or a whole number"):
+        cpu_replicas_arg("two")
+
+    # dcgan_fashion's batch 32 leaves 16 images per replica on 2: auto keeps one, on any number of cores.
+    assert main(["--preset", "dcgan_fashion", "--strategy", "mirrored", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "mirrored over 1 logical CPU replica(s) (auto:" in out
+    assert "strategy mirrored: 1 replica(s)" in out
