@@ -107,14 +107,18 @@ def current_rss_mb() -> float:
 
 
 def load_images(preset: str):
-    """(config, ImageData): real Fashion-MNIST when the preset's images are 28x28x1, else seeded synthetic images."""
+    """(config, ImageData): real Fashion-MNIST when the preset's images are 28x28x1, else seeded synthetic images.
+    `preset` may name a size for an any-size family: "folder@64" is the folder preset at 64x64x3."""
     import numpy as np
 
     from engine.data import ImageData
     from engine.data.registry import load_dataset
     from engine.presets import get_preset
 
-    cfg = get_preset(preset)
+    name, _, size = preset.partition("@")
+    cfg = get_preset(name)
+    if size:
+        cfg = dataclasses.replace(cfg, image_shape=(int(size), int(size), 3))
     if tuple(cfg.image_shape) == (28, 28, 1):
         return cfg, load_dataset("fashion_mnist", "train")
     rng = np.random.default_rng(0)

@@ -23,7 +23,8 @@ from benchmarks.machine import describe_machine
 from benchmarks.throughput_runners import Row
 
 BATCHES = (32, 64, 128, 256)
-WINDOW_IMAGES = {"dcgan_faces": 128}  # a few s per window at ~30 images/s; the 28x28 presets default to 512
+# A few s per window at ~30 images/s (dcgan_faces); the 28x28 presets default to 512.
+WINDOW_IMAGES = {"dcgan_faces": 128, "folder@64": 256}
 WINDOWS = 5
 PEAK_SIZES = (1024, 2048, 4096)
 TARGETS = (
@@ -55,6 +56,8 @@ def full_plan() -> list[Row]:
             Row("alphabet", b, "fit", False, k),
             Row("alphabet", b, "engine", False, k),
         ]
+    for size in (32, 64):  # the folder default (engine.presets.recipes.folder) at 32x32x3 and 64x64x3, as shipped
+        rows += [Row(f"folder@{size}", 32, "engine", False, many_steps(32))]
     for b in (32, 64):  # ~10 GFLOP per image: larger batches would take minutes per window here
         rows += [
             Row("dcgan_faces", b, "tutorial"),

@@ -245,12 +245,18 @@ CASES = [
     ),
     Case(
         "batch smaller than the replicas",
-        lambda t, d: ["engine.train", "--strategy", "mirrored", "--cpu-replicas", "2", "--batch-size", "1", "--data-dir", d, "--steps", "1"],
+        lambda t, d: [
+            *("engine.train", "--strategy", "mirrored", "--cpu-replicas", "2", "--batch-size", "1"),
+            *("--data-dir", d, "--steps", "1"),
+        ],
         r"batch_size 1 is smaller than the 2 replicas; use at least 2",
     ),
     Case(
         "batch not divisible across replicas",
-        lambda t, d: ["engine.train", "--strategy", "mirrored", "--cpu-replicas", "2", "--batch-size", "33", "--data-dir", d, "--steps", "1"],
+        lambda t, d: [
+            *("engine.train", "--strategy", "mirrored", "--cpu-replicas", "2", "--batch-size", "33"),
+            *("--data-dir", d, "--steps", "1"),
+        ],
         r"batch_size 33 does not split evenly across 2 replicas; use a multiple of 2",
     ),
     Case(
