@@ -33,10 +33,11 @@ RECIPES = {
         "beta2 0.999, epsilon 1e-7), batch 32, 10 epochs, D then G",
     ),
     "default": (
-        "dcgan_fashion_fast",
+        "dcgan_any_fashion",
         "mirrored",
         [],
-        "the engine's default (`python -m engine.train --strategy mirrored`)",
+        "the engine's default (`python -m engine.train --strategy mirrored`); until 2026-12-06 it was "
+        "dcgan_fashion_fast, which the stored rows of that date name",
     ),
     "default-adam": (
         "dcgan_fashion_fast",

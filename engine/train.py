@@ -14,7 +14,7 @@ from engine.precision import precision_arg
 from engine.presets import ENGINE_RECIPES, PUBLISHED, get_preset
 from engine.quiet import quiet_tensorflow
 
-DEFAULT_PRESET = "dcgan_fashion_fast"
+DEFAULT_PRESET = "dcgan_any_fashion"
 FOLDER_PRESET = "folder"  # the default when the data is a folder of images (--dataset image_folder, or implied)
 
 

@@ -5,13 +5,16 @@ import dataclasses
 from engine.config import Config
 from engine.presets.registry import recipe
 
+# The engine's EMA of G, in each of its recipes that keeps one: decay 0.999, warm-up min(0.999, (1 + t) / (10 + t)).
+EMA = dict(ema_decay=0.999, ema_warmup=True)
 STEPS_FAST = 5000  # the default's length: the whole command in under 6 minutes on 2 CPU cores (measured below)
 
 
 @recipe
 def dcgan_fashion_fast() -> Config:
-    """Engine recipe, the default: the tutorial's networks (dcgan_fashion, batch 32) with the engine's optimizer,
-    RMSprop(1e-3), the simultaneous step and an EMA of G, cut to a few CPU minutes.
+    """Engine recipe, the default until 2026-12-06 (now dcgan_any_fashion, which measured better and faster side by
+    side): the tutorial's networks (dcgan_fashion, batch 32) with the engine's optimizer, RMSprop(1e-3), the
+    simultaneous step and an EMA of G, cut to a few CPU minutes.
 
     Three changes from the published recipe, each measured: RMSprop(1e-3) (Keras's defaults otherwise) in place of the
     text's Adam(1e-3, beta1 0.9), which in this recipe ends the 5,000 steps at FID 404.3 (recall 0.33, one class 171x as
@@ -23,11 +26,12 @@ def dcgan_fashion_fast() -> Config:
     same optimizer and EMA, benchmarks/results/recipe_search.md, 5 minutes each on 2 CPU cores); and an EMA of G's
     weights (0.999, warm-up min(0.999, (1 + t) / (10 + t))), which is what gets sampled and exported. 5,000 steps (2.7
     epochs).
-    Run: `python -m engine.train --strategy mirrored` (the default preset). What to expect, measured on a 2-core AMD
-    EPYC (docs/quality.md, shipped evaluator, 5,000 samples): the whole command in 5 min 38 s (4.4 minutes of
+    Run: `python -m engine.train --preset dcgan_fashion_fast --strategy mirrored`. What to expect, measured on a
+    2-core AMD EPYC (docs/quality.md, shipped evaluator, 5,000 samples): the whole command in 5 min 38 s (4.4 minutes of
     training), FID 241.7 (245.0 in the quality benchmark's own run), precision 0.81, recall 0.81, class entropy 0.98;
     with the engine's Dropout in D, on the machine idle: 3 min 33 s (2 min 57 s of training), FID 244.1, recall 0.75;
-    dcgan_fashion as published reaches 254.0 after its 10 epochs (18,750 steps).
+    dcgan_fashion as published reaches 254.0 after its 10 epochs (18,750 steps). Side by side with dcgan_any_fashion
+    (2026-12-06, below): 5 min 31 s for the whole command, FID 245.5.
     """
     return Config(
         model="dcgan_fashion",
@@ -38,8 +42,7 @@ def dcgan_fashion_fast() -> Config:
         batch_size=32,
         epochs=0,
         steps=STEPS_FAST,
-        ema_decay=0.999,
-        ema_warmup=True,
+        **EMA,
     )
 
 
@@ -71,8 +74,7 @@ def dcgan_fashion_adam() -> Config:
         dataset="fashion_mnist",
         batch_size=64,
         epochs=3,
-        ema_decay=0.999,
-        ema_warmup=True,
+        **EMA,
     )
 
 
@@ -147,8 +149,7 @@ ANY_SIZE_RECIPE = dict(
     d_lr=1e-3,
     batch_size=32,
     epochs=0,
-    ema_decay=0.999,
-    ema_warmup=True,
+    **EMA,
 )
 
 
@@ -164,7 +165,8 @@ def folder() -> Config:
     Run: `python -m engine.train --data-dir DIR [--image-size N]`. What to expect, measured on a 2-core AMD EPYC
     shared with other jobs (docs/folders.md): 3,786 emoji at 32x32 RGB, pixel-feature FID 113.8 after 2 minutes,
     27.3 after 10 and 20.6 after 30 (4,966 steps; the floor is 2.6): people and smileys recognisable, flags and
-    hearts not yet. Other sizes were not measured.
+    hearts not yet. At 64x64 (idle machine, 73-78 images/s): 86.4 after 2 minutes, 30.9 after 10, 29.4 after 30
+    (3,964 steps): colours and rough outlines, nothing recognisable yet.
     """
     return Config(
         dataset="image_folder",
@@ -183,20 +185,21 @@ def folder() -> Config:
 
 @recipe
 def dcgan_any_fashion() -> Config:
-    """Engine recipe, the any-size family's best unconditional one on Fashion-MNIST found so far: dcgan_any at
-    28x28x1 (7x7 base, two up-blocks; G 816,801 and D 138,561 parameters at width 1), hinge loss, RMSprop(1e-3) for
-    both, batch 32, the simultaneous step, an EMA of G (0.999, warm-up), 5,000 steps. No augmentation or R1: 60,000
-    images are not memorised in 5,000 steps.
+    """Engine recipe, the default (`python -m engine.train --strategy mirrored`): the any-size family dcgan_any at
+    28x28x1 (7x7 base, two up-blocks; G 816,801 and D 138,561 parameters at width 1, no BatchNorm or Dropout in D),
+    hinge loss, RMSprop(1e-3) for both, batch 32, the simultaneous step, an EMA of G (0.999, warm-up), 5,000 steps.
+    No augmentation or R1: 60,000 images are not memorised in 5,000 steps.
 
-    Run: `python -m engine.train --preset dcgan_any_fashion`. Measured at 5,000 steps (`python -m engine.evaluate`,
-    shipped evaluator, 5,000 samples; the same recipe with one change each): hinge FID 139.2 (precision 0.77, recall
-    0.82); BCE 176.9; BCE with Adam(2e-4, 0.5) 233.3; dcgan_fashion_fast (the default) 245.0 at its 5,000 steps. The
-    minutes were not measured on an idle machine (docs/folders.md, "Fashion-MNIST at 28x28").
+    What to expect, measured side by side with the previous default on the 2-core AMD EPYC (2026-12-06, load average
+    under 2; `python -m engine.train --preset P --strategy mirrored`, then `python -m engine.evaluate`, shipped
+    evaluator, 5,000 samples): the whole command in 3 min 48 s, FID 139.2, precision 0.77, recall 0.82, class entropy
+    0.99; dcgan_fashion_fast 5 min 31 s, FID 245.5. The same recipe with one change each, at 5,000 steps: BCE 176.9;
+    BCE with Adam(2e-4, 0.5) 233.3 (docs/folders.md, "Fashion-MNIST at 28x28").
     """
     return Config(
         dataset="fashion_mnist",
         image_shape=(28, 28, 1),
         loss="hinge",
-        steps=5000,
+        steps=STEPS_FAST,
         **ANY_SIZE_RECIPE,
     )
