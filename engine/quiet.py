@@ -12,6 +12,7 @@ why), and lets TensorFlow's Python logger print errors only. `--verbose`, or `TF
 everything as TensorFlow prints it. Imports nothing heavy itself.
 """
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -28,18 +29,29 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if "tensorflow" in sys.modules:
         return
+    captured = bytearray()
+    try:
+        with capture_fd2(captured):
+            import tensorflow as tf  # (loads the C++ libraries while their start-up lines go to `captured`)
+    except BaseException:
+        sys.stderr.write(captured.decode(errors="replace"))  # a broken install still says why
+        raise
+    tf.get_logger().setLevel("ERROR")
+
+
+@contextlib.contextmanager
+def capture_fd2(into: bytearray):
+    """Points file descriptor 2 (where C++ libraries print, past sys.stderr) at a temporary file for the block;
+    what was written there is appended to `into` when the block ends, also when it raises."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf  # (loads the C++ libraries while their start-up lines go to `captured`)
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
+            yield
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-    tf.get_logger().setLevel("ERROR")
+            captured.seek(0)
+            into.extend(captured.read())

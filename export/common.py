@@ -6,13 +6,12 @@ import contextlib
 import dataclasses
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import UserError, run_cli
 from engine.layout import CHECKPOINTS, EXPORT
-from engine.quiet import quiet_tensorflow
+from engine.quiet import capture_fd2, quiet_tensorflow
 from export import metadata
 from export.metadata import printable
 from export.target import check_target, publish, staged_path, staging_dir
@@ -78,21 +77,15 @@ def litert_quiet():
     if level < 1:
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
+    captured = bytearray()
+    try:
+        with capture_fd2(captured):
             yield
-        finally:
+    finally:
+        kept = [line for line in bytes(captured).splitlines(keepends=True) if not line.startswith(b"INFO: ")]
+        if kept:
+            sys.stderr.write(b"".join(kept).decode(errors="replace"))
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().splitlines(keepends=True) if not line.startswith(b"INFO: ")]
-            if kept:
-                sys.stderr.write(b"".join(kept).decode(errors="replace"))
-                sys.stderr.flush()
 
 
 def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable | None = None, argv=None) -> None:
