@@ -56,8 +56,6 @@ def full_plan() -> list[Row]:
             Row("alphabet", b, "fit", False, k),
             Row("alphabet", b, "engine", False, k),
         ]
-    for size in (32, 64):  # the folder default (engine.presets.recipes.folder) at 32x32x3 and 64x64x3, as shipped
-        rows += [Row(f"folder@{size}", 32, "engine", False, many_steps(32))]
     for b in (32, 64):  # ~10 GFLOP per image: larger batches would take minutes per window here
         rows += [
             Row("dcgan_faces", b, "tutorial"),
@@ -65,6 +63,12 @@ def full_plan() -> list[Row]:
             Row("dcgan_faces", b, "engine", False, 1),
         ]
     return rows
+
+
+def any_size_rows(presets: list[str]) -> list[Row]:
+    """The engine row, batch 32, many steps per call, of each `PRESET@N` named: an any-size preset (e.g. the folder
+    default) at NxNx3 on synthetic images (`--presets folder@32,folder@64`); not in the full plan."""
+    return [Row(p, 32, "engine", False, many_steps(32)) for p in presets if "@" in p]
 
 
 def quick_plan() -> list[Row]:
@@ -263,7 +267,9 @@ def precisions_arg(text: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.train_throughput", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="dcgan_fashion at batch 64 and 256, 3 short windows")
-    parser.add_argument("--presets", help="only these presets (comma-separated) from the plan")
+    parser.add_argument(
+        "--presets", help="only these presets (comma-separated) from the plan; PRESET@N: an any-size preset at NxNx3"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -293,7 +299,8 @@ def main() -> None:
     start = time.perf_counter()
     rows = quick_plan() if args.quick else full_plan()
     if args.presets:
-        rows = [r for r in rows if r.preset in args.presets.split(",")]
+        names = args.presets.split(",")
+        rows = [r for r in rows if r.preset in names] + any_size_rows(names)
     if precision != "float32":
         rows = [dataclasses.replace(r, precision=precision) if r.kind == "engine" else r for r in rows]
     windows, window_images, sizes = (3, 256, PEAK_SIZES[:2]) if args.quick else (WINDOWS, None, PEAK_SIZES)

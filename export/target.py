@@ -39,7 +39,10 @@ KINDS = Registry("export kind")  # name -> Kind, filled by each format's module 
 
 
 def register_kind(kind: Kind) -> Kind:
-    return KINDS.register(kind.name)(kind)
+    # Set, not Registry.register: a format's module runs again as `python -m export.onnx` (and under runpy) beside
+    # its imported copy, and registers the same kind again.
+    KINDS[kind.name] = kind
+    return kind
 
 
 def model_file(name: str, label: str, looks_like: Callable[[Path], bool]) -> Callable[[Path], str | None]:

@@ -120,3 +120,12 @@ def test_measure_times_a_tiny_engine_row(monkeypatch):
     assert result["window_steps"] == 2 and len(result["window_images_per_s"]) == 2
     assert result["images_per_s"] > 0 and result["compile_s"] >= 0 and result["peak_rss_mb"] > 100
     assert result["step_mflop_per_image"] == pytest.approx(210.8, abs=0.1)
+
+
+def test_any_size_rows_are_the_engine_row_of_each_preset_at_a_size():
+    from benchmarks.train_throughput import any_size_rows
+
+    assert any_size_rows(["dcgan_fashion", "folder@32", "folder@64"]) == [
+        Row("folder@32", 32, "engine", False, many_steps(32)),
+        Row("folder@64", 32, "engine", False, many_steps(32)),
+    ]

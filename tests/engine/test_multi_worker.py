@@ -66,7 +66,7 @@ def test_two_workers_train_and_match_one_process_with_two_replicas(tiny_config, 
     from engine.config import RunOptions
     from engine.distribute import make_strategy
     from engine.loop import train
-    from engine.rundir import load_generator, read_config
+    from engine.runread import load_generator, read_config
 
     cfg = tiny_config(batch_size=16, seed=3, epochs=0)
     train_args = [
@@ -246,7 +246,7 @@ def test_a_lost_worker_is_one_line_under_multi_worker_only():
 def test_chief_stops_with_one_line_when_a_worker_is_killed(tmp_path, data_dir):
     """Without the launcher: TensorFlow's heartbeats notice the dead peer and the chief exits, its checkpoint intact."""
     from engine.launch import free_ports, tf_config
-    from engine.rundir import load_generator
+    from engine.runread import load_generator
 
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
     command = [
