@@ -212,7 +212,7 @@ def main(args, defaults: dict) -> None:
     print(f"floor FID {refs['floor']['fid']:.2f}, noise FID {refs['noise']['fid']:.2f} at {n} samples", flush=True)
 
     out.mkdir(parents=True, exist_ok=True)
-    copy_grids(results, images)
+    copy_grids(results, images, minutes)
     real = str(real_grid(args.data_dir, first, images / "real.png"))
     command = "python -m benchmarks.quality --data-dir " + shlex.quote(args.data_dir)
     command += "".join(f" --recipe {shlex.quote(r['spec'])}" for r in recipes)
@@ -226,9 +226,18 @@ def main(args, defaults: dict) -> None:
     )
     grids = "\n".join(
         [
-            "| real images | " + " | ".join(results) + " |",
-            "|---" * (len(results) + 1) + "|",
-            f"| ![real]({os.path.relpath(real, out)}) | "
+            "| grid | real images | " + " | ".join(results) + " |",
+            "|---" * (len(results) + 2) + "|",
+            *(
+                f"| after {m:g} min | ![real]({os.path.relpath(real, out)}) | "
+                + " | ".join(
+                    f"![{k}]({os.path.relpath(r['grids'][f'{m:g}'], out)})" if f"{m:g}" in r["grids"] else "-"
+                    for k, r in results.items()
+                )
+                + " |"
+                for m in minutes
+            ),
+            f"| at the end | ![real]({os.path.relpath(real, out)}) | "
             + " | ".join(f"![{k}]({os.path.relpath(r['grid'], out)})" for k, r in results.items())
             + " |",
         ]
@@ -238,7 +247,8 @@ def main(args, defaults: dict) -> None:
         "quality",
         f"# Generation quality per training minute: {folder}\n\n{describe_machine(command)}\n- data: "
         f"{Path(args.data_dir).expanduser().resolve()}\n\n{listing}\n\n{tables}\n\n![FID vs training minutes]"
-        f"(quality.png)\n\nFinal grids, beside the folder's own images:\n\n{grids}\n"
+        "(quality.png)\n\nGrids from one fixed latent batch when training time passed each mark and at the end, "
+        f"beside the folder's own images:\n\n{grids}\n"
         + (f"\nNote: {args.note}\n" if getattr(args, "note", "") else ""),
         {
             "command": command,

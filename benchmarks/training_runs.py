@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.layout import GENERATOR_FILE, METRICS, SAMPLES
+from engine.layout import GENERATOR_FILE, METRICS, SAMPLES, minute_grid
 
 
 def train_run(
@@ -76,7 +76,8 @@ def finished(run_dir: Path) -> bool:
 
 def final_grid(run_dir: Path) -> Path:
     """The last sample grid the run wrote (epoch_NNN.png, or step_NNNNNN.png when it stopped mid-epoch)."""
-    return max((run_dir / SAMPLES).glob("*.png"), key=lambda p: p.stat().st_mtime)
+    grids = [*(run_dir / SAMPLES).glob("epoch_*.png"), *(run_dir / SAMPLES).glob("step_*.png")]
+    return max(grids, key=lambda p: p.stat().st_mtime)
 
 
 def at_minute(curve: list[dict], minute: float) -> dict | None:
@@ -129,9 +130,16 @@ def train_or_read(
     return {"run_dir": str(run_dir), "wall_s": round(wall, 1) if wall else None, "curve": curve}
 
 
-def copy_grids(results: dict, images: Path) -> None:
-    """Copies each run's last grid to `images`/NAME.png and records that path as the result's "grid"."""
+def copy_grids(results: dict, images: Path, minutes: list = ()) -> None:
+    """Copies each run's last grid to `images`/NAME.png and records that path as the result's "grid"; and the grid
+    it drew at each of `minutes` it reached (samples/minute_M.png) to NAME_Mmin.png, recorded in "grids"."""
     images.mkdir(parents=True, exist_ok=True)
     for name, r in results.items():
         r["grid"] = str(images / f"{name}.png")
         shutil.copyfile(final_grid(Path(r["run_dir"])), r["grid"])
+        r["grids"] = {}
+        for minute in minutes:
+            drawn = Path(r["run_dir"]) / SAMPLES / minute_grid(minute)
+            if drawn.exists():
+                r["grids"][f"{minute:g}"] = str(images / f"{name}_{minute:g}min.png")
+                shutil.copyfile(drawn, r["grids"][f"{minute:g}"])

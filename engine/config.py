@@ -93,6 +93,7 @@ class Config:
     r1_weight: float = 0.0  # > 0: R1 penalty gamma / 2 * E||grad_x D(x)||^2 on real images (Mescheder et al. 2018)
     r1_every: int = 16  # lazy R1: a separate D update on the penalty every this many steps, scaled by it
     width: float = 1.0  # channel multiplier of the families that take one (dcgan_any)
+    d_width: float = 0.0  # > 0: D's own channel multiplier in those families; 0: D takes `width` too
     train_split: str = "train"  # the data split trained on: "train", or "all" for sources without an official split
 
     def __post_init__(self):
@@ -178,6 +179,8 @@ class Config:
         for name in ("ada_kimg", "width"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 problems.append(f"{name}={getattr(self, name)} (must be a finite number > 0)")
+        if not (math.isfinite(self.d_width) and self.d_width >= 0):
+            problems.append(f"d_width={self.d_width} (must be a finite number >= 0; 0: D takes width)")
         if not (math.isfinite(self.r1_weight) and self.r1_weight >= 0):
             problems.append(f"r1_weight={self.r1_weight} (must be a finite number >= 0)")
         if self.r1_every < 1:

@@ -5,7 +5,8 @@
     checkpoint         the manager's list: a run "has a checkpoint" when it exists
     trained_config.json  the config the newest checkpoint was trained under
     best/              the best checkpoint by FID (engine.quality.training), with best.json
-  samples/           epoch_NNN.png (or step_NNNNNN.png), one grid per interval from one fixed latent batch
+  samples/           epoch_NNN.png (or step_NNNNNN.png), one grid per interval from one fixed latent batch;
+                     minute_M.png at each --eval-at-minutes mark
   metrics.jsonl      one JSON record per log interval
   tensorboard/       TensorBoard summaries
   generator.keras    the final generator
@@ -23,6 +24,13 @@ CHECKPOINT_STATE = "checkpoint"  # under checkpoints/
 TRAINED_CONFIG = "trained_config.json"  # under checkpoints/
 BEST = "best"  # under checkpoints/
 SAMPLES = "samples"
+
+
+def minute_grid(minute: float) -> str:
+    """The grid's name under samples/ when training time passed the mark `minute` (--eval-at-minutes)."""
+    return f"minute_{minute:g}.png"
+
+
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tensorboard"
 GENERATOR_FILE = "generator.keras"

@@ -27,8 +27,8 @@ from engine.config import Config, RunOptions
 from engine.distribute import any_worker
 from engine.errors import Stopped, UserError
 from engine.gan import GAN
-from engine.layout import GENERATOR_FILE, METRICS, SAMPLES, TENSORBOARD
-from engine.progress_gif import write_progress_gif
+from engine.layout import GENERATOR_FILE, METRICS, SAMPLES, TENSORBOARD, minute_grid
+from engine.progress_gif import rebuild_due, write_progress_gif
 from engine.quality.sampling import draw_latents
 from engine.quality.training import TrainingEvaluation
 from engine.runlog import RunLog, trim_log, trim_tensorboard
@@ -72,7 +72,7 @@ def missing_final(run_dir: Path, step: int, plan: Plan) -> list[Path]:
 
 
 def write_final(gan: GAN, latents, run_dir: Path, step: int, plan: Plan, *, only_missing: bool = False) -> list[str]:
-    """The end of a run at `step`: its last grid (and progress.gif when it ends an epoch), then generator.keras,
+    """The end of a run at `step`: its last grid, progress.gif, then generator.keras,
     each written whole or not at all; with `only_missing`, only what `missing_final` lists. Returns their names.
 
     Raises:
@@ -84,12 +84,12 @@ def write_final(gan: GAN, latents, run_dir: Path, step: int, plan: Plan, *, only
     if not only_missing:
         todo.append(run_dir / GENERATOR_FILE)
     try:
+        if grid in todo:
+            save_samples(gan, latents, grid)
+        if grid in todo or not only_missing:
+            write_progress_gif(run_dir / SAMPLES)  # the loop rebuilds it now and then (rebuild_due); the end, always
         for path in todo:
-            if path == grid:
-                save_samples(gan, latents, grid)
-                if not step % plan.steps_per_epoch:
-                    write_progress_gif(run_dir / SAMPLES)
-            else:
+            if path != grid:
                 with rundir.atomic_file(path) as tmp:
                     gan.sampler.save(tmp)
     except (OSError, tf.errors.OpError) as e:
@@ -202,6 +202,7 @@ class Loop:
         self.rate, self.window_start, self.window_steps = 0.0, time.perf_counter(), 0
         self.started, self.evaluating_s = time.perf_counter(), 0.0  # train_s: seconds here, evaluations excluded
         self.last_save = time.monotonic()
+        self.last_gif, self.gif_cost_s = None, 0.0  # progress.gif: when it was last rebuilt, and what that took
         # Workers of multi_worker must save at the same steps (saving uses collectives); their clocks would disagree.
         self.save_seconds = self.opts.checkpoint_every_seconds if self.opts.strategy != "multi_worker" else 0
 
@@ -320,11 +321,16 @@ class Loop:
         if log_due(step, self.last_log, self.cfg.log_every, epoch_end or last or bool(skipped) or bool(scores)):
             self.record({"images_per_s": self.rate, "train_s": round(train_s, 2), **scores})
             self.last_log = step
+        if "at_minute" in scores:
+            save_samples(self.gan, self.latents, self.run_dir / SAMPLES / minute_grid(scores["at_minute"]))
         if epoch_end:
             save_samples(
                 self.gan, self.latents, self.run_dir / SAMPLES / f"epoch_{step // plan.steps_per_epoch:03d}.png"
             )
-            write_progress_gif(self.run_dir / SAMPLES)
+            if rebuild_due(time.monotonic(), self.last_gif, self.gif_cost_s):
+                before = time.monotonic()
+                write_progress_gif(self.run_dir / SAMPLES)
+                self.last_gif, self.gif_cost_s = time.monotonic(), time.monotonic() - before
         timed = bool(self.save_seconds) and time.monotonic() - self.last_save >= self.save_seconds
         # In a run of skipped steps nothing changed worth saving; wait for a good step (or the end).
         if checkpoint_due(step, plan, self.cfg, last=last, timed=timed) and (self.in_a_row == 0 or last):

@@ -6,7 +6,8 @@ G: z -> Dense(base x base x ch) -> BN, ReLU -> k up-blocks [Conv2DTranspose(ch, 
    Conv2D(C, 3) -> tanh. D: image -> k down-blocks [Conv2D(ch, 4, stride 2), LeakyReLU(0.2)] -> Flatten -> Dense(1).
 No BatchNorm in D (its statistics would mix real and generated batches; Radford et al. 2016 leave it out of D's input
 layer, WGAN-GP and StyleGAN out of D altogether). The channels at a resolution r are min(256, 32 * size / r) times
-`cfg.width`: 32 at full size, doubling per halving, so each block costs about the same.
+`cfg.width`: 32 at full size, doubling per halving, so each block costs about the same. D's take `cfg.d_width`
+instead when it is > 0 (the folder recipe's D is half as wide as G: docs/folders.md).
 
 Class-conditional (`cdcgan_any`, chosen by engine.train when a folder has class sub-folders): G concatenates an
 Embedding of the label to z; D is a projection discriminator (Miyato and Koyama 2018): logit = Dense(h) + <Embed(y), h>
@@ -38,9 +39,16 @@ def blocks(size: int) -> tuple[int, int]:
     )
 
 
-def channels(cfg: Config, resolution: int) -> int:
+def channels(cfg: Config, resolution: int, width: float | None = None) -> int:
+    """The channels at `resolution`: min(MAX_CHANNELS, FULL_SIZE_CHANNELS * size / resolution) x `width` (G's)."""
     size = cfg.image_shape[0]
-    return max(1, round(min(MAX_CHANNELS, FULL_SIZE_CHANNELS * size // resolution) * cfg.width))
+    width = cfg.width if width is None else width
+    return max(1, round(min(MAX_CHANNELS, FULL_SIZE_CHANNELS * size // resolution) * width))
+
+
+def d_width(cfg: Config) -> float:
+    """D's channel multiplier: `d_width` when set, else G's `width`."""
+    return cfg.d_width or cfg.width
 
 
 def check_shape(cfg: Config) -> None:
@@ -71,7 +79,7 @@ def features(image, cfg: Config):
     base, k = blocks(size)
     x = image
     for i in range(k - 1, -1, -1):
-        x = layers.Conv2D(channels(cfg, base * 2**i), 4, strides=2, padding="same")(x)
+        x = layers.Conv2D(channels(cfg, base * 2**i, d_width(cfg)), 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
     return x
 

@@ -43,7 +43,7 @@ class TrainingEvaluation:
         import tensorflow as tf
 
         self.cfg, self.every = cfg, opts.eval_every
-        self.marks = [60.0 * m for m in opts.eval_at_minutes]  # training seconds still to evaluate at
+        self.marks = list(opts.eval_at_minutes)  # training minutes still to evaluate at
         self.judge = make_judge(cfg.dataset, data_dir=opts.data_dir, image_shape=cfg.image_shape)
         self.num_samples = self.judge.samples(opts.eval_samples)  # a folder's floor holds at most half its images
         if self.num_samples < opts.eval_samples:
@@ -66,8 +66,8 @@ class TrainingEvaluation:
         """Metrics to log at this point of the run ({} when no evaluation is due): every K-th epoch, when training
         time has passed the next minute mark (all marks passed count once), and at the end."""
         by_epoch = bool(self.every) and epoch_end and epoch % self.every == 0
-        passed = [m for m in self.marks if train_s >= m]
-        self.marks = [m for m in self.marks if train_s < m]
+        passed = [m for m in self.marks if train_s >= 60.0 * m]
+        self.marks = [m for m in self.marks if train_s < 60.0 * m]
         if not (by_epoch or passed or last):
             return {}
         images, labels = generate(gan.sampler, self.cfg, self.num_samples, seed=EVAL_SEED, labels=self.labels)
@@ -89,4 +89,5 @@ class TrainingEvaluation:
             f"precision {result['precision']:.2f}, recall {result['recall']:.2f} "
             f"({self.num_samples} samples; best FID {self.best['fid']:.2f} at step {self.best['step']})"
         )
-        return {k: result[k] for k in LOGGED if k in result}
+        mark = {"at_minute": max(passed)} if passed else {}  # the training loop draws a grid there
+        return {k: result[k] for k in LOGGED if k in result} | mark

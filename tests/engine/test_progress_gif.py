@@ -54,3 +54,24 @@ def test_a_two_epoch_run_writes_one_frame_per_epoch_and_a_resume_extends_it(tiny
 def test_no_grids_no_gif(tmp_path):
     assert write_progress_gif(tmp_path) is None
     assert not list(tmp_path.iterdir())
+
+
+def test_a_long_run_shows_at_most_max_frames_first_and_last_in(tmp_path):
+    from engine.progress_gif import MAX_FRAMES, shown
+
+    assert shown(list(range(7))) == list(range(7))
+    picked = shown(list(range(250)))
+    assert len(picked) == MAX_FRAMES and picked[0] == 0 and picked[-1] == 249 and picked == sorted(set(picked))
+    for i in range(MAX_FRAMES + 20):  # grids whose pixel value is their epoch
+        Image.fromarray(np.full((4, 4), i, np.uint8), "L").save(tmp_path / f"epoch_{i + 1:03d}.png")
+    gif = frames(write_progress_gif(tmp_path))
+    assert len(gif) == MAX_FRAMES
+    assert gif[0][0, 0] == 0 and gif[-1][0, 0] == MAX_FRAMES + 19
+
+
+def test_the_loop_rebuilds_the_gif_first_then_at_most_every_30_s_and_within_5_percent_of_the_time():
+    from engine.progress_gif import rebuild_due
+
+    assert rebuild_due(5.0, None, 0.0)
+    assert not rebuild_due(29.0, 0.0, 0.1) and rebuild_due(30.0, 0.0, 0.1)
+    assert not rebuild_due(199.0, 0.0, 10.0) and rebuild_due(200.0, 0.0, 10.0)  # a 10 s rebuild: once per 200 s

@@ -3,11 +3,13 @@ ONNX, TFLite and SavedModel within the parity budget (two sizes in the default r
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from engine import models, runread
+from engine.errors import UserError
 from engine.models.dcgan_any import SIZES, blocks, channels
 from engine.presets import get_preset
 
@@ -43,6 +45,19 @@ def test_width_multiplies_the_channels():
     assert [channels(narrow, r) for r in (4, 8, 16, 32)] == [128, 64, 32, 16]
     assert [channels(wide, r) for r in (4, 8, 16, 32)] == [512, 256, 128, 64]
     assert models.build_generator(wide).count_params() > 3 * models.build_generator(narrow).count_params()
+
+
+def conv_channels(model) -> list[int]:
+    return [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+def test_d_width_widens_d_alone_and_zero_means_gs_width():
+    same, wide_d = config(32, 3, width=0.5), config(32, 3, width=0.5, d_width=2.0)
+    assert conv_channels(models.build_discriminator(same)) == [32, 64, 128]  # D takes G's width when d_width is 0
+    assert conv_channels(models.build_discriminator(wide_d)) == [128, 256, 512]
+    assert models.build_generator(wide_d).count_params() == models.build_generator(same).count_params()
+    with pytest.raises(UserError, match="d_width=-1.0"):
+        config(32, 3, d_width=-1.0)
 
 
 def test_conditional_twin_takes_labels_and_projects_them_in_d():

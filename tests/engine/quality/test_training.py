@@ -120,6 +120,9 @@ def test_minute_marks_evaluate_once_each_and_the_time_limit_stops_the_run(
     assert 2 < stopped < 100
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "fid" in r] == [1, stopped]
+    # The mark's evaluation says which mark it was (the later of the two passed) and draws a grid there; the end's not.
+    assert [r.get("at_minute") for r in records if "fid" in r] == [0.0002, None]
+    assert sorted(p.name for p in (tmp_path / "samples").glob("minute_*.png")) == ["minute_0.0002.png"]
     assert records[-1]["step"] == stopped and records[-1]["train_s"] >= 15
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith(f"ckpt-{stopped}")
     assert (tmp_path / "generator.keras").exists()
