@@ -7,7 +7,7 @@ from engine.presets.registry import recipe
 
 # The engine's EMA of G, in each of its recipes that keeps one: decay 0.999, warm-up min(0.999, (1 + t) / (10 + t)).
 EMA = dict(ema_decay=0.999, ema_warmup=True)
-STEPS_FAST = 5000  # the default's length: the whole command in under 6 minutes on 2 CPU cores (measured below)
+STEPS_FAST = 5000  # dcgan_fashion_fast's length: its whole command in under 6 minutes on 2 CPU cores (measured below)
 
 
 @recipe
@@ -160,20 +160,23 @@ def folder() -> Config:
     folder has class sub-folders, trained on every image (`train_split` "all") with the small-data levers on.
 
     DiffAugment (translation, cutout, colour) of every image D sees, its probability moved by ADA toward D's mean
-    sign on real images of 0.6, starting at 0; lazy R1 (gamma 0.2, every 16 steps); RMSprop(1e-3) for both networks,
-    batch 32, the simultaneous step, an EMA of G (0.999, warm-up); 20,000 steps (`--time-limit MIN` stops sooner).
+    sign on real images of 0.6, starting at 0; lazy R1 (gamma 0.2, every 16 steps); RMSprop(5e-4) for both networks,
+    D at half G's width (`d_width` 0.5), batch 32, the simultaneous step, an EMA of G (0.999, warm-up); 20,000 steps
+    (`--time-limit MIN` stops sooner). Chosen among 10 variants at equal minutes (docs/folders.md, "How the folder
+    recipe was chosen"): FID 18.2 against 21.3 for the recipe before (RMSprop(1e-3), D as wide as G).
     Run: `python -m engine.train --data-dir DIR [--image-size N]`. What to expect, measured on a 2-core AMD EPYC
-    shared with other jobs (docs/folders.md): 3,786 emoji at 32x32 RGB, pixel-feature FID 113.8 after 2 minutes,
-    27.3 after 10 and 20.6 after 30 (4,966 steps; the floor is 2.6): people and smileys recognisable, flags and
-    hearts not yet. At 64x64 (idle machine, 73-78 images/s): 86.4 after 2 minutes, 30.9 after 10, 29.4 after 30
-    (3,964 steps): colours and rough outlines, nothing recognisable yet.
+    (docs/folders.md; benchmarks/results/quality_emoji): 3,786 emoji at 32x32 RGB, pixel-feature FID 28.1 after 2
+    minutes, 18.2 after 10 and 16.8 after 30 (22,332 steps; the floor is 2.6): faces, people, smileys and hands
+    recognisable, flags and hearts not. At 64x64, with the recipe before: 86.4 after 2 minutes, 30.9 after 10, 29.4
+    after 30 (3,964 steps): colours and rough outlines, nothing recognisable yet.
     """
     return Config(
         dataset="image_folder",
         image_shape=(32, 32, 3),
         train_split="all",
         steps=20000,
-        **ANY_SIZE_RECIPE,
+        **ANY_SIZE_RECIPE | dict(g_lr=5e-4, d_lr=5e-4),
+        d_width=0.5,
         augment="translation,cutout,color",
         augment_p=0.0,
         ada_target=0.6,
@@ -186,20 +189,22 @@ def folder() -> Config:
 @recipe
 def dcgan_any_fashion() -> Config:
     """Engine recipe, the default (`python -m engine.train --strategy mirrored`): the any-size family dcgan_any at
-    28x28x1 (7x7 base, two up-blocks; G 816,801 and D 138,561 parameters at width 1, no BatchNorm or Dropout in D),
-    hinge loss, RMSprop(1e-3) for both, batch 32, the simultaneous step, an EMA of G (0.999, warm-up), 5,000 steps.
-    No augmentation or R1: 60,000 images are not memorised in 5,000 steps.
+    28x28x1 (7x7 base, two up-blocks; no BatchNorm or Dropout in D) with D at half G's width (`d_width` 0.5: G
+    816,801 and D 36,513 parameters), hinge loss, RMSprop(1e-3) for both, batch 32, the simultaneous step, an EMA of
+    G (0.999, warm-up), 8,000 steps. No augmentation or R1: 60,000 images are not memorised in 8,000 steps.
 
-    What to expect, measured side by side with the previous default on the 2-core AMD EPYC (2026-12-06, load average
-    under 2; `python -m engine.train --preset P --strategy mirrored`, then `python -m engine.evaluate`, shipped
-    evaluator, 5,000 samples): the whole command in 3 min 48 s, FID 139.2, precision 0.77, recall 0.82, class entropy
-    0.99; dcgan_fashion_fast 5 min 31 s, FID 245.5. The same recipe with one change each, at 5,000 steps: BCE 176.9;
-    BCE with Adam(2e-4, 0.5) 233.3 (docs/folders.md, "Fashion-MNIST at 28x28").
+    What to expect, measured on the 2-core AMD EPYC (2026-12-06; `python -m engine.train --strategy mirrored`, then
+    `python -m engine.evaluate`, shipped evaluator, 5,000 samples): the whole command in 5 min 15 s, FID 109.2,
+    precision 0.78, recall 0.82, class entropy 0.99. On the way (one core each, 8,000 steps): D as wide as G 120.5,
+    D at half width 114.5; at 5,000 steps with D as wide as G, the default until then, 139.2 (3 min 48 s for the
+    whole command; dcgan_fashion_fast 245.5 in 5 min 31 s). The same recipe with one change each, at 5,000 steps:
+    BCE 176.9; BCE with Adam(2e-4, 0.5) 233.3 (docs/folders.md, "Fashion-MNIST at 28x28").
     """
     return Config(
         dataset="fashion_mnist",
         image_shape=(28, 28, 1),
         loss="hinge",
-        steps=STEPS_FAST,
+        steps=8000,
         **ANY_SIZE_RECIPE,
+        d_width=0.5,
     )
