@@ -109,9 +109,10 @@ def test_ada_probability_is_logged_moved_and_checkpointed(tmp_path):
     cfg = folder_config(augment_p=0.5, ada_target=0.01, ada_kimg=0.016)  # D is right on most real images: p rises
     gan = GAN(cfg)
     data = tf.data.Dataset.from_tensors({"image": images(b=8, h=16, w=16), "label": tf.zeros([8], tf.int32)}).repeat()
-    out = make_train_fn(gan, tf.distribute.get_strategy(), jit_compile=False)(iter(data), tf.constant(2))
+    out = make_train_fn(gan, tf.distribute.get_strategy(), jit_compile=False)(iter(data), tf.constant(1))
     assert "augment_p" in out and np.isfinite(float(out["augment_p"]))
-    assert float(gan.augment_p) != 0.5  # moved, by +-0.5 a step (8 images, 16 to cross 0..1)
+    # Moved, by +-0.5 a step (8 images, 16 to cross 0..1): one step, as two may go up and back down to 0.5.
+    assert float(gan.augment_p) in (0.0, 1.0)
     path = make_checkpoint(gan).write(str(tmp_path / "ckpt"))
     moved = float(gan.augment_p)
     gan.augment_p.assign(0.123)

@@ -193,7 +193,10 @@ def checkpoint_values(prefix) -> dict:
 # The default command's preset (simultaneous order, EMA) under `mirrored`, and the published recipe (alternating
 # order) under `default`: the alternating order under `mirrored` is not bit-exact across a resume yet
 # (docs/training.md, "Kills, resume and determinism").
-@pytest.mark.parametrize("strategy, preset", [("mirrored", "dcgan_fashion_fast"), ("default", "dcgan_fashion")])
+@pytest.mark.parametrize(
+    "strategy, preset",
+    [("mirrored", "dcgan_fashion_fast"), pytest.param("default", "dcgan_fashion", marks=pytest.mark.slow)],
+)
 def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, data_dir, strategy, preset):
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
     command = lambda out, *extra: train_command(data_dir, out, strategy, "--preset", preset, *extra)
@@ -243,7 +246,11 @@ def wait_for_records(run_dir, count, process, seconds=240):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "signum, code",
+    [(signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)],  # one signal in the default run
+    ids=["SIGTERM", "SIGINT"],
+)
 def test_a_signal_saves_the_current_step_and_a_second_process_is_refused(tmp_path, data_dir, signum, code):
     run = tmp_path / "run"
     # No checkpoint is due for 1,000 steps: all that survives the signal is what the stop itself saves.
