@@ -330,7 +330,8 @@ class Loop:
             if rebuild_due(time.monotonic(), self.last_gif, self.gif_cost_s):
                 before = time.monotonic()
                 write_progress_gif(self.run_dir / SAMPLES)
-                self.last_gif, self.gif_cost_s = time.monotonic(), time.monotonic() - before
+                self.last_gif = time.monotonic()
+                self.gif_cost_s = self.last_gif - before
         timed = bool(self.save_seconds) and time.monotonic() - self.last_save >= self.save_seconds
         # In a run of skipped steps nothing changed worth saving; wait for a good step (or the end).
         if checkpoint_due(step, plan, self.cfg, last=last, timed=timed) and (self.in_a_row == 0 or last):
