@@ -57,8 +57,9 @@ def distinct_generators(presets) -> list[dict]:
     classes and configs), randomly initialised with seed 0 and perturbed BatchNorms."""
     import keras
 
-    from engine import models, runread
+    from engine import models
     from engine.presets import get_preset
+    from engine.run import reading as runread
 
     groups = {}
     for name in presets:

@@ -73,7 +73,7 @@ def forward_flops(model: keras.Model) -> int:
 def step_passes(update_order: str, n_critic: int = 1) -> dict[str, int]:
     """Forward-pass equivalents of G and D per real image in one engine training step.
 
-    simultaneous (TF's DCGAN tutorial, as engine.gan writes it): G once, trained (3); D on the real batch, trained
+    simultaneous (TF's DCGAN tutorial, as engine.step.gan writes it): G once, trained (3); D on the real batch, trained
     (3); D once on the fakes, trained (3) plus the gradient to its input that G's loss needs (1): 3G + 7D.
     alternating (also the tutorial idiom and the Keras-fit GAN): per D step a G pass without gradient (1) and D on
     real and fake, trained (3 + 3); then the G step: G trained (3), D input-gradient only (2): 4G + 8D for n_critic=1.

@@ -24,7 +24,7 @@ import numpy as np
 
 from benchmarks.machine import describe_machine, save_results
 from benchmarks.training_runs import at_minute, copy_grids, train_or_read
-from engine.layout import CONFIG_FILE
+from engine.run.layout import CONFIG_FILE
 
 UNREACHABLE_STEPS = "100000000"  # the time limit, not the step count, ends a recipe run at equal minutes
 LENGTH_FLAGS = ("--steps", "--epochs", "--time-limit")

@@ -248,7 +248,7 @@ def _export_run(run_dir, tmp: Path, variants: bool):
     """(variant paths, SavedModel path, FLOPs per image) of a run's generator exported into `tmp`."""
     from benchmarks.flops import forward_flops
     from benchmarks.variants import VARIANTS, export_variants
-    from engine import runread
+    from engine.run import reading as runread
     from export.savedmodel import write_savedmodel
 
     generator, meta, _ = runread.load_generator(run_dir)

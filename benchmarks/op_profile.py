@@ -73,8 +73,8 @@ def profile_step(preset: str, batch: int, steps_per_call: int, calls: int = 2, p
 
     from benchmarks.throughput_runners import load_images
     from engine.config import with_update_order
-    from engine.gan import GAN
-    from engine.stepper import make_stepper
+    from engine.run.stepper import make_stepper
+    from engine.step.gan import GAN
 
     base, data = load_images(preset)
     # The simultaneous order, as the throughput benchmark's engine rows (dcgan_fashion as published alternates).
@@ -128,8 +128,8 @@ def compare_dropout(preset: str, batch: int, steps_per_call: int, precision: str
     from benchmarks.precision_compare import alternate
     from benchmarks.throughput_runners import load_images, window_steps
     from engine.config import with_update_order
-    from engine.gan import GAN
-    from engine.stepper import make_stepper
+    from engine.run.stepper import make_stepper
+    from engine.step.gan import GAN
 
     base, data = load_images(preset)
     cfg = dataclasses.replace(with_update_order(base, "simultaneous"), batch_size=batch, precision=precision)

@@ -82,8 +82,8 @@ def _engine_runner(row: Row, precision: str, strategy):
     import tensorflow as tf
 
     from engine.config import with_update_order
-    from engine.gan import GAN
-    from engine.stepper import make_stepper
+    from engine.run.stepper import make_stepper
+    from engine.step.gan import GAN
 
     base, data = load_images(row.preset)
     cfg = dataclasses.replace(with_update_order(base, row.update_order), batch_size=row.batch, precision=precision)
@@ -132,7 +132,9 @@ def child_main(payload: dict) -> None:
         print(json.dumps({"matmul_gflops": matmul_rates(payload["dtypes"])}), flush=True)
         return
     rows = [Row(**r) for r in payload["rows"]]
-    from engine.distribute import make_strategy  # before any other TensorFlow work: it fixes the logical devices
+    from engine.cluster.strategies import (
+        make_strategy,  # before any other TensorFlow work: it fixes the logical devices
+    )
 
     strategy = make_strategy(rows[0].strategy, 2)
     for row in rows:
@@ -171,7 +173,7 @@ def format_table(results: list[dict], precisions: list[str]) -> str:
 
 
 def cpu_flag_line() -> str:
-    from engine.precision import NATIVE_BF16_FLAGS, auto_precision, read_cpu_flags
+    from engine.step.precision import NATIVE_BF16_FLAGS, auto_precision, read_cpu_flags
 
     flags = read_cpu_flags()
     shown = sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))

@@ -87,8 +87,8 @@ def build_variants(preset: str, batch: int, images: int) -> dict:
     from benchmarks.throughput_runners import load_images
     from engine.config import with_update_order
     from engine.data.pipeline import make_dataset
-    from engine.gan import GAN
-    from engine.steps import make_train_fn
+    from engine.step.gan import GAN
+    from engine.step.traced import make_train_fn
 
     base, data = load_images(preset)
     base = dataclasses.replace(base, batch_size=batch)

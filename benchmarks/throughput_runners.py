@@ -150,7 +150,7 @@ def measure(row: Row, *, windows: int, window_images: int, strategy=None) -> dic
 
     from benchmarks.flops import forward_flops, step_flops
     from engine.config import with_update_order
-    from engine.gan import GAN
+    from engine.step.gan import GAN
 
     reset_peak_rss()
     rss_start = current_rss_mb()
@@ -227,7 +227,7 @@ def _runner(row: Row, cfg: Config, gan, data, strategy):
 
         return run_fit
 
-    from engine.stepper import make_stepper
+    from engine.run.stepper import make_stepper
 
     stepper = make_stepper(gan, data, strategy, jit_compile=row.jit)  # ValueError: XLA cannot run under `strategy`
     n = tf.constant(row.steps_per_call)

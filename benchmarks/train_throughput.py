@@ -101,7 +101,9 @@ def child_main(payload: dict) -> None:
         print(json.dumps({"peak_gflops": measure_matmul_peak(tuple(payload["sizes"]), repeats=3)}), flush=True)
         return
     rows = [Row(**r) for r in payload["rows"]]
-    from engine.distribute import make_strategy  # before any other TensorFlow work: it fixes the logical devices
+    from engine.cluster.strategies import (
+        make_strategy,  # before any other TensorFlow work: it fixes the logical devices
+    )
 
     strategy = make_strategy(rows[0].strategy, 2)
     from benchmarks.throughput_runners import measure
@@ -253,7 +255,7 @@ def write_results(
 
 def precisions_arg(text: str) -> list[str]:
     """--precision: one policy, or two to compare (`auto` resolved for this machine); names are checked."""
-    from engine.precision import resolve_precision
+    from engine.step.precision import resolve_precision
 
     try:
         names = [resolve_precision(p.strip()) for p in text.split(",")]

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.layout import GENERATOR_FILE, METRICS, SAMPLES, minute_grid
+from engine.run.layout import GENERATOR_FILE, METRICS, SAMPLES, minute_grid
 
 
 def train_run(
@@ -63,7 +63,7 @@ def train_run(
 def read_curve(run_dir: Path) -> list[dict]:
     """The evaluated records of a run's metrics.jsonl: step, epoch, train_s and the metrics."""
     records = [json.loads(line) for line in (run_dir / METRICS).read_text().splitlines()]
-    from engine.quality.training import LOGGED  # the names the training loop logs its evaluations under
+    from engine.run.evaluation import LOGGED  # the names the training loop logs its evaluations under
 
     keys = ("step", "epoch", "train_s", *(m for m in LOGGED if m != "score"))
     return [{k: r[k] for k in keys if k in r} for r in records if "fid" in r]

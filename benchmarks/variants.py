@@ -116,7 +116,7 @@ def run_variants(
 ) -> list[dict]:
     """Exports every variant of a run and measures it; prints and writes the table. Returns its rows."""
     from benchmarks.timing import measure
-    from engine import runread
+    from engine.run import reading as runread
     from export.runtime import Generator
     from export.verify import keras_reference, random_inputs
 

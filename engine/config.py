@@ -14,7 +14,7 @@ LATENT_DISTRIBUTIONS = ("normal", "uniform")
 UPDATE_ORDERS = ("simultaneous", "alternating")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
-AUGMENTATIONS = ("translation", "cutout", "color")  # engine.augment's transforms, in the order they apply
+AUGMENTATIONS = ("translation", "cutout", "color")  # engine.step.augment's transforms, in the order they apply
 TRAIN_SPLITS = ("train", "all")  # "all": every image of a source with no official split (a folder, the A-Z csv)
 MAX_LATENT_DIM = 65_536  # a latent batch of 64 x 65,536 floats is 16 MiB; 10^8 would need GBs before step 1
 MAX_SAMPLE_COUNT = 4_096  # images in one sample grid (64 x 64 tiles)
@@ -47,7 +47,7 @@ class Config:
     latent_dim: int = 100
     latent_distribution: str = "normal"  # "normal": N(0, 1); "uniform": U[0, 1)
     output_activation: str = "tanh"  # sets the image range: tanh -> [-1, 1], sigmoid -> [0, 1]
-    loss: str = "bce"  # key in engine.losses.LOSSES: bce (non-saturating), hinge, lsgan, wgan_gp
+    loss: str = "bce"  # key in engine.step.losses.LOSSES: bce (non-saturating), hinge, lsgan, wgan_gp
     update_order: str = "simultaneous"  # one forward pass, two tapes (TF DCGAN tutorial); or D-then-G steps
     real_label: float = 1.0  # D's target for real images (label smoothing: e.g. 0.9); bce and lsgan only
     fake_label: float = 0.0  # D's target for generated images
@@ -85,7 +85,7 @@ class Config:
     log_every: int = 50  # steps between metrics-log / TensorBoard records
     sample_count: int = 64  # images in each epoch's sample grid (one fixed latent batch)
     precision: str = "float32"  # Keras policy for G and D compute; variables, outputs and exports stay float32
-    # Small data (engine.augment, engine.phases.r1_gradients): what D sees, and how hard it may memorise.
+    # Small data (engine.step.augment, engine.step.phases.r1_gradients): what D sees, and how hard it may memorise.
     augment: str = ""  # DiffAugment transforms of every image D sees, e.g. "translation,cutout,color"; "" = off
     augment_p: float = 1.0  # each transform's probability per image (the start value when ada_target > 0)
     ada_target: float = 0.0  # > 0: ADA: raise augment_p while D's mean sign on real images is above this, else lower

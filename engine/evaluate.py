@@ -139,9 +139,10 @@ def evaluate_run(
       ("evaluator" too when the features are an evaluator's). An image-folder run is scored in pixel features
       against half its folder, with at most as many samples as the other half holds (engine.quality.folder_judge).
     """
-    from engine import rundir, runread
     from engine.quality.report import make_judge, to_unit_range
     from engine.quality.sampling import generate
+    from engine.run import directory as rundir
+    from engine.run import reading as runread
 
     run_path = runread.resolve(run_dir)
     cfg, opts, _ = runread.read_run(run_path)

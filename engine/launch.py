@@ -154,7 +154,7 @@ def _wait(workers: list[Worker], procs: list[subprocess.Popen]) -> int:
     """Polls until every worker exits 0, or raises at the first that fails.
 
     On SIGTERM/SIGINT to the launcher, each worker gets SIGTERM: they agree on a step, save a checkpoint there and
-    exit with 128 + the signal (engine.stopping); the launcher waits for that (SAVE_GRACE_S at most), then raises
+    exit with 128 + the signal (engine.run.stopping); the launcher waits for that (SAVE_GRACE_S at most), then raises
     Stopped. A worker that exits so on its own (someone signalled it) is waited for the same way.
 
     Raises:

@@ -1,7 +1,7 @@
 """Train a GAN: `python -m engine.train [--preset NAME] [--strategy S] [--epochs N | --steps N] ...`.
 
 Parses and validates, creates the strategy first (logical CPU devices are fixed when TensorFlow starts), then
-calls engine.loop.train. `--dry-run` builds the models and prints what would run.
+calls engine.run.loop.train. `--dry-run` builds the models and prints what would run.
 """
 
 import argparse
@@ -10,9 +10,9 @@ import dataclasses
 
 from engine.config import PRECISIONS, STRATEGIES, Config, RunOptions, apply_overrides, changed_except_length
 from engine.errors import UserError, run_cli
-from engine.precision import precision_arg
 from engine.presets import ENGINE_RECIPES, PUBLISHED, get_preset
 from engine.quiet import quiet_tensorflow
+from engine.step.precision import precision_arg
 
 DEFAULT_PRESET = "dcgan_any_fashion"
 FOLDER_PRESET = "folder"  # the default when the data is a folder of images (--dataset image_folder, or implied)
@@ -86,7 +86,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         type=cpu_replicas_arg,
         default="auto",
         help="logical CPU replicas for mirrored without GPUs: N, or auto (default): the most, at most one per core, "
-        "with >= 64 images each (engine.distribute.auto_cpu_replicas)",
+        "with >= 64 images each (engine.cluster.strategies.auto_cpu_replicas)",
     )
     p.add_argument(
         "--jit",
@@ -162,7 +162,7 @@ def pick_cpu_replicas(opts: RunOptions, cfg: Config) -> RunOptions:
     """`opts` with `--cpu-replicas auto` resolved for this machine and batch; prints what mirrored will use."""
     import tensorflow as tf  # listing devices leaves the logical CPU split to make_strategy
 
-    from engine.distribute import auto_cpu_replicas, usable_cores
+    from engine.cluster.strategies import auto_cpu_replicas, usable_cores
 
     if opts.strategy != "mirrored" or tf.config.list_physical_devices("GPU"):  # only then is the CPU split
         return dataclasses.replace(opts, cpu_replicas=RunOptions.cpu_replicas) if opts.cpu_replicas == "auto" else opts
@@ -211,7 +211,7 @@ def implied_folder(args) -> bool:
 
 def fit_to_folder(args, cfg: Config) -> Config:
     """For an image_folder run, `cfg` with the shape (and model) picked from the folder's images; prints what was
-    picked, or how a fixed-shape preset converts them (engine.folder)."""
+    picked, or how a fixed-shape preset converts them (engine.run.folder_plan)."""
     from engine.data.image_folder import NAME, summarise
 
     if cfg.dataset != NAME:
@@ -224,8 +224,9 @@ def fit_to_folder(args, cfg: Config) -> Config:
     summary = summarise(args.data_dir)
     import tensorflow as tf  # the families are Keras models; no device is set up by importing them
 
-    from engine import folder, models
+    from engine import models
     from engine.models.dcgan_any import SIZES
+    from engine.run import folder_plan as folder
 
     family = models.MODELS.get_or_fail(cfg.model)
     if args.overrides and any(pair.split("=", 1)[0].strip() == "image_shape" for pair in args.overrides):
@@ -286,8 +287,8 @@ def main(argv=None) -> int:
         max_consecutive_skips=args.max_consecutive_skips,
     )
     quiet_tensorflow(args.verbose)
-    from engine import rundir
-    from engine.cluster import is_chief, parse_tf_config
+    from engine.cluster.tf_config import is_chief, parse_tf_config
+    from engine.run import directory as rundir
 
     # Only the chief of a multi-worker cluster writes (and locks) the run; TF_CONFIG is checked here, before
     # TensorFlow starts.
@@ -306,13 +307,13 @@ def main(argv=None) -> int:
 
             check_sample_memory(opts.eval_samples, cfg, "--eval-samples")
         # The first TensorFlow import: flags were checked without it.
-        from engine.distribute import make_strategy, peer_failures_as_errors
+        from engine.cluster.strategies import make_strategy, peer_failures_as_errors
 
         opts = pick_cpu_replicas(opts, cfg)
         strategy = make_strategy(opts.strategy, opts.cpu_replicas)
         if args.dry_run:
             return dry_run(cfg, opts, strategy)
-        from engine import loop
+        from engine.run import loop
 
         with peer_failures_as_errors(opts.strategy), out_of_memory_as_error(cfg, opts):
             setup = loop.set_up(cfg, opts, strategy)
@@ -329,7 +330,7 @@ def main(argv=None) -> int:
 def next_steps(run_dir: str) -> str:
     """What to do with a finished run: export, sample, evaluate, look at the curves (paths shell-quoted, so each
     line can be pasted as it is)."""
-    from engine.rundir import shell_path
+    from engine.run.directory import shell_path
 
     run, onnx, logs = (shell_path(p) for p in (run_dir, f"{run_dir}/export/generator.onnx", f"{run_dir}/tensorboard"))
     return "\n".join(
@@ -375,13 +376,13 @@ def layer_table(model) -> str:
 
 
 def dry_run(cfg: Config, opts: RunOptions, strategy) -> int:
-    from engine.distribute import resolve_jit
-    from engine.gan import GAN
+    from engine.cluster.strategies import resolve_jit
+    from engine.step.gan import GAN
 
     with strategy.scope():
         gan = GAN(cfg)
     jit = resolve_jit(opts, strategy)
-    from engine.folder import shape_text
+    from engine.run.folder_plan import shape_text
 
     print(f"preset {cfg.preset} (model {cfg.model}, dataset {cfg.dataset}, image {shape_text(cfg.image_shape)})")
     for name, network in (("generator", gan.generator), ("discriminator", gan.discriminator)):

@@ -71,7 +71,8 @@ def _run_facts(run_dir) -> dict:
     """What the run directory says about training and quality (empty when there is no run)."""
     if run_dir is None:
         return {}
-    from engine import layout, runread
+    from engine.run import layout
+    from engine.run import reading as runread
 
     run = Path(run_dir)
     cfg, opts, class_names = runread.read_run(run)

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import UserError, run_cli
-from engine.layout import CHECKPOINTS, EXPORT
 from engine.quiet import capture_fd2, quiet_tensorflow
+from engine.run.layout import CHECKPOINTS, EXPORT
 from export import metadata
 from export.metadata import printable
 from export.target import check_target, publish, staged_path, staging_dir
@@ -121,7 +121,7 @@ def load_for_export(run_dir, out, default_name: str, force: bool, fmt: "Format")
 
     The weights are the run's best checkpoint by FID when it kept one (trained with --eval-every), else the newest.
     """
-    from engine import runread
+    from engine.run import reading as runread
 
     run_path = runread.resolve(run_dir)
     out_path = Path(out) if out else run_path / EXPORT / default_name
@@ -148,7 +148,7 @@ def run_of(prefix: str) -> Path:
 
 def source_line(prefix: str) -> str:
     """ "exporting ckpt-N, <best by FID at step S (FID x) | latest (step S)>, of RUN": which weights were taken."""
-    from engine import runread
+    from engine.run import reading as runread
 
     return f"exporting {Path(prefix).name}, {runread.checkpoint_label(prefix)}, of {run_of(prefix)}"
 

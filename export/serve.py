@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from engine.errors import UserError, first_line, run_cli
-from engine.layout import EXPORT
+from engine.run.layout import EXPORT
 from export.metadata import printable
 
 MAX_CONNECTIONS = 32  # a browser opens about 6 per host

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.layout import CHECKPOINT_STATE, CHECKPOINTS, CONFIG_FILE
 from engine.registry import Registry
+from engine.run.layout import CHECKPOINT_STATE, CHECKPOINTS, CONFIG_FILE
 from export import metadata
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

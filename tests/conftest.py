@@ -61,7 +61,7 @@ def trained_run(tmp_path_factory, data_dir):
     import tensorflow as tf
 
     from engine.config import RunOptions
-    from engine.loop import train
+    from engine.run.loop import train
 
     run_dir = tmp_path_factory.mktemp("run")
     train(make_tiny_config(), RunOptions(data_dir=str(data_dir)), run_dir, tf.distribute.get_strategy())

@@ -92,9 +92,9 @@ def empty_folder(tmp, data_dir):
 
 
 def run_without_checkpoint(tmp, data_dir):
-    from engine import rundir
     from engine.config import RunOptions
     from engine.presets import get_preset
+    from engine.run import directory as rundir
 
     run = tmp / "run"
     run.mkdir()
@@ -147,9 +147,9 @@ def edited_config(tmp: Path, content) -> list:
     for a directory), to be resumed."""
     import json
 
-    from engine import rundir
     from engine.config import RunOptions
     from engine.presets import get_preset
+    from engine.run import directory as rundir
 
     run = tmp / "edited"
     run.mkdir()

@@ -107,3 +107,40 @@ def test_circles_finds_a_circle():
 def test_no_import_circle_anywhere():
     """A package's __init__ importing its members is fine; a member importing the package back is a circle."""
     assert circles(import_graph()) == []
+
+
+# engine's wings (each package's __init__ says what lives where): what each may import from the rest of engine.
+LEAVES = {"engine", "engine.config", "engine.errors", "engine.registry", "engine.quiet"}
+CLIS = {"engine.train", "engine.evaluate", "engine.launch"}
+WING_MAY_IMPORT = {
+    "engine.step": LEAVES | {"engine.models"},  # the traced step knows nothing of the run, the data or the cluster
+    "engine.cluster": LEAVES,
+    "engine.data": LEAVES,
+    "engine.models": LEAVES,
+    "engine.presets": LEAVES,
+    "engine.quality": LEAVES | {"engine.data"},
+    "engine.run": LEAVES
+    | {"engine.step", "engine.cluster", "engine.data", "engine.models", "engine.quality", "engine.presets"},
+}
+
+
+def wing(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "engine" and len(parts) > 2 else module
+
+
+def test_wings_import_only_what_their_rules_allow():
+    graph = import_graph()
+    offenders = {}
+    for module, imported in graph.items():
+        if wing(module) in WING_MAY_IMPORT:
+            outside = {wing(m) for m in imported if m.startswith("engine")} - {wing(module)}
+            if bad := outside - WING_MAY_IMPORT[wing(module)]:
+                offenders[module] = sorted(bad)
+    assert not offenders
+
+
+def test_wing_rules_cover_every_engine_package_and_forbid_the_command_lines():
+    packages = {wing(m) for m in import_graph() if m.startswith("engine.") and m.count(".") >= 2}
+    assert packages <= set(WING_MAY_IMPORT)
+    assert not any(CLIS & allowed for allowed in WING_MAY_IMPORT.values())

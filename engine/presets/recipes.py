@@ -156,8 +156,8 @@ ANY_SIZE_RECIPE = dict(
 @recipe
 def folder() -> Config:
     """Engine recipe, the default for a folder of images (`python -m engine.train --data-dir DIR`): the any-size
-    dcgan_any family at the shape picked from the images (engine.folder), class-conditional (cdcgan_any) when the
-    folder has class sub-folders, trained on every image (`train_split` "all") with the small-data levers on.
+    dcgan_any family at the shape picked from the images (engine.run.folder_plan), class-conditional (cdcgan_any) when
+    the folder has class sub-folders, trained on every image (`train_split` "all") with the small-data levers on.
 
     DiffAugment (translation, cutout, colour) of every image D sees, its probability moved by ADA toward D's mean
     sign on real images of 0.6, starting at 0; lazy R1 (gamma 0.2, every 16 steps); RMSprop(5e-4) for both networks,

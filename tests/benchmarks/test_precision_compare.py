@@ -58,7 +58,7 @@ def test_pair_result_takes_each_policys_median_window_and_their_ratio():
 
 
 def test_precision_flag_takes_one_policy_or_two_different_ones(monkeypatch):
-    from engine import precision
+    from engine.step import precision
 
     assert precisions_arg("float32") == ["float32"]
     assert precisions_arg("float32, mixed_bfloat16") == PAIR

@@ -23,12 +23,15 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from engine import cluster, launch, loop, rundir
+from engine import launch
+from engine.cluster import tf_config as cluster
 from engine.config import RunOptions
 from engine.errors import Stopped, UserError, printable, run_cli
 from engine.evaluate import check_sample_memory
 from engine.evaluate import main as evaluate_main
-from engine.stopping import StopSignals
+from engine.run import directory as rundir
+from engine.run import loop
+from engine.run.stopping import StopSignals
 from engine.train import main as train_main
 from engine.train import next_steps
 from tests.treesnap import assert_unchanged, snapshot
@@ -625,7 +628,7 @@ def test_printed_commands_survive_copy_and_paste_of_paths_with_spaces(tiny_confi
 def test_any_worker_runs_traced_so_tensorflow_logs_no_eager_warning(monkeypatch):
     from tensorflow.python.distribute import mirrored_run
 
-    from engine.distribute import any_worker, make_strategy
+    from engine.cluster.strategies import any_worker, make_strategy
 
     warned = []
     monkeypatch.setattr(mirrored_run.logging, "log_first_n", lambda level, msg, *a: warned.append(msg))

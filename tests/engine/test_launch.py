@@ -14,7 +14,7 @@ import time
 import pytest
 
 from engine import launch
-from engine.cluster import is_chief, local_task_count, parse_tf_config
+from engine.cluster.tf_config import is_chief, local_task_count, parse_tf_config
 from engine.errors import UserError
 
 # A stand-in worker: records its pid, then does what $FAKE_WORKER_<index> says after a moment ("exit:N", "kill"),
@@ -150,7 +150,7 @@ def test_all_workers_succeeding_is_success(fake_workers, monkeypatch, tmp_path):
 
 
 def test_launcher_and_tf_config_checks_start_without_tensorflow():
-    code = "import sys, engine.launch, engine.cluster; sys.exit('tensorflow' in sys.modules)"
+    code = "import sys, engine.launch, engine.cluster.tf_config; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cluster import is_chief, local_task_count, parse_tf_config
+from engine.cluster.tf_config import is_chief, local_task_count, parse_tf_config
 from engine.errors import UserError
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -63,10 +63,10 @@ def metrics(run_dir: Path) -> list[dict]:
 
 
 def test_two_workers_train_and_match_one_process_with_two_replicas(tiny_config, tmp_path, data_dir):
+    from engine.cluster.strategies import make_strategy
     from engine.config import RunOptions
-    from engine.distribute import make_strategy
-    from engine.loop import train
-    from engine.runread import load_generator, read_config
+    from engine.run.loop import train
+    from engine.run.reading import load_generator, read_config
 
     cfg = tiny_config(batch_size=16, seed=3, epochs=0)
     train_args = [
@@ -208,7 +208,7 @@ def test_tasks_sharing_a_host_are_counted():
 
 
 def test_worker_run_dir_copies_a_run_to_resume_and_is_removed(tmp_path):
-    from engine.rundir import worker_run_dir
+    from engine.run.directory import worker_run_dir
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
@@ -229,7 +229,7 @@ def test_worker_run_dir_copies_a_run_to_resume_and_is_removed(tmp_path):
 def test_a_lost_worker_is_one_line_under_multi_worker_only():
     import tensorflow as tf
 
-    from engine.distribute import peer_failures_as_errors
+    from engine.cluster.strategies import peer_failures_as_errors
 
     aborted = (
         "Collective ops is aborted by: Error reported from /job:worker/task:1: The following tasks are "
@@ -246,7 +246,7 @@ def test_a_lost_worker_is_one_line_under_multi_worker_only():
 def test_chief_stops_with_one_line_when_a_worker_is_killed(tmp_path, data_dir):
     """Without the launcher: TensorFlow's heartbeats notice the dead peer and the chief exits, its checkpoint intact."""
     from engine.launch import free_ports, tf_config
-    from engine.runread import load_generator
+    from engine.run.reading import load_generator
 
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
     command = [
@@ -288,9 +288,9 @@ def test_chief_stops_with_one_line_when_a_worker_is_killed(tmp_path, data_dir):
 @pytest.mark.slow
 def test_two_workers_resume_where_an_uninterrupted_run_would_be(tiny_config, tmp_path, data_dir):
     """2 workers stop at step 2, resume to 4: steps 3-4 match an uninterrupted 2-replica run (same seed, batches)."""
+    from engine.cluster.strategies import make_strategy
     from engine.config import RunOptions
-    from engine.distribute import make_strategy
-    from engine.loop import train
+    from engine.run.loop import train
 
     args = [
         "--data-dir",

@@ -8,8 +8,8 @@ from pathlib import Path
 import keras
 import pytest
 
-from engine.optimizers import make_optimizer
 from engine.presets import ENGINE_RECIPES, PRESETS, PUBLISHED, get_preset
+from engine.step.optimizers import make_optimizer
 
 # What each tutorial's text and code train with, one row a setting: (value, where it comes from). A source is
 # `NNN:LNN "quote"` (the seed text NNN_*.txt, its line NN holds the quote) or "not in the text: from X" (the linked

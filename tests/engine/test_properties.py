@@ -19,12 +19,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine import cluster, launch, rundir, runread, train
+from engine import launch, train
+from engine.cluster import tf_config as cluster
 from engine.config import Config, RunOptions, apply_overrides
 from engine.errors import UserError, printable
 from engine.evaluate import check_sample_memory, image_shape
 from engine.presets import get_preset
-from engine.runlog import trim_log
+from engine.run import directory as rundir
+from engine.run import reading as runread
+from engine.run.logs import trim_log
 from tests.treesnap import assert_unchanged, snapshot
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import models, phases, update_orders
+from engine import models
+from engine.cluster.strategies import make_strategy
 from engine.data import ImageData
 from engine.data.pipeline import distribute, make_dataset
-from engine.distribute import make_strategy
-from engine.gan import GAN
 from engine.presets import get_preset
+from engine.step import phases, update_orders
+from engine.step.gan import GAN
 
 
 def acgan(**changes):

@@ -4,8 +4,9 @@ included, with random BatchNorm statistics."""
 import pytest
 
 from benchmarks.export_graph import perturb_batchnorm
-from engine import models, runread
+from engine import models
 from engine.presets import PRESETS, get_preset
+from engine.run import reading as runread
 from export import metadata
 from export.onnx import write_onnx
 from export.optimise import optimise

@@ -4,8 +4,8 @@ import numpy as np
 import onnx
 import pytest
 
-from engine import runread
 from engine.errors import UserError
+from engine.run import reading as runread
 from export import metadata
 from export.onnx import export_onnx
 from export.savedmodel import export_savedmodel
@@ -111,7 +111,7 @@ def acgan_run(tiny_config, tmp_path_factory, data_dir):
     import tensorflow as tf
 
     from engine.config import RunOptions
-    from engine.loop import train
+    from engine.run.loop import train
 
     cfg = tiny_config(
         preset="acgan_mnist", model="acgan_mnist", num_classes=10, update_order="alternating", steps=2, ema_decay=0.5

@@ -178,8 +178,9 @@ def test_a_preset_generator_rewrites_every_layer_the_rule_allows():
 @pytest.fixture(scope="module")
 def onnx_pair(tmp_path_factory):
     """(generator, meta, optimised path, plain path): dcgan_fashion, random weights, random BatchNorm statistics."""
-    from engine import models, runread
+    from engine import models
     from engine.presets import get_preset
+    from engine.run import reading as runread
     from export.onnx import write_onnx
 
     cfg = get_preset("dcgan_fashion")

@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 import pytest
 
-from engine import runread
 from engine.errors import UserError
+from engine.run import reading as runread
 from export import metadata
 from export.onnx import OPSETS, export_onnx
 from export.runtime import Generator, GeneratorFileError

@@ -4,8 +4,8 @@ import dataclasses
 
 import numpy as np
 
-from engine.gan import GAN
 from engine.presets import get_preset
+from engine.step.gan import GAN
 
 
 def test_d_names_the_class_and_g_takes_the_label():

@@ -5,8 +5,8 @@ import dataclasses
 import keras
 import numpy as np
 
-from engine.gan import GAN
 from engine.presets import get_preset
+from engine.step.gan import GAN
 
 
 def test_class_head_ignores_the_label_and_the_critic_reads_it():

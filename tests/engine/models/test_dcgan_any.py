@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import models, runread
+from engine import models
 from engine.errors import UserError
 from engine.models.dcgan_any import SIZES, blocks, channels
 from engine.presets import get_preset
+from engine.run import reading as runread
 
 NAMED_SIZES = (16, 28, 32, 40, 48, 64, 96, 128)
 
@@ -91,8 +92,8 @@ def test_sizes_export_in_every_format_with_parity(size, c, tmp_path):
 
 
 def train_two_steps(cfg):
-    from engine.gan import GAN
-    from engine.steps import make_train_fn
+    from engine.step.gan import GAN
+    from engine.step.traced import make_train_fn
 
     gan = GAN(cfg)
     h, w, c = cfg.image_shape
@@ -106,6 +107,6 @@ def train_two_steps(cfg):
 @pytest.mark.parametrize("size", NAMED_SIZES)
 @pytest.mark.parametrize("c", [1, 3])
 def test_every_size_trains_two_steps_and_exports_in_every_format_with_parity(size, c, tmp_path):
-    """(16x16x3 trains in the default run: tests/engine/test_r1.py.)"""
+    """(16x16x3 trains in the default run: tests/engine/step/test_r1.py.)"""
     train_two_steps(config(size, c, batch_size=4))
     export_all(config(size, c), tmp_path)

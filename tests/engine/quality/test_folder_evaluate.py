@@ -27,8 +27,8 @@ def folder_run(tmp_path_factory, cache):
     import tensorflow as tf
 
     from engine.config import RunOptions
-    from engine.loop import train
     from engine.presets import get_preset
+    from engine.run.loop import train
 
     data = write_folder(tmp_path_factory.mktemp("data") / "images", FOLDER_IMAGES)
     cfg = dataclasses.replace(
