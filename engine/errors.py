@@ -6,6 +6,8 @@ import signal
 import sys
 from collections.abc import Callable
 
+from safeio import printable  # noqa: F401  (re-exported: the engine's messages use it from here)
+
 
 class UserError(Exception):
     """A problem with the user's input or environment: the message names it and says how to fix it.
@@ -27,22 +29,6 @@ def first_line(e: BaseException, limit: int = 160) -> str:
     a one-line error quotes of an exception from a library."""
     text = str(e).strip()
     return text.splitlines()[0][:limit] if text else type(e).__name__
-
-
-def printable(text: str, *, one_line: bool = False) -> str:
-    """`text` as it can be printed on any console: a path's bytes that are not UTF-8 (which Python holds as lone
-    surrogates) are written as `\\xff` escapes instead of failing the print; with `one_line`, control characters
-    (a newline in a file name) are escaped too, so a message stays one line."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:
-            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    if one_line and not text.isprintable():
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text
 
 
 def say(text: str, file=None) -> None:

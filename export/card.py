@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.data.registry import describe
-from export.metadata import printable, replace_file
 from export.runtime import draw_latents
 from imagegrid import make_grid, to_uint8
+from safeio import printable, replace_file
 
 GRID_SEED, GRID_COUNT = 0, 64
 

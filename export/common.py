@@ -13,8 +13,8 @@ from engine.errors import UserError, run_cli
 from engine.quiet import capture_fd2, quiet_tensorflow
 from engine.run.layout import CHECKPOINTS, EXPORT
 from export import metadata
-from export.metadata import printable
 from export.target import check_target, publish, staged_path, staging_dir
+from safeio import printable
 
 
 def input_signature(meta: dict) -> list:

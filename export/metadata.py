@@ -28,10 +28,9 @@ every variant (quantised files convert at their edges), so one calling conventio
 """
 
 import json
-import os
-import re
-import tempfile
 from pathlib import Path
+
+from safeio import printable, replace_file  # noqa: F401  (re-exported for the exporters' callers)
 
 KEYS = (
     "latent_dim",
@@ -98,39 +97,6 @@ def write_sidecar(model_path: str | Path, meta: dict) -> Path:
     path = sidecar_path(model_path)
     replace_file(path, (json.dumps(check(meta), indent=2) + "\n").encode("ascii"))
     return path
-
-
-def replace_file(path: str | Path, data: bytes) -> Path:
-    """Writes `data` to a new file beside `path` and renames it over `path`: never through an existing file or a
-    symlink there, and never a half-written `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def printable(text: str) -> str:
-    """`text` with each lone surrogate (an undecodable byte of a non-UTF-8 file name) shown as `\\xNN`, so it can
-    be written as UTF-8 (a model card) or printed to any console."""
-    return re.sub("[\ud800-\udfff]", _escape_surrogate, text)
-
-
-def _escape_surrogate(m: re.Match) -> str:
-    code = ord(m[0])
-    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_sidecar(model_path: str | Path) -> dict:

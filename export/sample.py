@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.metadata import printable
 from export.runtime import Generator, GeneratorFileError, GeneratorInputError, max_threads
 from imagegrid import make_grid, save_png, to_uint8
+from safeio import printable, umask
 
 MAX_SCALE = 64  # --scale: a 64x grid of 64 28x28 images is already 15,000 pixels wide
 MAX_IMAGES = 10_000  # --n / --steps in one picture
@@ -178,8 +178,7 @@ def write_new(outputs) -> list[Path]:
     Raises:
       OptionError: a place cannot be written (read-only, /proc, disk full, ...), naming it; nothing is left.
     """
-    temps, mask = [], os.umask(0)
-    os.umask(mask)
+    temps, mask = [], umask()
     try:
         for path, write in outputs:
             path = Path(path)

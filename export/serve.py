@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from engine.errors import UserError, first_line, run_cli
 from engine.run.layout import EXPORT
-from export.metadata import printable
+from safeio import printable
 
 MAX_CONNECTIONS = 32  # a browser opens about 6 per host
 IDLE_TIMEOUT = 30  # seconds a connection may send nothing before it is closed

@@ -13,6 +13,7 @@ from engine.errors import UserError
 from engine.registry import Registry
 from engine.run.layout import CHECKPOINT_STATE, CHECKPOINTS, CONFIG_FILE
 from export import metadata
+from safeio import alive
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CARD_HEAD = b"# Model card: "
@@ -254,22 +255,10 @@ def remove_stale_staging(directory: Path) -> list[Path]:
     removed = []
     for entry in os.scandir(directory):
         match = STAGING.fullmatch(entry.name)
-        if match and entry.is_dir(follow_symlinks=False) and not _alive(int(match["pid"])):
+        if match and entry.is_dir(follow_symlinks=False) and not alive(int(match["pid"])):
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(Path(entry.path))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # another user's process (or a name this program did not make): left alone
-    return True
 
 
 def staged_path(tmp, out: Path) -> Path:

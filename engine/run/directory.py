@@ -31,6 +31,7 @@ from engine.run.layout import (  # noqa: F401  (the names, re-exported for rundi
 )
 from engine.run.layout import RUNS_ROOT as _RUNS_ROOT
 from engine.run.reading import read_config, resolve
+from safeio import alive
 
 RUNS_ROOT = Path(_RUNS_ROOT)
 _LOCKS: dict[str, int] = {}  # resolved run directory -> the open descriptor holding its lock
@@ -443,19 +444,9 @@ def _remove_stale_latest_links(runs_root: Path) -> None:
     """Removes `.latest-PID` links left by processes killed while moving runs/latest (their pid is gone)."""
     for stale in runs_root.glob(".latest-*"):
         pid = stale.name.rsplit("-", 1)[-1]
-        if stale.is_symlink() and pid.isdigit() and pid.isascii() and not _alive(int(pid)):
+        if stale.is_symlink() and pid.isdigit() and pid.isascii() and not alive(int(pid)):
             with contextlib.suppress(OSError):
                 stale.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=()) -> None:
