@@ -225,7 +225,6 @@ def fit_to_folder(args, cfg: Config) -> Config:
     import tensorflow as tf  # the families are Keras models; no device is set up by importing them
 
     from engine import models
-    from engine.models.dcgan_any import SIZES
     from engine.run import folder_plan as folder
 
     family = models.MODELS.get_or_fail(cfg.model)
@@ -233,7 +232,7 @@ def fit_to_folder(args, cfg: Config) -> Config:
         family = dataclasses.replace(family, any_size=False)  # the user set the shape: keep it, say what converts
     gpu = bool(tf.config.list_physical_devices("GPU"))
     cfg, line = folder.resolve(
-        cfg, summary, family, image_size=args.image_size, unconditional=args.unconditional, gpu=gpu, sizes=SIZES
+        cfg, summary, family, image_size=args.image_size, unconditional=args.unconditional, gpu=gpu
     )
     if line:
         print(line)

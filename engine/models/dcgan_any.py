@@ -114,5 +114,5 @@ def build_projection_discriminator(cfg: Config) -> keras.Model:
     return keras.Model([image, label], logit, name="discriminator")
 
 
-register("dcgan_any", build_generator, build_discriminator, any_size=True, conditional="cdcgan_any")
-register("cdcgan_any", build_conditional_generator, build_projection_discriminator, "input", any_size=True)
+register("dcgan_any", build_generator, build_discriminator, any_size=True, sizes=SIZES, conditional="cdcgan_any")
+register("cdcgan_any", build_conditional_generator, build_projection_discriminator, "input", any_size=True, sizes=SIZES)

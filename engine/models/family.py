@@ -22,6 +22,7 @@ class Family:
     conditioning: str = "none"
     any_size: bool = False  # builds any square size (engine.train picks it from a folder's images); else fixed
     conditional: str | None = None  # the family's class-conditional twin, used when a folder has class sub-folders
+    sizes: tuple[int, ...] = ()  # the square sizes an any-size family builds
 
 
 MODELS = Registry("model family")
@@ -35,10 +36,13 @@ def register(
     *,
     any_size: bool = False,
     conditional: str | None = None,
+    sizes: tuple[int, ...] = (),
 ) -> None:
     if conditioning not in CONDITIONINGS:
         raise ValueError(f"unknown conditioning {conditioning!r}")
-    MODELS.register(name)(Family(build_generator, build_discriminator, conditioning, any_size, conditional))
+    if any_size != bool(sizes):
+        raise ValueError(f"{name}: an any-size family names the sizes it builds, and only it")
+    MODELS.register(name)(Family(build_generator, build_discriminator, conditioning, any_size, conditional, sizes))
 
 
 def dropout_rate(cfg: Config, default: float) -> float:

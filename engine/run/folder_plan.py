@@ -28,10 +28,10 @@ def pick_size(median_side: int, sizes: tuple[int, ...], *, gpu: bool) -> tuple[i
     return size, why
 
 
-def resolve(cfg: Config, summary, family, *, image_size: int | None, unconditional: bool, gpu: bool, sizes=()):
+def resolve(cfg: Config, summary, family, *, image_size: int | None, unconditional: bool, gpu: bool):
     """(the config to train, the line to print) for `cfg` on the folder `summary` (image_folder.Summary).
 
-    `family`: the engine.models.Family of cfg.model; `sizes`: the sizes an any-size family builds.
+    `family`: the engine.models.Family of cfg.model (an any-size one names the sizes it builds).
     Raises:
       UserError: --image-size with a fixed-shape preset, or a size the family cannot build.
     """
@@ -45,11 +45,13 @@ def resolve(cfg: Config, summary, family, *, image_size: int | None, uncondition
             )
         return cfg, conversion_line(cfg, summary, source, kind)
     if image_size is not None:
-        if image_size not in sizes:
-            raise UserError(f"--image-size {image_size}: {cfg.model} builds {', '.join(map(str, sizes))}; pick one")
+        if image_size not in family.sizes:
+            raise UserError(
+                f"--image-size {image_size}: {cfg.model} builds {', '.join(map(str, family.sizes))}; pick one"
+            )
         size, why = image_size, "--image-size"
     else:
-        size, why = pick_size(summary.median_side, sizes, gpu=gpu)
+        size, why = pick_size(summary.median_side, family.sizes, gpu=gpu)
     changes = {"image_shape": (size, size, summary.channels)}
     classes = ""
     if summary.class_names and family.conditional and not unconditional and cfg.num_classes == 0:

@@ -41,9 +41,7 @@ def palette(colours: bool, transparent: bool = False):
 def resolve(cfg, root, *, image_size=None, unconditional=False, gpu=False):
     summary = image_folder.summarise(root)
     family = MODELS.get_or_fail(cfg.model)
-    return folder.resolve(
-        cfg, summary, family, image_size=image_size, unconditional=unconditional, gpu=gpu, sizes=SIZES
-    )
+    return folder.resolve(cfg, summary, family, image_size=image_size, unconditional=unconditional, gpu=gpu)
 
 
 @pytest.mark.parametrize(
