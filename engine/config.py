@@ -16,6 +16,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype polic
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 AUGMENTATIONS = ("translation", "cutout", "color")  # engine.step.augment's transforms, in the order they apply
 TRAIN_SPLITS = ("train", "all")  # "all": every image of a source with no official split (a folder, the A-Z csv)
+FEATURE_WEIGHTS = ("pretrained", "random")  # "random": the frozen network as built, for tests that need no download
 MAX_LATENT_DIM = 65_536  # a latent batch of 64 x 65,536 floats is 16 MiB; 10^8 would need GBs before step 1
 MAX_SAMPLE_COUNT = 4_096  # images in one sample grid (64 x 64 tiles)
 MAX_PIXELS = 256 * 256  # image_shape bound: the families are small DCGANs; 4096x4096 would exhaust memory first
@@ -94,6 +95,8 @@ class Config:
     r1_every: int = 16  # lazy R1: a separate D update on the penalty every this many steps, scaled by it
     width: float = 1.0  # channel multiplier of the families that take one (dcgan_any)
     d_width: float = 0.0  # > 0: D's own channel multiplier in those families; 0: D takes `width` too
+    feature_size: int = 64  # feature discriminators (projected_any): images are resized to this for the frozen network
+    feature_weights: str = "pretrained"  # the frozen network's weights: "pretrained" (ImageNet), "random" (tests)
     train_split: str = "train"  # the data split trained on: "train", or "all" for sources without an official split
 
     def __post_init__(self):
@@ -185,6 +188,10 @@ class Config:
             problems.append(f"r1_weight={self.r1_weight} (must be a finite number >= 0)")
         if self.r1_every < 1:
             problems.append(f"r1_every={self.r1_every} (must be >= 1)")
+        if self.feature_weights not in FEATURE_WEIGHTS:
+            problems.append(f"feature_weights={self.feature_weights!r} (valid: {', '.join(FEATURE_WEIGHTS)})")
+        if not 64 <= self.feature_size <= 256 or self.feature_size % 16:
+            problems.append(f"feature_size={self.feature_size} (must be a multiple of 16 in [64, 256])")
         if self.train_split not in TRAIN_SPLITS:
             problems.append(f"train_split={self.train_split!r} (valid: {', '.join(TRAIN_SPLITS)})")
         return problems

@@ -36,6 +36,12 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".${extra}"
 
+# The feature discriminator's frozen MobileNetV2: nsfwjs 4.4.0 from the npm registry (25 MB, checksummed), converted
+# once into $GAN_ENGINE_CACHE/weights (default ~/.cache/gan-engine). Offline, setup goes on; the discriminator says
+# what is missing when it is used.
+TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python -m engine.models.backbones.weights \
+  || echo "setup: could not fetch the pretrained MobileNetV2 features; the feature discriminator will say what is missing" >&2
+
 # --dev: the browser demo's test (tests/export/test_web.py) drives Debian's chromium with Playwright (which downloads
 # no browser here) and needs onnxruntime-web in examples/web/node_modules (pinned by package-lock.json).
 if [ -n "$extra" ]; then

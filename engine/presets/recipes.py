@@ -187,6 +187,29 @@ def folder() -> Config:
 
 
 @recipe
+def folder_projected() -> Config:
+    """Engine recipe: the folder recipe's generator against a discriminator on frozen pretrained features
+    (projected_any: ImageNet MobileNetV2 through block_10 at strides 4, 8, 16, fixed random projections, a trained
+    head per scale; Sauer et al. 2021), as Projected GAN trains it: hinge loss, Adam(2e-4, 0, 0.99), DiffAugment
+    (translation, cutout, colour) always on, no R1; batch 32, the simultaneous step, an EMA of G (0.999, warm-up).
+    The images are resized to 64x64 for the frozen network (`feature_size`). Needs the pretrained weights
+    (`python -m engine.models.backbones.weights`; scripts/setup.sh fetches them).
+    Run: `python -m engine.train --data-dir DIR --preset folder_projected [--image-size N]`.
+    """
+    return Config(
+        dataset="image_folder",
+        image_shape=(32, 32, 3),
+        train_split="all",
+        steps=20000,
+        **ANY_SIZE_RECIPE
+        | dict(model="projected_any", optimizer="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.99, loss="hinge"),
+        augment="translation,cutout,color",
+        augment_p=1.0,
+        checkpoint_every=2000,
+    )
+
+
+@recipe
 def dcgan_any_fashion() -> Config:
     """Engine recipe, the default (`python -m engine.train --strategy mirrored`): the any-size family dcgan_any at
     28x28x1 (7x7 base, two up-blocks; no BatchNorm or Dropout in D) with D at half G's width (`d_width` 0.5: G

@@ -2,6 +2,8 @@
 
 Each loss gives `d(real_logits, fake_logits, real_target, fake_target)` and `g(fake_logits)`, [batch] vectors, so the
 step can average them over the global batch with `tf.nn.compute_average_loss` (correct under any number of replicas).
+A D with several logits per image ([batch, n]: one per scale, as projected_any's) gets each image's loss as the mean
+of its logits' losses, as Projected GAN averages over all of them; with one logit it is that logit's loss, exactly.
 Targets (label smoothing) apply to the losses that have targets (bce, lsgan); `gradient_penalty` marks WGAN-GP.
 """
 
@@ -37,13 +39,20 @@ class AdversarialLoss:
         return self.weight * (real_loss + fake_loss)
 
 
-def _flat(logits):
-    return tf.reshape(tf.cast(logits, tf.float32), [-1])
+def per_image(logits):
+    """D's logits as [batch, n]: one row per image, whatever D's output shape."""
+    logits = tf.cast(logits, tf.float32)
+    return tf.reshape(logits, [tf.shape(logits)[0], -1])
 
 
-def _bce(logits, target):
+def _mean_over_logits(elementwise: Callable) -> Callable:
+    """A per-example loss from an elementwise one: its mean over each image's logits."""
+    return lambda logits, *target: tf.reduce_mean(elementwise(per_image(logits), *target), axis=1)
+
+
+@_mean_over_logits
+def _bce(x, target):
     # Cross-entropy of sigmoid(logits) against `target`, written with softplus for stability.
-    x = _flat(logits)
     return target * tf.nn.softplus(-x) + (1.0 - target) * tf.nn.softplus(x)
 
 
@@ -58,27 +67,28 @@ LOSSES.register("bce")(
         uses_targets=True,
     )
 )
+each = _mean_over_logits
 LOSSES.register("hinge")(
     AdversarialLoss(
-        real=lambda real, t: tf.nn.relu(1.0 - _flat(real)),
-        fake=lambda fake, t: tf.nn.relu(1.0 + _flat(fake)),
-        g=lambda fake: -_flat(fake),
+        real=each(lambda real, t: tf.nn.relu(1.0 - real)),
+        fake=each(lambda fake, t: tf.nn.relu(1.0 + fake)),
+        g=each(lambda fake: -fake),
     )
 )
 LOSSES.register("lsgan")(
     AdversarialLoss(
-        real=lambda real, t: tf.square(_flat(real) - t),
-        fake=lambda fake, t: tf.square(_flat(fake) - t),
-        g=lambda fake: 0.5 * tf.square(_flat(fake) - 1.0),
+        real=each(lambda real, t: tf.square(real - t)),
+        fake=each(lambda fake, t: tf.square(fake - t)),
+        g=each(lambda fake: 0.5 * tf.square(fake - 1.0)),
         weight=0.5,
         uses_targets=True,
     )
 )
 LOSSES.register("wgan_gp")(
     AdversarialLoss(
-        real=lambda real, t: -_flat(real),
-        fake=lambda fake, t: _flat(fake),
-        g=lambda fake: -_flat(fake),
+        real=each(lambda real, t: -real),
+        fake=each(lambda fake, t: fake),
+        g=each(lambda fake: -fake),
         gradient_penalty=True,
     )
 )

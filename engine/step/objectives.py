@@ -7,6 +7,7 @@ Each function takes the GAN first and runs inside a per-replica phase (engine.st
 import tensorflow as tf
 
 from engine.models import LABEL_FED_TO_D
+from engine.step.losses import per_image
 
 PENALTY_SALT = 63  # the seed salt of WGAN-GP's interpolation weights (see GAN.seed)
 
@@ -43,9 +44,10 @@ def r1_penalty(gan, real_grads):
 
 
 def accuracy(gan, logits, real: bool):
-    """This replica's share of the fraction of images D calls right (logit > 0 means "real")."""
-    flat = tf.reshape(tf.cast(logits, tf.float32), [-1])
-    return mean(gan, tf.cast(flat > 0 if real else flat < 0, tf.float32))
+    """This replica's share of the fraction of images D calls right (logit > 0 means "real"; with several logits
+    per image, the fraction of them)."""
+    logits = per_image(logits)
+    return mean(gan, tf.reduce_mean(tf.cast(logits > 0 if real else logits < 0, tf.float32), axis=1))
 
 
 def gradient_penalty(gan, real, fake, labels):
