@@ -136,7 +136,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--time-limit",
         type=float,
-        default=d.time_limit_min,
+        default=None,
         metavar="MIN",
         help="stop after MIN minutes of training (evaluations excluded), saving everything as at the end",
     )
@@ -209,16 +209,17 @@ def implied_folder(args) -> bool:
     return bool(args.data_dir) and holds_images(args.data_dir)
 
 
-def fit_to_folder(args, cfg: Config) -> Config:
-    """For an image_folder run, `cfg` with the shape (and model) picked from the folder's images; prints what was
-    picked, or how a fixed-shape preset converts them (engine.run.folder_plan)."""
+def fit_to_folder(args, cfg: Config) -> tuple[Config, float]:
+    """For an image_folder run, `cfg` with the shape (and model) picked from the folder's images, and the minutes
+    to train for when the command asked for no length (0: the preset's steps); prints what was picked, or how a
+    fixed-shape preset converts them (engine.run.folder_plan)."""
     from engine.data.image_folder import NAME, summarise
 
     if cfg.dataset != NAME:
         if args.image_size is not None or args.unconditional:
             flag = "--image-size" if args.image_size is not None else "--unconditional"
             raise UserError(f"{flag} is for a folder of images (dataset image_folder), not {cfg.dataset}")
-        return cfg
+        return cfg, 0.0
     if not args.data_dir:
         raise UserError(f"{NAME} needs --data-dir DIR (a folder of JPEG/PNG files, searched recursively)")
     summary = summarise(args.data_dir)
@@ -236,7 +237,13 @@ def fit_to_folder(args, cfg: Config) -> Config:
     )
     if line:
         print(line)
-    return cfg
+    set_keys = {pair.split("=", 1)[0].strip() for pair in args.overrides or ()}
+    asked = args.preset is not None or bool({"steps", "epochs"} & set_keys)
+    asked = asked or any(x is not None for x in (args.steps, args.epochs, args.time_limit))
+    minutes, line = folder.plan_minutes(gpu=gpu, asked=asked)
+    if line:
+        print(line)
+    return cfg, minutes
 
 
 def resume_config(args, run) -> Config:
@@ -280,7 +287,7 @@ def main(argv=None) -> int:
         eval_every=args.eval_every,
         eval_samples=args.eval_samples,
         eval_at_minutes=minutes(args.eval_at_minutes),
-        time_limit_min=args.time_limit,
+        time_limit_min=args.time_limit or 0.0,
         deterministic=args.deterministic,
         checkpoint_every_seconds=args.checkpoint_every_seconds,
         max_consecutive_skips=args.max_consecutive_skips,
@@ -292,7 +299,9 @@ def main(argv=None) -> int:
     # Only the chief of a multi-worker cluster writes (and locks) the run; TF_CONFIG is checked here, before
     # TensorFlow starts.
     chief = is_chief(parse_tf_config()) if opts.strategy == "multi_worker" else True
-    cfg = None if args.resume else fit_to_folder(args, build_config(args))
+    cfg, planned = (None, 0.0) if args.resume else fit_to_folder(args, build_config(args))
+    if planned:
+        opts = dataclasses.replace(opts, time_limit_min=planned)
     preset = cfg.preset if cfg else args.preset or DEFAULT_PRESET
     # Leaving this block on an error removes a new run that has no checkpoint yet (rundir.prepare).
     with rundir.prepare(args.out_dir, preset, resume=args.resume, chief=chief) as run:
@@ -389,6 +398,7 @@ def dry_run(cfg: Config, opts: RunOptions, strategy) -> int:
     print(
         f"strategy {opts.strategy}: {strategy.num_replicas_in_sync} replica(s), xla {'on' if jit else 'off'}, "
         f"global batch {cfg.batch_size}, {cfg.steps or cfg.epochs} {'steps' if cfg.steps else 'epochs'}"
+        + (f", stopping after {opts.time_limit_min:g} minutes of training" if opts.time_limit_min else "")
     )
     return 0
 

@@ -133,10 +133,15 @@ def render(name: str, grid_name: str | None, meta: dict, parity: dict, *, what: 
             f"{cfg.update_order} updates, loss {cfg.loss}" + (f", EMA of G {cfg.ema_decay:g}" if cfg.ema_decay else "")
         )
         rows.insert(3, ("recipe", recipe))
+        from engine.models import MODELS
+
+        credits = MODELS.get_or_fail(cfg.model).credits
+        if credits:  # pretrained weights the networks were trained with: their source and licence
+            rows.insert(4, ("pretrained parts", credits))
         trained = f"{meta['step']:,} steps"
         if run.get("train_s") is not None:
             trained += f", {run['train_s'] / 60:.1f} minutes of training"
-        rows.insert(4, ("trained", f"{trained} (run `{run['run']}`)"))
+        rows.insert(5 if credits else 4, ("trained", f"{trained} (run `{run['run']}`)"))
     rows.insert(len(rows) - 1, ("quality", _quality(run)))
     if classes:
         rows.insert(3, ("classes", ", ".join(classes)))

@@ -23,6 +23,7 @@ class Family:
     any_size: bool = False  # builds any square size (engine.train picks it from a folder's images); else fixed
     conditional: str | None = None  # the family's class-conditional twin, used when a folder has class sub-folders
     sizes: tuple[int, ...] = ()  # the square sizes an any-size family builds
+    credits: str = ""  # pretrained parts its networks use, their source and licence (a model card names them)
 
 
 MODELS = Registry("model family")
@@ -37,12 +38,14 @@ def register(
     any_size: bool = False,
     conditional: str | None = None,
     sizes: tuple[int, ...] = (),
+    credits: str = "",
 ) -> None:
     if conditioning not in CONDITIONINGS:
         raise ValueError(f"unknown conditioning {conditioning!r}")
     if any_size != bool(sizes):
         raise ValueError(f"{name}: an any-size family names the sizes it builds, and only it")
-    MODELS.register(name)(Family(build_generator, build_discriminator, conditioning, any_size, conditional, sizes))
+    family = Family(build_generator, build_discriminator, conditioning, any_size, conditional, sizes, credits)
+    MODELS.register(name)(family)
 
 
 def dropout_rate(cfg: Config, default: float) -> float:

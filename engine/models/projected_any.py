@@ -8,8 +8,9 @@ nsfwjs 4.4.0's frozen ImageNet layers), and D is, per Projected GAN:
   image [b, S, S, C] in [-1, 1] -> RGB (grey tiled) -> resized to cfg.feature_size (bilinear) -> the frozen network
   (BatchNorm in inference mode) at strides 4, 8 and 16 -> fixed random 1x1 projections per scale (cross-channel
   mixing) -> cross-scale mixing (each deeper mix upsampled, projected and added to the next shallower) -> a small
-  trained head per scale: [Conv2D(4, stride 2), LeakyReLU(0.2)] down to 4x4, then Conv2D(1, 4, valid) -> logits
-  [b, 3], one per scale. The losses average over them (engine.step.losses).
+  trained head per scale: [spectral-normalized Conv2D(4, stride 2), LeakyReLU(0.2)] down to 4x4, then a
+  spectral-normalized Conv2D(1, 4, valid) -> logits [b, 3], one per scale. The losses average over them
+  (engine.step.losses).
 
 Only the heads are trained: the network and the projections are fixed (`trainable = False`), though G's gradient
 flows through all of them. G is dcgan_any's, unchanged, so every export, the runtime and the browser demo are too.
@@ -68,12 +69,18 @@ def projected_features(image, cfg: Config):
     return mixed
 
 
+def normalized(layer):
+    """Spectral normalization, as Projected GAN's heads have: it keeps D's logits from running away while the
+    frozen features let it tell real from generated within a few hundred steps."""
+    return layers.SpectralNormalization(layer)
+
+
 def head(x, cfg: Config):
     """A trained head on one scale's mixed features: down to 4x4 -> ([b, 1] logit, the 4x4 features)."""
     while x.shape[1] > HEAD_SIZE:
         channels = round(min(MAX_HEAD_CHANNELS, 2 * x.shape[-1]) * dcgan_any.d_width(cfg))
-        x = layers.LeakyReLU(0.2)(layers.Conv2D(max(1, channels), 4, strides=2, padding="same")(x))
-    logit = layers.Flatten()(layers.Conv2D(1, HEAD_SIZE, padding="valid")(x))
+        x = layers.LeakyReLU(0.2)(normalized(layers.Conv2D(max(1, channels), 4, strides=2, padding="same"))(x))
+    logit = layers.Flatten()(normalized(layers.Conv2D(1, HEAD_SIZE, padding="valid"))(x))
     return logit, x
 
 
@@ -98,6 +105,7 @@ def build_projection_discriminator(cfg: Config) -> keras.Model:
     return keras.Model([image, label], out, name="discriminator")
 
 
+CREDITS = f"D trained on frozen pretrained features: {mobilenet_v2.SOURCE}. {mobilenet_v2.LICENCE}"
 register(
     "projected_any",
     dcgan_any.build_generator,
@@ -105,6 +113,7 @@ register(
     any_size=True,
     sizes=dcgan_any.SIZES,
     conditional="cprojected_any",
+    credits=CREDITS,
 )
 register(
     "cprojected_any",
@@ -113,4 +122,5 @@ register(
     "input",
     any_size=True,
     sizes=dcgan_any.SIZES,
+    credits=CREDITS,
 )

@@ -3,7 +3,10 @@ and the one line that tells the user what was picked, from what, and how to chan
 
 An any-size family (engine.models.dcgan_any) takes the folder's shape: 3 channels when any image has colour, else 1;
 the size from `--image-size N`, else the largest size the family builds that is <= the median shorter side of the
-images, capped at CPU_SIZE_CAP without a GPU (a 128x128 DCGAN step costs about 4x a 64x64 one: hours on 2 cores).
+images, capped at CPU_SIZE_CAP without a GPU. The plain command (no --preset, --steps, --epochs or --time-limit) on a
+CPU also trains for CPU_MINUTES: `plan_minutes`. Both are what measured best on the 2-core CPU (docs/folders.md):
+the 3,786 emoji at 32x32 reached 7.0x the real-vs-real FID in 10 minutes and 6.5x in 30; at 64x64 11.9x and 11.4x
+(each doubling of the side costs about 4x the time per step). With a GPU the size follows the images (unmeasured).
 A fixed-shape family (the tutorials') keeps its shape, and the line says how the images are converted to it.
 """
 
@@ -12,7 +15,8 @@ import dataclasses
 from engine.config import Config
 from engine.errors import UserError
 
-CPU_SIZE_CAP = 64
+CPU_SIZE_CAP = 32
+CPU_MINUTES = 10.0
 
 
 def pick_size(median_side: int, sizes: tuple[int, ...], *, gpu: bool) -> tuple[int, str]:
@@ -24,7 +28,7 @@ def pick_size(median_side: int, sizes: tuple[int, ...], *, gpu: bool) -> tuple[i
     size = max(fitting)
     why = f"the largest size built that is <= the median shorter side, {median_side} px"
     if not gpu and median_side > CPU_SIZE_CAP and size == max(s for s in sizes if s <= CPU_SIZE_CAP):
-        why += f", capped at {CPU_SIZE_CAP} without a GPU (each doubling costs about 4x the training time)"
+        why += f", capped at {CPU_SIZE_CAP} without a GPU (it trained best in 10 CPU minutes; --image-size 64 costs 4x)"
     return size, why
 
 
@@ -89,3 +93,14 @@ def conversion_line(cfg: Config, summary, source: str, kind: str) -> str | None:
 def shape_text(shape) -> str:
     h, w, c = shape
     return f"{h}x{w}x{c} ({'RGB' if c == 3 else 'grey' if c == 1 else f'{c} channels'})"
+
+
+def plan_minutes(*, gpu: bool, asked: bool) -> tuple[float, str | None]:
+    """(the time limit in minutes, the line that says so) for a folder run: CPU_MINUTES on a CPU when the command
+    asked for no length and no preset (`asked` False), else (0.0, None): the preset's steps or what was asked."""
+    if gpu or asked:
+        return 0.0, None
+    return CPU_MINUTES, (
+        f"training for {CPU_MINUTES:g} minutes: the length measured for a folder on a CPU (docs/folders.md); "
+        "more with --time-limit 30 (a little better), --steps N, or a larger size with --image-size 64 (4x the time)"
+    )

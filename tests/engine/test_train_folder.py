@@ -82,3 +82,15 @@ def test_folder_flags_without_a_folder_are_one_line_errors(tmp_path):
         assert refused.returncode == 2
         assert refused.stderr.strip().splitlines()[-1].startswith(f"error: {flag[0]} is for a folder of images")
         assert "Traceback" not in refused.stderr and not (tmp_path / "runs").exists()
+
+
+def test_the_plain_folder_command_plans_32x32_for_10_minutes_on_a_cpu_and_says_so(tmp_path):
+    data = class_folder(tmp_path / "images")
+    for i in range(20):  # a 64 px median side: 64x64 would be picked with a GPU, 32x32 on a CPU
+        Image.fromarray(np.full((64, 64, 3), 10 * i, np.uint8)).save(data / "hearts" / f"big{i}.png")
+    dry = cli("engine.train", "--data-dir", str(data), "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "image shape 32x32x3" in dry.stdout and "capped at 32 without a GPU" in dry.stdout
+    assert "training for 10 minutes" in dry.stdout and "stopping after 10 minutes of training" in dry.stdout
+    asked = cli("engine.train", "--data-dir", str(data), "--steps", "5", "--dry-run", cwd=tmp_path)
+    assert asked.returncode == 0 and "training for" not in asked.stdout and "stopping after" not in asked.stdout

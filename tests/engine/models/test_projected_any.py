@@ -3,6 +3,7 @@ tests/engine/models/test_backbones.py loads the real weights). Only the heads le
 frozen network; BatchNorm there stays in inference mode; the losses average over the scales' logits."""
 
 import dataclasses
+import json
 
 import keras
 import numpy as np
@@ -49,7 +50,8 @@ def test_only_the_heads_are_trained_and_the_family_names_its_sizes():
 def test_a_training_step_moves_the_heads_and_g_but_nothing_frozen_and_batchnorm_stays_in_inference_mode():
     cfg = config()
     g, d = models.build_generator(cfg), models.build_discriminator(cfg)
-    frozen_before = [w.numpy().copy() for w in d.non_trainable_weights]
+    fixed = frozen_network(d).weights + [w for layer in d.layers if not layer.trainable for w in layer.weights]
+    frozen_before = [w.numpy().copy() for w in fixed]
     heads_before = [w.numpy().copy() for w in d.trainable_weights]
     z = tf.random.normal([4, cfg.latent_dim])
     real = tf.random.uniform([4, 32, 32, 3], -1, 1)
@@ -65,10 +67,12 @@ def test_a_training_step_moves_the_heads_and_g_but_nothing_frozen_and_batchnorm_
     assert any(float(tf.reduce_max(tf.abs(grad))) > 0 for grad in g_grads)  # through the frozen network
     optimizer_d.apply_gradients(zip(tape.gradient(d_loss, d.trainable_weights), d.trainable_weights, strict=True))
     optimizer_g.apply_gradients(zip(g_grads, g.trainable_weights, strict=True))
-    assert all(np.array_equal(a, w.numpy()) for a, w in zip(frozen_before, d.non_trainable_weights, strict=True))
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(frozen_before, fixed, strict=True))
     assert any(not np.array_equal(a, w.numpy()) for a, w in zip(heads_before, d.trainable_weights, strict=True))
-    # training=True changes nothing in D's output: its BatchNorm uses the moving statistics (no Dropout in D)
-    np.testing.assert_array_equal(d(real, training=True).numpy(), d(real, training=False).numpy())
+    # training=True changes nothing in the frozen network's output: its BatchNorm uses the moving statistics
+    network, rgb = frozen_network(d), tf.image.resize(real, [cfg.feature_size, cfg.feature_size])
+    for a, b in zip(network(rgb, training=True), network(rgb, training=False), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_the_conditional_twin_projects_the_label_at_every_scale():
@@ -102,3 +106,35 @@ def test_a_loss_on_several_logits_per_image_is_the_mean_of_its_logits_losses(nam
     g_each = [loss.g(fake[:, i : i + 1]).numpy() for i in range(3)]
     np.testing.assert_allclose(loss.g(fake).numpy(), np.mean(g_each, axis=0), rtol=1e-5, atol=1e-7)
     assert loss.g(fake[:, :1]).shape == (2,)
+
+
+def test_a_run_trains_resumes_and_exports_with_a_card_that_names_the_pretrained_parts(tmp_path, data_dir):
+    """The feature D in a whole run (28x28 grey Fashion-like images, tiled to RGB for the frozen network): trained,
+    resumed for two more steps, exported to ONNX with parity, and the model card credits the frozen network."""
+    from engine.config import RunOptions
+    from engine.models.backbones.mobilenet_v2 import SOURCE
+    from engine.run.loop import train
+    from export.card import card_paths
+    from export.onnx import export_onnx
+
+    cfg = dataclasses.replace(
+        get_preset("dcgan_any_fashion"),
+        model="projected_any",
+        feature_weights="random",
+        loss="hinge",
+        batch_size=32,
+        steps=2,
+        checkpoint_every=2,
+        log_every=1,
+        sample_count=16,
+    )
+    run_dir, opts = tmp_path / "run", RunOptions(data_dir=str(data_dir))
+    run_dir.mkdir()
+    train(cfg, opts, run_dir, tf.distribute.get_strategy())
+    train(dataclasses.replace(cfg, steps=4), opts, run_dir, tf.distribute.get_strategy(), resume=True)
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps[-1] == 4 and steps == sorted(set(steps))  # resumed at step 2, nothing logged twice
+    card, _ = card_paths(export_onnx(run_dir, tmp_path / "g.onnx"))
+    text = card.read_text()
+    assert "| pretrained parts | D trained on frozen pretrained features: MobileNetV2" in text
+    assert SOURCE.split(" (")[0] in text and "MIT License" in text

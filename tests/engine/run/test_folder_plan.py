@@ -46,18 +46,34 @@ def resolve(cfg, root, *, image_size=None, unconditional=False, gpu=False):
 
 @pytest.mark.parametrize(
     "median, gpu, size",
-    [(64, False, 64), (250, False, 64), (250, True, 224), (40, False, 40), (33, False, 32), (5, False, 8)],
+    [
+        (64, False, 32),
+        (250, False, 32),
+        (250, True, 224),
+        (40, True, 40),
+        (28, False, 28),
+        (33, False, 32),
+        (5, False, 8),
+    ],
 )
 def test_pick_size_is_the_largest_built_size_under_the_median_capped_without_gpu(median, gpu, size):
     picked, why = folder.pick_size(median, SIZES, gpu=gpu)
     assert picked == size
-    assert ("capped at 64 without a GPU" in why) == (median > 64 and not gpu)
+    assert ("capped at 32 without a GPU" in why) == (median > 32 and not gpu)
+
+
+@pytest.mark.parametrize("gpu, asked, minutes", [(False, False, 10.0), (False, True, 0.0), (True, False, 0.0)])
+def test_the_plain_folder_command_on_a_cpu_trains_for_the_measured_minutes(gpu, asked, minutes):
+    planned, line = folder.plan_minutes(gpu=gpu, asked=asked)
+    assert planned == minutes and (line is not None) == bool(minutes)
+    if line:
+        assert line.startswith("training for 10 minutes") and "--time-limit 30" in line and "--image-size 64" in line
 
 
 def test_colour_folder_of_mixed_sizes_gets_rgb_at_the_median(tmp_path):
     for i, size in enumerate([(40, 60), (50, 50), (64, 90), (100, 30), (48, 48)]):
         write(tmp_path / f"{i}.png", rgb(size))
-    cfg, line = resolve(get_preset("folder"), tmp_path)
+    cfg, line = resolve(get_preset("folder"), tmp_path, gpu=True)
     assert cfg.image_shape == (48, 48, 3)  # shorter sides 40, 50, 64, 30, 48: median 48, which dcgan_any builds
     assert line.startswith("image shape 48x48x3 (RGB) picked from 5 images under")
     assert "median shorter side, 48 px" in line and "--image-size N" in line and "\n" not in line
@@ -75,7 +91,7 @@ def test_palette_pngs_with_transparency_are_colour_only_when_the_palette_is(tmp_
     write(tmp_path / "a.png", palette(colours, transparent=True))
     with Image.open(tmp_path / "a.png") as image:
         assert image.mode == "P" and "transparency" in image.info
-    cfg, _ = resolve(get_preset("folder"), tmp_path)
+    cfg, _ = resolve(get_preset("folder"), tmp_path, gpu=True)
     assert cfg.image_shape == (48, 48, channels)
     data = image_folder.load("all", data_dir=str(tmp_path), image_shape=cfg.image_shape)
     assert data.images.shape == (1, 48, 48, channels)
