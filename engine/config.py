@@ -95,6 +95,7 @@ class Config:
     r1_every: int = 16  # lazy R1: a separate D update on the penalty every this many steps, scaled by it
     width: float = 1.0  # channel multiplier of the families that take one (dcgan_any)
     d_width: float = 0.0  # > 0: D's own channel multiplier in those families; 0: D takes `width` too
+    g_min_channels: int = 0  # > 0: G's up-blocks (dcgan_any) get at least this many channels, more detail at full size
     feature_size: int = 64  # feature discriminators (projected_any): images are resized to this for the frozen network
     feature_weights: str = "pretrained"  # the frozen network's weights: "pretrained" (ImageNet), "random" (tests)
     train_split: str = "train"  # the data split trained on: "train", or "all" for sources without an official split
@@ -186,6 +187,8 @@ class Config:
             problems.append(f"d_width={self.d_width} (must be a finite number >= 0; 0: D takes width)")
         if not (math.isfinite(self.r1_weight) and self.r1_weight >= 0):
             problems.append(f"r1_weight={self.r1_weight} (must be a finite number >= 0)")
+        if not 0 <= self.g_min_channels <= 1024:
+            problems.append(f"g_min_channels={self.g_min_channels} (must be in [0, 1024])")
         if self.r1_every < 1:
             problems.append(f"r1_every={self.r1_every} (must be >= 1)")
         if self.feature_weights not in FEATURE_WEIGHTS:
@@ -207,9 +210,9 @@ class RunOptions:
 
     strategy: str = "default"  # default | one_device | mirrored | multi_worker
     cpu_replicas: int | str = 2  # logical CPU devices for `mirrored` without GPUs; "auto": engine.train picks
-    jit_compile: bool = (
-        False  # XLA for the per-replica step (slower on CPU here, README "Speed"); falls back where it cannot run
-    )
+    # XLA for the per-replica step: True, False, or "auto": on where a GPU is present, off on a CPU (where it measured
+    # slower, docs/benchmarks.md); falls back where it cannot run
+    jit_compile: bool | str = "auto"
     steps_per_loop: int = 10  # steps per Python call: >1 runs a device-side while loop inside one tf.function
     data_dir: str | None = None
     eval_every: int = 0  # epochs between quality evaluations (FID/KID/score, best checkpoint); 0 = off
@@ -229,6 +232,8 @@ class RunOptions:
                 f"invalid options: cpu_replicas={self.cpu_replicas} (must be 1 to {most}: at most "
                 f"{MAX_CPU_REPLICAS_PER_CORE} per CPU core)"
             )
+        if self.jit_compile not in (True, False, "auto"):
+            raise UserError(f"invalid options: jit_compile={self.jit_compile!r} (true, false or auto)")
         if self.steps_per_loop < 1:
             raise UserError(f"invalid options: steps_per_loop={self.steps_per_loop} (must be >= 1)")
         if not self.checkpoint_every_seconds >= 0 or math.isinf(self.checkpoint_every_seconds):

@@ -91,8 +91,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--jit",
         action=argparse.BooleanOptionalAction,
-        default=d.jit_compile,
-        help="compile the step with XLA (off by default: slower on CPU here, see docs/benchmarks.md)",
+        default=None,
+        help="compile the step with XLA, or not (default: on with a GPU, off on a CPU, where it measured slower: "
+        "docs/benchmarks.md)",
     )
     p.add_argument(
         "--steps-per-loop",
@@ -281,7 +282,7 @@ def main(argv=None) -> int:
     opts = RunOptions(
         strategy=args.strategy,
         cpu_replicas=args.cpu_replicas,
-        jit_compile=args.jit,
+        jit_compile="auto" if args.jit is None else args.jit,
         steps_per_loop=args.steps_per_loop,
         data_dir=args.data_dir,
         eval_every=args.eval_every,

@@ -182,8 +182,13 @@ def jit_unsupported_reason(strategy: tf.distribute.Strategy) -> str | None:
 
 
 def resolve_jit(opts, strategy) -> bool:
-    """`opts.jit_compile`, unless XLA cannot run under this strategy: then say why, once, and run without it."""
+    """`opts.jit_compile`, unless XLA cannot run under this strategy: then say why, once, and run without it.
+    "auto": on where the strategy runs on GPUs (and XLA can run there), off on CPUs, where it measured slower."""
     reason = jit_unsupported_reason(strategy)
+    if opts.jit_compile == "auto":
+        import tensorflow as tf
+
+        return not reason and bool(tf.config.list_logical_devices("GPU"))
     if opts.jit_compile and reason:
         print(f"note: --jit ignored: {reason}; running the step without XLA", file=sys.stderr)
         return False

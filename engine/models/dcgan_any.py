@@ -67,7 +67,8 @@ def generator_body(x, cfg: Config):
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Reshape((base, base, channels(cfg, base)))(x)
     for i in range(1, k + 1):
-        x = layers.Conv2DTranspose(channels(cfg, base * 2**i), 4, strides=2, padding="same", use_bias=False)(x)
+        ch = max(channels(cfg, base * 2**i), cfg.g_min_channels)  # more at the finest resolutions: their detail
+        x = layers.Conv2DTranspose(ch, 4, strides=2, padding="same", use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
     return layers.Conv2D(c, 3, padding="same", activation=cfg.output_activation, dtype="float32", name="image")(x)
 

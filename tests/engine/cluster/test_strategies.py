@@ -56,6 +56,18 @@ def test_xla_falls_back_only_where_it_cannot_run(capsys):
     assert resolve_jit(RunOptions(jit_compile=False), tf.distribute.get_strategy()) is False
 
 
+def test_xla_auto_is_on_with_a_gpu_and_off_on_a_cpu(monkeypatch, capsys):
+    default = tf.distribute.get_strategy()
+    assert RunOptions().jit_compile == "auto"
+    assert resolve_jit(RunOptions(), default) is bool(tf.config.list_logical_devices("GPU"))
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["a GPU"] if kind == "GPU" else [])
+    assert resolve_jit(RunOptions(), default) is True
+    assert resolve_jit(RunOptions(), make_strategy("mirrored", 2)) is False  # where XLA cannot run: off, silently
+    assert capsys.readouterr().err == ""
+    with pytest.raises(UserError, match="jit_compile='yes'"):
+        RunOptions(jit_compile="yes")
+
+
 def test_every_strategy_name_the_options_accept_has_a_builder():
     from engine.cluster.strategies import STRATEGY_BUILDERS
     from engine.config import STRATEGIES
