@@ -1,8 +1,8 @@
 """The eager training loop: everything around the traced step (checkpoints, samples, logs, progress, resume).
 
 `run` trains what engine.run.stepper's `set_up` built into a run directory, calling `make_stepper`'s traced step;
-`train` is both. What is due at a step (a log record, a checkpoint, the size of the next traced call) is decided
-by the small pure functions below the loop.
+`train` is both. The side work between traced calls (evaluation, logs, grids, the GIF, checkpoints) is a list of
+actions with their own periods (engine.run.actions); the size of the next traced call is `next_call_steps`.
 """
 
 import sys
@@ -18,6 +18,7 @@ from engine.config import Config, RunOptions
 from engine.errors import Stopped, UserError
 from engine.quality.sampling import draw_latents
 from engine.run import directory as rundir
+from engine.run.actions import Moment, default_actions
 from engine.run.checkpoints import (
     checkpoint_name,
     latest_and_next,
@@ -28,9 +29,9 @@ from engine.run.checkpoints import (
     write_failure,
 )
 from engine.run.evaluation import TrainingEvaluation
-from engine.run.layout import GENERATOR_FILE, METRICS, SAMPLES, TENSORBOARD, minute_grid
+from engine.run.layout import GENERATOR_FILE, METRICS, SAMPLES, TENSORBOARD
 from engine.run.logs import RunLog, trim_log, trim_tensorboard
-from engine.run.progress_gif import rebuild_due, write_progress_gif
+from engine.run.progress_gif import write_progress_gif
 from engine.run.stepper import Plan, Setup, make_stepper, set_up  # noqa: F401  (Plan, set_up: re-exported)
 from engine.run.stopping import StopSignals
 from engine.step.gan import GAN
@@ -103,18 +104,21 @@ def write_final(gan: GAN, latents, run_dir: Path, step: int, plan: Plan, *, only
     return [rundir.printable_path(p.relative_to(run_dir)) for p in todo]
 
 
-def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: bool = False) -> dict:
+def train(cfg: Config, opts: RunOptions, run_dir: Path, strategy, *, resume: bool = False, actions=()) -> dict:
     """Trains `cfg` under `strategy` into `run_dir` (continuing the run there when `resume`); returns a summary.
+    `actions`: periodic tasks of the caller's (engine.run.actions), run after the loop's own after every call.
 
     Raises:
       UserError: bad data or config; or the divergence guard skipped `opts.max_consecutive_skips` steps in a row, or
         the weights became non-finite: the run stops, its latest checkpoint still the last good one.
       Stopped: SIGTERM/SIGINT: the run saved a checkpoint at the current step and stopped.
     """
-    return run(set_up(cfg, opts, strategy), run_dir, resume=resume)
+    return run(set_up(cfg, opts, strategy), run_dir, resume=resume, actions=actions)
 
 
-def run(setup: Setup, run_dir: Path, *, resume: bool = False, kept: bool = True, until_exit: bool = False) -> dict:
+def run(
+    setup: Setup, run_dir: Path, *, resume: bool = False, kept: bool = True, until_exit: bool = False, actions=()
+) -> dict:
     """Trains what `set_up` built into `run_dir`; see `train`. `kept=False`: `run_dir` is a non-chief worker's
     throwaway copy, so the last line does not point at it. `until_exit`: the caller is a CLI that exits after this,
     so a signal after a stop is noted, never raised (engine.run.stopping).
@@ -133,7 +137,7 @@ def run(setup: Setup, run_dir: Path, *, resume: bool = False, kept: bool = True,
     else:
         step = 0
         rundir.write_config(run_dir, cfg, setup.opts, setup.data.class_names)
-    loop = Loop(setup, run_dir, manager, quality, step)
+    loop = Loop(setup, run_dir, manager, quality, step, actions)
     with StopSignals(until_exit=until_exit) as stop:  # SIGTERM/SIGINT: save at the next step boundary, then stop
         loop.run(stop)
         summary = loop.finish(kept)
@@ -186,7 +190,7 @@ def resume_step(plan: Plan, manager, checkpoint, gan: GAN, run_dir: Path) -> int
 class Loop:
     """The eager loop of one run: calls the traced steps and does what is due between calls."""
 
-    def __init__(self, setup: Setup, run_dir: Path, manager, quality, step: int):
+    def __init__(self, setup: Setup, run_dir: Path, manager, quality, step: int, actions=()):
         self.setup, self.cfg, self.opts, self.plan, self.gan = setup, setup.cfg, setup.opts, setup.plan, setup.gan
         self.run_dir, self.manager, self.quality, self.step = run_dir, manager, quality, step
         self.stepper = make_stepper(
@@ -201,10 +205,7 @@ class Loop:
         self.losses, self.last_log, self.in_a_row = {}, step, 0
         self.rate, self.window_start, self.window_steps = 0.0, time.perf_counter(), 0
         self.started, self.evaluating_s = time.perf_counter(), 0.0  # train_s: seconds here, evaluations excluded
-        self.last_save = time.monotonic()
-        self.last_gif, self.gif_cost_s = None, 0.0  # progress.gif: when it was last rebuilt, and what that took
-        # Workers of multi_worker must save at the same steps (saving uses collectives); their clocks would disagree.
-        self.save_seconds = self.opts.checkpoint_every_seconds if self.opts.strategy != "multi_worker" else 0
+        self.actions = default_actions(self.opts) + list(actions)
 
     def run(self, stop: StopSignals) -> None:
         """Trains to the plan's last step, the time limit, a signal or divergence; each ends as it should."""
@@ -308,36 +309,16 @@ class Loop:
         )
 
     def between_calls(self, train_s: float, skipped: int, *, last: bool) -> None:
-        """What is due after a traced call: an evaluation, a log record, the epoch's grid, a checkpoint."""
-        step, plan = self.step, self.plan
-        epoch_end = step % plan.steps_per_epoch == 0
-        scores = {}
-        if self.quality:
-            before = time.perf_counter()
-            epoch = step // plan.steps_per_epoch
-            scores = self.quality.at(self.gan, step=step, epoch=epoch, epoch_end=epoch_end, last=last, train_s=train_s)
-            if scores:  # the evaluation's seconds are not training time: restart the images/s window
-                self.window_start, self.window_steps = time.perf_counter(), 0
-                self.evaluating_s += time.perf_counter() - before
-        if log_due(step, self.last_log, self.cfg.log_every, epoch_end or last or bool(skipped) or bool(scores)):
-            self.record({"images_per_s": self.rate, "train_s": round(train_s, 2), **scores})
-            self.last_log = step
-        if "at_minute" in scores:
-            save_samples(self.gan, self.latents, self.run_dir / SAMPLES / minute_grid(scores["at_minute"]))
-        if epoch_end:
-            save_samples(
-                self.gan, self.latents, self.run_dir / SAMPLES / f"epoch_{step // plan.steps_per_epoch:03d}.png"
-            )
-            if rebuild_due(time.monotonic(), self.last_gif, self.gif_cost_s):
-                before = time.monotonic()
-                write_progress_gif(self.run_dir / SAMPLES)
-                self.last_gif = time.monotonic()
-                self.gif_cost_s = self.last_gif - before
-        timed = bool(self.save_seconds) and time.monotonic() - self.last_save >= self.save_seconds
-        # In a run of skipped steps nothing changed worth saving; wait for a good step (or the end).
-        if checkpoint_due(step, plan, self.cfg, last=last, timed=timed) and (self.in_a_row == 0 or last):
-            save_checkpoint(self.gan, self.manager, step)
-            self.last_save = time.monotonic()
+        """What is due after a traced call, in the actions' order (engine.run.actions)."""
+        step, per_epoch = self.step, self.plan.steps_per_epoch
+        moment = Moment(step, step // per_epoch, step % per_epoch == 0, last, skipped, train_s)
+        for action in self.actions:
+            if action.due(self, moment):
+                action(self, moment)
+
+    def save_grid(self, path: Path) -> None:
+        """A sample grid of the run's fixed latents at `path`."""
+        save_samples(self.gan, self.latents, path)
 
     def record(self, extra: dict) -> None:
         """One metrics record at the current step: epoch, losses, `extra`, the skip count."""
@@ -369,13 +350,3 @@ def next_call_steps(step: int, plan: Plan, cfg: Config, steps_per_loop: int) -> 
         plan.steps_per_epoch - step % plan.steps_per_epoch,
         cfg.checkpoint_every - step % cfg.checkpoint_every,
     )
-
-
-def log_due(step: int, last_log: int, log_every: int, event: bool) -> bool:
-    """A metrics record is due every `log_every` steps, and at any event (epoch end, end, a skip, a score)."""
-    return step - last_log >= log_every or event
-
-
-def checkpoint_due(step: int, plan: Plan, cfg: Config, *, last: bool, timed: bool) -> bool:
-    """A checkpoint is due at each epoch end, every `checkpoint_every` steps, at the end and when the clock says."""
-    return step % plan.steps_per_epoch == 0 or step % cfg.checkpoint_every == 0 or last or timed

@@ -109,7 +109,7 @@ def test_each_traced_call_stops_at_the_next_event(tiny_config):
 
 
 def test_logs_and_checkpoints_are_due_at_their_intervals_and_events(tiny_config):
-    from engine.run.loop import checkpoint_due, log_due
+    from engine.run.actions import checkpoint_due, log_due
 
     assert not log_due(5, last_log=3, log_every=5, event=False)
     assert log_due(8, last_log=3, log_every=5, event=False) and log_due(4, last_log=3, log_every=5, event=True)
