@@ -21,15 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UserError
-from engine.quality import manifold, metrics, pixels
+from engine.quality import manifold, metrics, pixels, registry
 from engine.quality.evaluator import cache_root
 
 DATASET = "image_folder"
 MAX_HALF = 10_000  # images per half at most: N = 10,000 is plenty for FID; more only costs memory and time
 MIN_HALF = max(manifold.NEAREST_K + 2, pixels.IMAGES_PER_COMPONENT)  # k-NN needs > k per set; PCA one component
 ORDER_SEED = 0
-KID_SUBSETS = 50
-KID_SUBSET_SIZE = 1000
+KID_SUBSETS = registry.KID_SUBSETS
 
 
 def folder_key(data_dir, shape) -> str:
@@ -136,19 +135,18 @@ class FolderJudge:
         return self._score(self.features(images01), labels, seed=seed, kid_subsets=kid_subsets)
 
     def _score(self, feats, labels=None, *, seed: int = 0, kid_subsets: int = KID_SUBSETS) -> dict:
-        kid_mean, kid_err = metrics.kid(
-            feats, self.reference_feats, subsets=kid_subsets, subset_size=KID_SUBSET_SIZE, seed=seed
+        return registry.score(
+            registry.Inputs(
+                feats,
+                self.reference_feats,
+                self._reference_stats,
+                self._reference_radii,
+                labels=labels,
+                reference_labels=self.reference_labels,
+                seed=seed,
+                kid_subsets=kid_subsets,
+            )
         )
-        out = {
-            "fid": metrics.gaussian_frechet(*metrics.feature_stats(feats), *self._reference_stats),
-            "kid": kid_mean,
-            "kid_stderr": kid_err,
-            "num_samples": len(feats),
-            **manifold.manifold_metrics(self.reference_feats, feats, real_radii=self._reference_radii),
-        }
-        if labels is not None and self.reference_labels is not None:
-            out |= metrics.intra_fid(feats, labels, self.reference_feats, self.reference_labels)
-        return out
 
     def floor(self, n: int, *, conditional: bool = False, seed: int = 0) -> dict:
         """The floor half's first `n` images (at most all of it), scored like a generator's."""

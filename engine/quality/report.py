@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.quality import manifold, metrics
+from engine.quality import manifold, metrics, registry
 from engine.quality.evaluator import INFO_FILE, evaluator_dir, load_evaluator, to_unit
 
-KID_SUBSETS = 50
-KID_SUBSET_SIZE = 1000
+KID_SUBSETS = registry.KID_SUBSETS
 
 
 def to_unit_range(images, output_range) -> np.ndarray:
@@ -74,25 +73,19 @@ class Judge:
           over classes of the FID between that class's images and that class's reference images).
         """
         feats, probs = self.evaluator.outputs(images01)
-        kid_mean, kid_err = metrics.kid(
-            feats, self.reference_feats, subsets=kid_subsets, subset_size=KID_SUBSET_SIZE, seed=seed
+        return registry.score(
+            registry.Inputs(
+                feats,
+                self.reference_feats,
+                self._reference_stats,
+                self._reference_radii,
+                probs=probs,
+                labels=None if labels is None else np.asarray(labels),
+                reference_labels=self.reference_labels,
+                seed=seed,
+                kid_subsets=kid_subsets,
+            )
         )
-        score, score_std = metrics.classifier_score(probs)
-        out = {
-            "fid": metrics.gaussian_frechet(*metrics.feature_stats(feats), *self._reference_stats),
-            "kid": kid_mean,
-            "kid_stderr": kid_err,
-            "score": score,
-            "score_std": score_std,
-            "num_samples": len(feats),
-            **manifold.manifold_metrics(self.reference_feats, feats, real_radii=self._reference_radii),
-            **metrics.class_balance(probs),
-        }
-        if labels is not None:
-            labels = np.asarray(labels)
-            out["class_accuracy"] = float(np.mean(probs.argmax(axis=1) == labels))
-            out |= metrics.intra_fid(feats, labels, self.reference_feats, self.reference_labels)
-        return out
 
     def floor(self, n: int, *, conditional: bool = False, seed: int = 0) -> dict:
         """Real train images vs the reference: the best any generator can score with `n` samples."""

@@ -12,25 +12,13 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.config import Config, RunOptions
+from engine.quality.registry import logged_names
 from engine.quality.report import make_judge, to_unit_range
 from engine.quality.sampling import generate
 from engine.run import directory as rundir
 from engine.run import reading as runread
 
-LOGGED = (
-    "fid",
-    "kid",
-    "kid_stderr",
-    "score",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "class_entropy",
-    "class_ratio",
-    "class_accuracy",
-    "intra_fid",
-)
+LOGGED = logged_names()  # the scalars each registered metric names (engine.quality.registry)
 EVAL_SEED = 1234  # one fixed latent set for every evaluation of a run, so epochs differ only by the weights
 
 
