@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import describe_machine, save_results
-from benchmarks.training_runs import at_minute, copy_grids, train_or_read
+from benchmarks.training_runs import copy_grids, per_minute_table, plot_fid_curves, train_or_read
 from engine.run.layout import CONFIG_FILE
 
 UNREACHABLE_STEPS = "100000000"  # the time limit, not the step count, ends a recipe run at equal minutes
@@ -100,18 +100,7 @@ def format_tables(results: dict, refs: dict, minutes: list, num_samples: int, fe
         lines.append(f"| {name} | `{args}` | {last['step']} | {last['train_s'] / 60:.1f} min | {_row(last)} |")
     lines.append(f"| floor (the other half of the folder) | | | | {_row(refs['floor'])} |")
     lines.append(f"| noise (Gaussian, clipped) | | | | {_row(refs['noise'])} |")
-    names = list(results)
-    per_minute = [
-        "| training minutes | " + " | ".join(f"{n} FID" for n in names) + " |",
-        "|---:|" + "---:|" * len(names),
-    ]
-    for minute in minutes:
-        cells = []
-        for n in names:
-            c = at_minute(results[n]["curve"], minute)
-            cells.append(f"{c['fid']:.2f} (step {c['step']})" if c else "")
-        if any(cells):
-            per_minute.append(f"| {minute:g} | " + " | ".join(cells) + " |")
+    per_minute = per_minute_table(results, minutes, digits=2)
     space = (
         f"pixel features (PCA of {' + '.join(features['views'])} at "
         f"{'x'.join(map(str, features['feature_shape']))}, {features['dims']} dimensions)"
@@ -127,26 +116,9 @@ def format_tables(results: dict, refs: dict, minutes: list, num_samples: int, fe
 
 
 def plot(results: dict, floor: dict, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for name, r in results.items():
-        curve = r["curve"]
-        ax.plot([c["train_s"] / 60 for c in curve], [c["fid"] for c in curve], marker="o", label=name)
-    ax.axhline(floor["fid"], color="gray", linestyle="--", label="floor: the folder's other half")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training minutes on this machine (log scale)")
-    ax.set_ylabel("FID (pixel features, log scale)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    labels = {name: name for name in results}
+    floor_label = "floor: the folder's other half"
+    plot_fid_curves(results, floor, path, title, labels=labels, floor_label=floor_label, space="pixel features")
 
 
 def main(args, defaults: dict) -> None:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import describe_machine, save_results
-from benchmarks.training_runs import at_minute, copy_grids, train_or_read
+from benchmarks.training_runs import copy_grids, per_minute_table, plot_fid_curves, train_or_read
 
 # name -> (preset, strategy, extra arguments, what it is). The baseline is the tutorial as published, full length.
 RECIPES = {
@@ -86,28 +86,9 @@ DATASET = "fashion_mnist"
 
 
 def plot(results: dict, floor: dict, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for name, r in results.items():
-        curve = r["curve"]
-        ax.plot(
-            [c["train_s"] / 60 for c in curve], [c["fid"] for c in curve], marker="o", label=f"{name} ({r['preset']})"
-        )
-    ax.axhline(floor["fid"], color="gray", linestyle="--", label="floor: real train vs test images")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training minutes on this machine (log scale)")
-    ax.set_ylabel("FID (evaluator features, log scale)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    labels = {name: f"{name} ({r['preset']})" for name, r in results.items()}
+    floor_label = "floor: real train vs test images"
+    plot_fid_curves(results, floor, path, title, labels=labels, floor_label=floor_label, space="evaluator features")
 
 
 def _row(m: dict) -> str:
@@ -141,18 +122,7 @@ def format_tables(results: dict, refs: dict, minutes: list, num_samples: int) ->
         lines.append(f"| {name} | `{r['preset']}` | {last['step']} | {last['train_s'] / 60:.1f} min | {_row(last)} |")
     for name, m in (("floor (real train images)", refs["floor"]), ("noise (Gaussian, clipped)", refs["noise"])):
         lines.append(f"| {name} | | | | {_row(m)} |")
-    names = list(results)
-    per_minute = [
-        "| training minutes | " + " | ".join(f"{n} FID" for n in names) + " |",
-        "|---:|" + "---:|" * len(names),
-    ]
-    for minute in minutes:
-        cells = []
-        for n in names:
-            c = at_minute(results[n]["curve"], minute)
-            cells.append(f"{c['fid']:.1f} (step {c['step']})" if c else "")
-        if any(cells):
-            per_minute.append(f"| {minute:g} | " + " | ".join(cells) + " |")
+    per_minute = per_minute_table(results, minutes, digits=1)
     return (
         f"All at {num_samples} generated images vs the full test split (10,000 images); class entropy is the "
         "predicted-class histogram's entropy / log(10), max/min the most / least frequent class count; for conditional "

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import cpu_model, describe_machine
-from benchmarks.training_runs import read_curve
+from benchmarks.training_runs import read_curve, train_command
 
 BASE = "dcgan_fashion_adam"
 # FAST + FAST_EMA: the published recipe (alternating, fakes from G in inference mode) as its preset stood when these
@@ -101,27 +101,17 @@ TRIALS = {
 def run_trial(name: str, minutes: float, num_samples: int, work: Path, data_dir: str | None) -> dict:
     preset, strategy, overrides, question = TRIALS[name]
     run_dir = work / f"{name}-{int(time.time())}"
-    marks = ",".join(str(m) for m in range(2, int(minutes), 2) if m < minutes)  # and the end
-    cmd = [
-        "python",
-        "-m",
-        "engine.train",
-        "--preset",
+    marks = [m for m in range(2, int(minutes), 2) if m < minutes]  # and the end
+    cmd = train_command(
         preset,
-        "--strategy",
         strategy,
-        "--steps",
-        "1000000",
-        "--time-limit",
-        f"{minutes:g}",
-        "--eval-samples",
-        str(num_samples),
-        "--out-dir",
-        str(run_dir),
-    ]
-    cmd += [arg for o in overrides for arg in ("--set", o)]
-    cmd += ["--eval-at-minutes", marks] if marks else []
-    cmd += ["--data-dir", data_dir] if data_dir else []
+        run_dir,
+        overrides=overrides,
+        num_samples=num_samples,
+        marks=marks,
+        minutes=minutes,
+        data_dir=data_dir,
+    )
     print(" ".join(cmd), flush=True)
     work.mkdir(parents=True, exist_ok=True)
     with open(run_dir.with_suffix(".log"), "w") as log:

@@ -16,6 +16,30 @@ from pathlib import Path
 from engine.run.layout import GENERATOR_FILE, METRICS, SAMPLES, minute_grid
 
 
+def train_command(
+    preset: str,
+    strategy: str,
+    out_dir: Path,
+    *,
+    extra=(),
+    overrides=(),
+    num_samples: int,
+    marks=(),
+    minutes: float | None = None,
+    data_dir: str | None = None,
+) -> list[str]:
+    """The `python -m engine.train` command line a benchmark runs (and records): `extra` arguments as they are,
+    `overrides` as --set pairs, evaluations at the minute `marks`, a `--time-limit` of `minutes` (with a step count
+    no run reaches), and the folder."""
+    cmd = ["python", "-m", "engine.train", "--preset", preset, "--strategy", strategy, *extra]
+    cmd += [arg for o in overrides for arg in ("--set", o)]
+    if minutes is not None:
+        cmd += ["--steps", "1000000", "--time-limit", f"{minutes:g}"]
+    cmd += ["--eval-samples", str(num_samples), "--out-dir", str(out_dir)]
+    cmd += ["--eval-at-minutes", ",".join(f"{m:g}" for m in marks)] if marks else []
+    return cmd + (["--data-dir", data_dir] if data_dir else [])
+
+
 def train_run(
     preset: str,
     strategy: str,
@@ -28,25 +52,9 @@ def train_run(
     quick: bool,
 ) -> float:
     """Trains one recipe in a child process, scored at each minute mark and at the end; returns wall seconds."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "engine.train",
-        "--preset",
-        preset,
-        "--strategy",
-        strategy,
-        *extra,
-        "--eval-samples",
-        str(num_samples),
-        "--out-dir",
-        str(run_dir),
-    ]
-    cmd += ["--steps", "100"] if quick else ["--eval-at-minutes", ",".join(f"{m:g}" for m in minutes)]
-    if data_dir:
-        cmd += ["--data-dir", data_dir]
-    if quick:
-        cmd += ["--eval-at-minutes", "0.1"]
+    marks = [0.1] if quick else minutes
+    cmd = train_command(preset, strategy, run_dir, extra=extra, num_samples=num_samples, marks=marks, data_dir=data_dir)
+    cmd = [sys.executable, *cmd[1:], *(["--steps", "100"] if quick else [])]
     print(" ".join(cmd[1:]), flush=True)
     log_path = run_dir.parent / f"{run_dir.name}.log"
     start = time.perf_counter()
@@ -143,3 +151,42 @@ def copy_grids(results: dict, images: Path, minutes: list = ()) -> None:
             if drawn.exists():
                 r["grids"][f"{minute:g}"] = str(images / f"{name}_{minute:g}min.png")
                 shutil.copyfile(drawn, r["grids"][f"{minute:g}"])
+
+
+def per_minute_table(results: dict, minutes, digits: int) -> list[str]:
+    """Markdown rows: each recipe's FID (and step) when its training time first passed each of `minutes`."""
+    names = list(results)
+    rows = ["| training minutes | " + " | ".join(f"{n} FID" for n in names) + " |", "|---:|" + "---:|" * len(names)]
+    for minute in minutes:
+        cells = []
+        for n in names:
+            c = at_minute(results[n]["curve"], minute)
+            cells.append(f"{c['fid']:.{digits}f} (step {c['step']})" if c else "")
+        if any(cells):
+            rows.append(f"| {minute:g} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def plot_fid_curves(results: dict, floor: dict, path: Path, title: str, *, labels: dict, floor_label: str, space: str):
+    """FID against training minutes, one line per recipe (`labels`: name -> legend text), the floor dashed; log
+    scales. Needs matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for name, r in results.items():
+        curve = r["curve"]
+        ax.plot([c["train_s"] / 60 for c in curve], [c["fid"] for c in curve], marker="o", label=labels[name])
+    ax.axhline(floor["fid"], color="gray", linestyle="--", label=floor_label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training minutes on this machine (log scale)")
+    ax.set_ylabel(f"FID ({space}, log scale)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -54,3 +54,23 @@ def test_search_table_is_best_first_and_names_the_changes():
     ).splitlines()
     assert rows[2].startswith("| published_ema | `dcgan_fashion` `ema_decay=0.999` `--strategy default` |")
     assert rows[3].startswith("| base | (none) |")
+
+
+def test_one_engine_train_command_builder_for_every_benchmark(tmp_path):
+    from benchmarks.training_runs import train_command
+
+    cmd = train_command(
+        "folder",
+        "mirrored",
+        tmp_path / "r",
+        overrides=["d_width=0.5"],
+        num_samples=500,
+        marks=[2, 10],
+        minutes=10.0,
+        data_dir="D",
+    )
+    assert cmd[:3] == ["python", "-m", "engine.train"] and cmd[cmd.index("--preset") + 1] == "folder"
+    assert cmd[cmd.index("--set") + 1] == "d_width=0.5" and cmd[cmd.index("--time-limit") + 1] == "10"
+    assert cmd[cmd.index("--eval-at-minutes") + 1] == "2,10" and cmd[-2:] == ["--data-dir", "D"]
+    plain = train_command("default", "default", tmp_path / "r", num_samples=500)
+    assert "--time-limit" not in plain and "--eval-at-minutes" not in plain and "--data-dir" not in plain
