@@ -211,9 +211,10 @@ class Loop:
         """Trains to the plan's last step, the time limit, a signal or divergence; each ends as it should."""
         plan = self.plan
         auto = (" (auto: a GPU)" if self.setup.jit else " (auto: no GPU)") if self.opts.jit_compile == "auto" else ""
+        limit = f"or {self.opts.time_limit_min:g} minutes " if self.opts.time_limit_min else ""
         print(
             f"training {self.cfg.preset} on {self.setup.data.source}: {len(self.setup.data.images)} images, batch "
-            f"{self.cfg.batch_size} over {plan.replicas} replica(s), {plan.total_steps} steps "
+            f"{self.cfg.batch_size} over {plan.replicas} replica(s), {plan.total_steps} steps {limit}"
             f"({plan.steps_per_epoch}/epoch), xla={'on' if self.setup.jit else 'off'}{auto}, into {self.run_dir}"
         )
         self.log = RunLog(self.run_dir)
