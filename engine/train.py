@@ -305,7 +305,11 @@ def main(argv=None) -> int:
     preset = cfg.preset if cfg else args.preset or DEFAULT_PRESET
     # Leaving this block on an error removes a new run that has no checkpoint yet (rundir.prepare).
     with rundir.prepare(args.out_dir, preset, resume=args.resume, chief=chief) as run:
-        cfg = cfg or resume_config(args, run)
+        if args.resume:
+            cfg = resume_config(args, run)
+            from engine.run.data_record import resumed_data_dir  # the run knows its folder: --data-dir may be left out
+
+            opts = dataclasses.replace(opts, data_dir=resumed_data_dir(run.path, cfg, opts.data_dir))
         from engine.data.registry import DATASETS
 
         DATASETS.get_or_fail(cfg.dataset)  # names are checked before any work starts
