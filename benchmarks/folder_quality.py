@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import describe_machine, save_results
+from benchmarks.machine import describe_machine, plot_or_say, save_results
 from benchmarks.training_runs import copy_grids, per_minute_table, plot_fid_curves, train_or_read
 from engine.run.layout import CONFIG_FILE
 
@@ -35,9 +35,15 @@ def parse_recipe(spec: str) -> dict:
     """`NAME=PRESET [ARGS...]` (or `PRESET [ARGS...]`, named after the preset) -> {name, preset, extra, strategy}.
 
     Raises:
-      SystemExit: an empty spec, a name that is not a plain word, or ARGS that set --preset, --data-dir or --out-dir.
+      SystemExit: an unclosed quote, an empty spec, a name that is not a plain word, or ARGS that set --preset,
+        --data-dir or --out-dir.
     """
-    words = shlex.split(spec)
+    try:
+        words = shlex.split(spec)
+    except ValueError as e:  # an unclosed quote
+        raise SystemExit(
+            f"error: --recipe {spec!r}: {e}; quote as a shell would, e.g. 'f32=folder --image-size 32'"
+        ) from None
     if not words:
         raise SystemExit("error: --recipe takes 'NAME=PRESET [ARGS]', e.g. 'f32=folder --image-size 32'")
     name, named, preset = words[0].partition("=")
@@ -189,7 +195,7 @@ def main(args, defaults: dict) -> None:
     command = "python -m benchmarks.quality --data-dir " + shlex.quote(args.data_dir)
     command += "".join(f" --recipe {shlex.quote(r['spec'])}" for r in recipes)
     command += " --quick" if args.quick else f" --minutes {','.join(f'{m:g}' for m in minutes)}"
-    plot(results, refs["floor"], out / "quality.png", f"{folder}: FID at {n} samples vs training time")
+    plot_or_say(plot, results, refs["floor"], out / "quality.png", f"{folder}: FID at {n} samples vs training time")
     tables = format_tables(results, refs, minutes, n, judge.info)
     listing = "\n".join(
         f"- **{k}**: `python -m engine.train --preset {r['preset']} --data-dir DIR "

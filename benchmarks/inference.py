@@ -263,13 +263,27 @@ def _same_generator(meta: dict) -> dict:
 
 
 def _read_meta(path: Path) -> dict:
-    if path.suffix == ".onnx":
-        from export.runtime import Generator
+    """The metadata of an export to time (its sidecar, or the ONNX file's own).
 
-        return Generator.load(path, providers=["CPUExecutionProvider"]).meta
+    Raises:
+      UserError: the file is missing, is not an export, or has no readable sidecar (one line naming it).
+    """
+    from engine.errors import UserError, first_line, printable_path
     from export import metadata
 
-    return metadata.read_sidecar(path)
+    try:
+        if path.suffix == ".onnx":
+            from export.runtime import Generator
+
+            return Generator.load(path, providers=["CPUExecutionProvider"]).meta
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+        return metadata.read_sidecar(path)
+    except (OSError, ValueError) as e:  # GeneratorFileError is a ValueError; so is a sidecar that is not JSON
+        raise UserError(
+            f"{printable_path(path)} is not an export this benchmark can time ({type(e).__name__}: {first_line(e)}); "
+            "pass a file written by export.onnx, export.tflite or export.savedmodel, with its .json sidecar beside it"
+        ) from None
 
 
 def parse_batches(text: str) -> tuple[int, ...]:

@@ -1,11 +1,20 @@
-"""What every benchmark's results share: the machine and software they ran on, and how they are written."""
+"""What every benchmark's results share: the machine and software they ran on, and how they are written.
+
+Result files are written only for a complete measurement (`check_complete`), each by rename (safeio.replace_file),
+so an interrupted or failed benchmark leaves the committed results as they were; plots are optional (`plot_or_say`).
+"""
 
 import datetime
 import json
 import os
 import platform
+import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+
+from engine.errors import UserError
+from safeio import replace_file
 
 
 def cpu_model() -> str:
@@ -42,10 +51,42 @@ def describe_machine(command: str) -> str:
 
 
 def save_results(out, name: str, markdown: str, record: dict) -> tuple[Path, Path]:
-    """Writes `<out>/<name>.md` and `<out>/<name>.json`; returns both paths."""
+    """Writes `<out>/<name>.md` and `<out>/<name>.json`, each whole or not at all (written beside, then renamed);
+    returns both paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     md, js = out / f"{name}.md", out / f"{name}.json"
-    md.write_text(markdown)
-    js.write_text(json.dumps(record, indent=2) + "\n")
+    replace_file(js, (json.dumps(record, indent=2) + "\n").encode())
+    replace_file(md, markdown.encode())
     return md, js
+
+
+def check_complete(results: list[dict], asked: int, what: str = "rows") -> None:
+    """Refuses to write results unless every one of the `asked` rows was measured (no "error" record).
+
+    Raises:
+      UserError: naming how many were not measured and the first one's error; nothing is written.
+    """
+    failed = [r for r in results if r.get("error")]
+    missing = asked - (len(results) - len(failed))
+    if missing > 0:
+        first = f" (first: {failed[0]['error']})" if failed else ""
+        raise UserError(
+            f"{missing} of {asked} {what} were not measured{first}; no result file was written (the previous "
+            "results are as they were); fix that and run the benchmark again"
+        )
+
+
+def plot_or_say(plot: Callable, *args, **kwargs) -> bool:
+    """Calls `plot(*args, **kwargs)` (which imports matplotlib); without matplotlib says so in one line and returns
+    False: the tables are the results, a plot is their picture."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(
+            "note: matplotlib is not installed, so no plot was drawn (pip install matplotlib); the tables were written",
+            file=sys.stderr,
+        )
+        return False
+    plot(*args, **kwargs)
+    return True

@@ -204,4 +204,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from engine.errors import run_cli  # a UserError (e.g. --batch -1) is one line, not a traceback
+
+    run_cli(main)

@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 from benchmarks.child import many_steps, run_child
+from benchmarks.machine import check_complete, save_results
 from benchmarks.throughput_runners import Row, load_images, window_steps
+from engine.errors import UserError
 
 ROUNDS = 6  # windows per policy; an even count keeps the A B B A order balanced
 WINDOW_IMAGES = {"dcgan_faces": 128}  # ~30 images/s here; the 28x28 presets default to 512
@@ -184,14 +186,27 @@ def cpu_flag_line() -> str:
     )
 
 
+def selected(rows: list[Row], presets: str) -> list[Row]:
+    """The rows of the presets `--presets` names; an unknown name is refused before any work (UserError)."""
+    names = [n.strip() for n in presets.split(",") if n.strip()]
+    known = sorted({r.preset for r in rows})
+    unknown = [n for n in names or [""] if n not in known]
+    if unknown:
+        raise UserError(
+            f"--presets {presets!r}: {unknown[0]!r} is not a preset of this comparison ({', '.join(known)}); nothing "
+            "was measured"
+        )
+    return [r for r in rows if r.preset in names]
+
+
 def run(precisions: list[str], quick: bool, presets: str | None, out: Path, log=print) -> list[dict]:
     """Measures every row of the plan under both policies and writes precision_throughput[_quick].md/.json."""
     from benchmarks.machine import describe_machine
 
     start = time.perf_counter()
     rows = compare_plan(quick)
-    if presets:
-        rows = [r for r in rows if r.preset in presets.split(",")]
+    if presets is not None:
+        rows = selected(rows, presets)
     dtypes = ["float32" if p == "float32" else p.removeprefix("mixed_") for p in precisions]
     matmul = run_child({"task": "pair_matmul", "dtypes": dtypes})[0].get("matmul_gflops", {})
     log(f"matmul GFLOP/s: {matmul}; {len(rows)} rows, each under {' and '.join(precisions)}")
@@ -210,6 +225,7 @@ def run(precisions: list[str], quick: bool, presets: str | None, out: Path, log=
         for result in run_child(payload):
             results.append(result)
             log(format_table([result], precisions).splitlines()[-1])
+    check_complete(results, len(rows))
     command = (
         f"python -m benchmarks.train_throughput --precision {','.join(precisions)}"
         + (" --quick" if quick else "")
@@ -248,8 +264,6 @@ def write(out: Path, name: str, command: str, precisions, results, matmul, elaps
         format_table(results, precisions),
         "",
     ]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.md").write_text("\n".join(body))
     record = {
         "command": command,
         "machine": machine,
@@ -259,4 +273,4 @@ def write(out: Path, name: str, command: str, precisions, results, matmul, elaps
         "elapsed_s": round(elapsed, 1),
         "rows": results,
     }
-    (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    save_results(out, name, "\n".join(body), record)

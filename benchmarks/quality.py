@@ -20,8 +20,9 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.machine import describe_machine, save_results
+from benchmarks.machine import describe_machine, plot_or_say, save_results
 from benchmarks.training_runs import copy_grids, per_minute_table, plot_fid_curves, train_or_read
+from engine.errors import UserError, run_cli
 
 # name -> (preset, strategy, extra arguments, what it is). The baseline is the tutorial as published, full length.
 RECIPES = {
@@ -151,12 +152,34 @@ def merged(previous: dict, fresh: dict) -> dict:
     return {**out, **{n: r for n, r in fresh.items() if n not in out}}
 
 
+def minutes_arg(text: str) -> str:
+    """--minutes: numbers > 0 separated by commas (checked before any data is read; returned as given)."""
+    try:
+        marks = [float(m) for m in text.split(",")]
+    except ValueError:
+        marks = []
+    if not marks or not all(0 < m < float("inf") for m in marks):
+        raise UserError(f"--minutes {text!r}: expected numbers > 0 separated by commas, e.g. 1,2,5")
+    return text
+
+
+def samples_arg(text: str) -> int:
+    """--num-samples: a whole number >= 2 (a covariance needs two), checked before any data is read."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise UserError(f"--num-samples {text!r}: expected a whole number >= 2 (5000 is the usual)")
+    return n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n")[0])
     parser.add_argument("--recipes", default="published,default", help=f"comma-separated, from: {', '.join(RECIPES)}")
     parser.add_argument("--minutes", default="1,2,5,10,20,30", help="training-time marks to evaluate at")
     parser.add_argument("--quick", action="store_true", help="100 steps per recipe, 500 samples: checks it runs")
-    parser.add_argument("--num-samples", type=int, help="images per evaluation (default 5000; quick 500)")
+    parser.add_argument("--num-samples", help="images per evaluation (default 5000; quick 500)")
     parser.add_argument("--data-dir", help="Fashion-MNIST files (default: the usual search)")
     parser.add_argument("--work-dir", default="runs/quality", help="where the runs go; finished runs are reused")
     parser.add_argument("--out", default="benchmarks/results")
@@ -172,6 +195,8 @@ def main() -> None:
         "folder's pixel features (benchmarks/folder_quality.py)",
     )
     args = parser.parse_args()
+    minutes_arg(args.minutes)  # both checked before any data is read, with or without --recipe
+    args.num_samples = None if args.num_samples is None else samples_arg(args.num_samples)
     if args.recipe:  # a folder of the user's own images, not the Fashion-MNIST recipes
         from benchmarks import folder_quality
 
@@ -180,20 +205,16 @@ def main() -> None:
     names = [n.strip() for n in args.recipes.split(",") if n.strip()]
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
-        raise SystemExit(f"error: unknown recipe(s) {unknown}; valid: {', '.join(RECIPES)}")
+        raise UserError(f"unknown recipe(s) {unknown}; valid: {', '.join(RECIPES)}")
     minutes = sorted(float(m) for m in args.minutes.split(","))
     num_samples = args.num_samples or (500 if args.quick else 5000)
     work = Path(args.work_dir + ("_quick" if args.quick else ""))
     work.mkdir(parents=True, exist_ok=True)
     name_out = args.name + ("_quick" if args.quick else "")
 
-    from engine.errors import UserError
     from engine.quality.report import Judge
 
-    try:  # the evaluator and the data are checked before anything trains
-        judge = Judge(DATASET, data_dir=args.data_dir)
-    except UserError as e:
-        raise SystemExit(f"error: {e}") from None
+    judge = Judge(DATASET, data_dir=args.data_dir)  # the evaluator and the data are checked before anything trains
     refs = judge.reference_points(num_samples)
     print(
         f"floor FID {refs['floor']['fid']:.2f}, noise FID {refs['noise']['fid']:.2f} at {num_samples} samples",
@@ -231,8 +252,8 @@ def main() -> None:
     if args.merge and previous.exists():
         record = json.loads(previous.read_text())
         if (record["minutes"], record["num_samples"]) != (minutes, num_samples):
-            raise SystemExit(
-                f"error: {previous} was measured at minutes {record['minutes']} and {record['num_samples']} samples; "
+            raise UserError(
+                f"{previous} was measured at minutes {record['minutes']} and {record['num_samples']} samples; "
                 "merge only runs made at the same marks and samples"
             )
         if not record.get("date"):  # records before --merge kept their date only in the markdown's header
@@ -241,7 +262,7 @@ def main() -> None:
             record["date"] = next((x.split(": ", 1)[1] for x in lines if x.startswith("- date: ")), None)
         results = merged(record, results)
     title = f"Fashion-MNIST, FID at {num_samples} samples vs training time"
-    plot(results, refs["floor"], out / f"{name_out}.png", title)
+    plot_or_say(plot, results, refs["floor"], out / f"{name_out}.png", title)
     tables = format_tables(results, refs, minutes, num_samples)
     recipes = "\n".join(
         f"- **{n}** (`{r['preset']}`, `--strategy {r['strategy']}`): {r['what']}{provenance(r, command)}"
@@ -277,4 +298,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from benchmarks.machine import cpu_model, describe_machine
 from benchmarks.training_runs import read_curve, train_command
+from safeio import replace_file
 
 BASE = "dcgan_fashion_adam"
 # FAST + FAST_EMA: the published recipe (alternating, fakes from G in inference mode) as its preset stood when these
@@ -199,14 +200,17 @@ def main() -> None:
     latest = {}
     for r in records:  # the latest run of each (trial, minutes, samples)
         latest[(r["trial"], r["minutes"], r["num_samples"])] = r
-    (out / "recipe_search.md").write_text(
-        "# Recipe search: one lever at a time, equal training time\n\n"
-        + describe_machine("python -m benchmarks.recipe_search --trials ...")
-        + "\n\n"
-        + f"Every trial's command, curve and machine are in recipe_search.jsonl. FID and the rest at the trial's "
-        f"end against the full test split, {args.num_samples} samples; best first.\n\n"
-        + format_table(list(latest.values()))
-        + "\n"
+    replace_file(  # whole or not at all: the table of every trial so far
+        out / "recipe_search.md",
+        (
+            "# Recipe search: one lever at a time, equal training time\n\n"
+            + describe_machine("python -m benchmarks.recipe_search --trials ...")
+            + "\n\n"
+            + f"Every trial's command, curve and machine are in recipe_search.jsonl. FID and the rest at the trial's "
+            f"end against the full test split, {args.num_samples} samples; best first.\n\n"
+            + format_table(list(latest.values()))
+            + "\n"
+        ).encode(),
     )
     print(format_table(list(latest.values())))
 

@@ -31,6 +31,7 @@ import statistics
 import time
 
 from benchmarks.machine import describe_machine, save_results
+from engine.errors import UserError, run_cli
 
 VARIANTS = (
     "engine",
@@ -186,6 +187,40 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def parse_variants(text: str) -> list[str]:
+    """--variants: names from VARIANTS separated by commas; a name may hold a comma itself ("Keras fit, keras-io
+    networks"), so the longest run of pieces that makes a known name is taken first.
+
+    Raises:
+      UserError: a piece that is no variant's name (nothing is measured).
+    """
+    pieces, names, i = [p.strip() for p in text.split(",")], [], 0
+    while i < len(pieces):
+        for j in range(len(pieces), i, -1):
+            if ", ".join(pieces[i:j]) in VARIANTS:
+                names.append(", ".join(pieces[i:j]))
+                i = j
+                break
+        else:
+            if pieces[i]:
+                raise UserError(f"--variants: unknown variant {pieces[i]!r}; valid: {'; '.join(VARIANTS)}")
+            i += 1
+    if not names:
+        raise UserError(f"--variants {text!r} names no variant; valid: {'; '.join(VARIANTS)}")
+    return names
+
+
+def parse_batches(text: str) -> list[int]:
+    """--batches: whole numbers >= 1 separated by commas. Raises UserError otherwise."""
+    try:
+        batches = [int(b) for b in text.split(",")]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise UserError(f"--batches {text!r}: expected whole numbers >= 1 separated by commas, e.g. 32,128")
+    return batches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.step_cost", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="dcgan_fashion")
@@ -196,13 +231,11 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
     parser.add_argument("--name", default="step_cost", help="the results files' name: NAME.md, NAME.json")
     args = parser.parse_args()
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"error: unknown variant(s) {unknown}; valid: {', '.join(VARIANTS)}")
+    variants = parse_variants(args.variants)
+    batches = parse_batches(args.batches)
     load = [os.getloadavg()]
     results = {}
-    for batch in (int(b) for b in args.batches.split(",")):
+    for batch in batches:
         results[batch] = measure(args.preset, batch, args.rounds, args.images, variants)
         load.append(os.getloadavg())
     command = (
@@ -230,4 +263,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

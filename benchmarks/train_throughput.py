@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from benchmarks.child import many_steps, run_child
-from benchmarks.machine import describe_machine
+from benchmarks.machine import check_complete, describe_machine, plot_or_say, save_results
 from benchmarks.throughput_runners import Row
+from engine.errors import UserError, run_cli
 
 BATCHES = (32, 64, 128, 256)
 # A few s per window at ~30 images/s (dcgan_faces); the 28x28 presets default to 512.
@@ -220,6 +221,7 @@ def write_results(
 ) -> None:
     from benchmarks.throughput_plot import plot
 
+    check_complete(results, len(results))  # the caller checked the count; an error record is not a measurement
     peak = max(peaks)
     flops_note = (
         "FLOPs per image are counted analytically per layer (benchmarks/flops.py): multiply-add = 2, "
@@ -248,11 +250,9 @@ def write_results(
     if profile_md:
         body += ["## Where the time goes", "", profile_md, ""]
     body += [f"![throughput]({name}.png)", ""]
-    (out / f"{name}.md").write_text("\n".join(body))
-    (out / f"{name}.json").write_text(
-        json.dumps({"command": command, "peak_gflops": peaks, "rows": results, "profile": profile_md}, indent=2) + "\n"
-    )
-    plot(results, out / f"{name}.png")
+    record = {"command": command, "peak_gflops": peaks, "rows": results, "profile": profile_md}
+    save_results(out, name, "\n".join(body), record)
+    plot_or_say(plot, results, out / f"{name}.png")
 
 
 def precisions_arg(text: str) -> list[str]:
@@ -266,6 +266,30 @@ def precisions_arg(text: str) -> list[str]:
     if len(names) > 2 or len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"{text!r}: one policy, or two different ones to compare")
     return names
+
+
+def selected_rows(rows: list[Row], presets: str) -> list[Row]:
+    """The rows of `rows` whose preset `--presets` names, plus a `PRESET@N` row for each any-size preset named.
+
+    Raises:
+      UserError: a name that is neither a preset of the plan nor PRESET@N of a known preset (checked before any
+        work, so nothing is measured or written).
+    """
+    from engine.presets import PRESETS
+
+    names = [n.strip() for n in presets.split(",") if n.strip()]
+    in_plan = sorted({r.preset for r in rows})
+    for name in names or [""]:
+        preset, at, size = name.partition("@")
+        if at and preset in PRESETS and size.isdigit() and size.isascii() and int(size) > 0:
+            continue
+        if not at and preset in in_plan:
+            continue
+        raise UserError(
+            f"--presets {presets!r}: {name!r} is not a preset of this plan ({', '.join(in_plan)}) nor PRESET@N of "
+            "a known preset (e.g. folder@32); nothing was measured"
+        )
+    return [r for r in rows if r.preset in names] + any_size_rows(names)
 
 
 def main() -> None:
@@ -302,15 +326,15 @@ def main() -> None:
     [precision] = args.precision
     start = time.perf_counter()
     rows = quick_plan() if args.quick else full_plan()
-    if args.presets:
-        names = args.presets.split(",")
-        rows = [r for r in rows if r.preset in names] + any_size_rows(names)
+    if args.presets is not None:
+        rows = selected_rows(rows, args.presets)
     if precision != "float32":
         rows = [dataclasses.replace(r, precision=precision) if r.kind == "engine" else r for r in rows]
     windows, window_images, sizes = (3, 256, PEAK_SIZES[:2]) if args.quick else (WINDOWS, None, PEAK_SIZES)
     peaks = [measure_peak(sizes)]
     print(f"matmul peak {peaks[0]:.1f} GFLOP/s; {len(rows)} rows", flush=True)
     results = run_plan(rows, windows, window_images)
+    check_complete(results, len(rows))
     peaks.append(measure_peak(sizes))
     profile_md = None
     if args.profile:
@@ -325,7 +349,6 @@ def main() -> None:
         + (f" --precision {precision}" if precision != "float32" else "")
     )
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     name = "train_throughput" + ("_quick" if args.quick else "") + (f"_{precision}" if precision != "float32" else "")
     write_results(out, name, command, results, peaks, time.perf_counter() - start, profile_md)
     print(format_rows(results, max(peaks)))
@@ -333,4 +356,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

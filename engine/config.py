@@ -252,11 +252,10 @@ class RunOptions:
             raise UserError(f"invalid options: time_limit_min={self.time_limit_min} (must be >= 0; 0 = no limit)")
         if any(m <= 0 for m in self.eval_at_minutes):
             raise UserError(f"invalid options: eval_at_minutes={self.eval_at_minutes} (each must be > 0)")
-        if self.eval_every < 0 or self.eval_samples < 2:
-            raise UserError(
-                f"invalid options: eval_every={self.eval_every} (must be >= 0), "
-                f"eval_samples={self.eval_samples} (must be >= 2)"
-            )
+        if self.eval_every < 0:
+            raise UserError(f"invalid options: eval_every={self.eval_every} (must be >= 0; 0 = off)")
+        if self.eval_samples < 2:
+            raise UserError(f"invalid options: eval_samples={self.eval_samples} (must be >= 2)")
 
 
 def augment_policy(text: str) -> tuple[str, ...]:

@@ -231,6 +231,7 @@ def fit_to_folder(args, cfg: Config) -> tuple[Config, float]:
 
     family = models.MODELS.get_or_fail(cfg.model)
     if args.overrides and any(pair.split("=", 1)[0].strip() == "image_shape" for pair in args.overrides):
+        folder.check_shape(cfg, family, "--set image_shape")
         family = dataclasses.replace(family, any_size=False)  # the user set the shape: keep it, say what converts
     gpu = bool(tf.config.list_physical_devices("GPU"))
     cfg, line = folder.resolve(
@@ -251,6 +252,11 @@ def resume_config(args, run) -> Config:
     """The stored config of the run being resumed (`run`: a rundir.RunDir); the command line may change only its
     length."""
     run_dir, stored = run.path, run.stored_config()
+    if args.unconditional and stored.num_classes:
+        raise UserError(
+            f"--resume {run_dir}: the run is class-conditional ({stored.num_classes} classes), and a run keeps its "
+            "model; drop --unconditional, or start a new run with it"
+        )
     if args.preset and args.preset != stored.preset:
         raise UserError(
             f"--resume {run_dir}: the run is preset {stored.preset!r}, not {args.preset!r}; "
@@ -272,8 +278,8 @@ def minutes(text: str) -> tuple[float, ...]:
         marks = tuple(sorted(float(m) for m in text.split(",") if m.strip()))
     except ValueError:
         marks = (-1.0,)
-    if not all(0 <= m < float("inf") for m in marks):  # also refuses nan
-        raise UserError(f"--eval-at-minutes {text!r}: expected numbers >= 0 separated by commas, e.g. 2,5,10") from None
+    if not all(0 < m < float("inf") for m in marks):  # also refuses nan
+        raise UserError(f"--eval-at-minutes {text!r}: expected numbers > 0 separated by commas, e.g. 2,5,10") from None
     return marks
 
 
@@ -306,7 +312,11 @@ def main(argv=None) -> int:
     preset = cfg.preset if cfg else args.preset or DEFAULT_PRESET
     # Leaving this block on an error removes a new run that has no checkpoint yet (rundir.prepare).
     with rundir.prepare(args.out_dir, preset, resume=args.resume, chief=chief) as run:
-        cfg = cfg or resume_config(args, run)
+        if args.resume:
+            cfg = resume_config(args, run)
+            from engine.run.data_record import resumed_data_dir  # the run knows its folder: --data-dir may be left out
+
+            opts = dataclasses.replace(opts, data_dir=resumed_data_dir(run.path, cfg, opts.data_dir))
         from engine.data.registry import DATASETS
 
         DATASETS.get_or_fail(cfg.dataset)  # names are checked before any work starts

@@ -40,7 +40,7 @@ def sample_grid(g: Generator, *, n: int = 64, labels=None, seed: int | None = 0,
         if labels is not None:
             raise GeneratorInputError("this generator is unconditional; drop --labels")
         return make_grid(g.sample_uint8(n, seed=seed), pad=pad)
-    labels = list(range(g.num_classes)) if labels is None else list(labels)
+    labels = in_range(g, list(range(g.num_classes)) if labels is None else list(labels))
     cols = max(1, math.ceil(n / len(labels)))
     z = np.tile(g.latents(cols, seed=seed), (len(labels), 1))  # row r, column c: z[c] with labels[r]
     images = g(z, np.repeat(np.asarray(labels, np.int64), cols))
@@ -68,7 +68,7 @@ def interpolation_frames(g: Generator, *, steps: int = 10, labels=None, seed: in
             raise GeneratorInputError("this generator is unconditional; drop --labels")
         rows = [g(walk)]
     else:
-        labels = list(range(g.num_classes)) if labels is None else list(labels)
+        labels = in_range(g, list(range(g.num_classes)) if labels is None else list(labels))
         rows = [g(walk, np.full(steps, label)) for label in labels]
     return np.stack([to_uint8(g.to_nhwc(images), g.output_range) for images in rows])
 
@@ -89,6 +89,21 @@ def save_gif(frames: np.ndarray, path, *, pad: int = 2, ms_per_frame: int = 100)
 def upscale(image: np.ndarray, scale: int) -> np.ndarray:
     """Nearest-neighbour enlargement of an [H, W, C] image (28-pixel samples are small on screen)."""
     return image if scale == 1 else image.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def in_range(g: Generator, labels: list[int]) -> list[int]:
+    """`labels` if each is one of the generator's classes; checked on Python ints, before NumPy (whose int64 cannot
+    hold 99999999999999999999: an OverflowError, not the runtime's message).
+
+    Raises:
+      GeneratorInputError: naming the range and the values given.
+    """
+    if any(not 0 <= v < g.num_classes for v in labels):
+        raise GeneratorInputError(
+            f"labels must be integers in [0, {g.num_classes}), got values from {min(labels)} to {max(labels)} "
+            "(the generator's classes)"
+        )
+    return labels
 
 
 def parse_labels(text: str) -> list[int]:

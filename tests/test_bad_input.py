@@ -175,6 +175,28 @@ def edited_lr(data: dict) -> dict:
     return data
 
 
+def small_folder(tmp: Path, classes=("cat", "dog")) -> Path:
+    """Two class folders of four 8x8 PNGs each."""
+    from PIL import Image
+
+    for k, name in enumerate(classes):
+        (tmp / "pets" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (8, 8), (40 * k, 10 * i, 90)).save(tmp / "pets" / name / f"{i}.png")
+    return tmp / "pets"
+
+
+def conditional_run(tmp, data_dir):
+    from engine.config import RunOptions
+    from engine.presets import get_preset
+    from engine.run import directory as rundir
+
+    run = tmp / "conditional"
+    run.mkdir()
+    rundir.write_config(run, get_preset("cdcgan_fashion"), RunOptions())
+    return ["engine.train", "--resume", "--out-dir", run, "--unconditional"]
+
+
 @dataclass(frozen=True)
 class Case:
     """One row: `command(tmp, data_dir[, trained_run])` -> argv (module first); the error line it must print."""
@@ -415,6 +437,44 @@ CASES = [
         lambda t, d: edited_config(t, edited_lr),
         r"its config.json was changed since the checkpoints were trained \(g_lr: trained with 0.001, config.json "
         r"has 0.5\); restore config.json",
+        fresh_process=True,
+    ),
+    Case(
+        "--set image_shape an any-size family cannot build (folder)",
+        lambda t, d: ["engine.train", "--data-dir", small_folder(t), "--set", "image_shape=30x30x3", "--steps", "1"],
+        r"--set image_shape=30x30x3: dcgan_any builds square images of side 8, 10, .*; pick one \(e.g. --set "
+        r"image_shape=32x32x3\)",
+    ),
+    Case(
+        "--set image_shape not square (folder)",
+        lambda t, d: ["engine.train", "--data-dir", small_folder(t), "--set", "image_shape=32x16x3", "--steps", "1"],
+        r"--set image_shape=32x16x3: dcgan_any builds square images of side",
+    ),
+    Case(
+        "--unconditional with a conditional preset",
+        lambda t, d: [
+            *("engine.train", "--preset", "cdcgan_fashion", "--data-dir", small_folder(t), "--unconditional"),
+            *("--steps", "1"),
+        ],
+        r"--unconditional: preset cdcgan_fashion is class-conditional \(10 classes\); drop --unconditional, or train "
+        r"the folder preset",
+    ),
+    Case(
+        "--unconditional on --resume of a conditional run",
+        conditional_run,
+        r"the run is class-conditional \(10 classes\), and a run keeps its model; drop --unconditional",
+        fresh_process=True,
+    ),
+    Case(
+        "--eval-at-minutes 0 or below",
+        lambda t, d: ["engine.train", "--eval-at-minutes", "2,0"],
+        r"--eval-at-minutes '2,0': expected numbers > 0 separated by commas",
+        fresh_process=True,
+    ),
+    Case(
+        "--eval-samples 0",
+        lambda t, d: ["engine.train", "--eval-samples", "0"],
+        r"invalid options: eval_samples=0 \(must be >= 2\)$",
         fresh_process=True,
     ),
     Case(

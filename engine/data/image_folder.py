@@ -19,7 +19,9 @@ split's files are decoded. 16-bit PNGs are scaled to 8 bits (Pillow's own conver
 
 `summarise` reads every file's header only (size, mode, palette): what engine.train picks a run's shape from.
 
-Unreadable or corrupt files among good ones, and images over MAX_SOURCE_PIXELS (checked from the header, before
+Sub-folders that are symbolic links are followed (each real folder once); a folder that cannot be read is an error
+naming it (its images, maybe a whole class, would otherwise vanish without a word). Unreadable or corrupt files
+among good ones, and images over MAX_SOURCE_PIXELS (checked from the header, before
 decoding), are skipped and counted; only regular files are read (a FIFO named x.png is not); one line on stderr at
 the end names how many and the first few paths. If none can be read, that is an error.
 """
@@ -28,6 +30,7 @@ import os
 import statistics
 import sys
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +40,7 @@ from PIL import Image, ImageOps
 
 from engine.data import ImageData, register
 from engine.data.splits import SPLITS, split_indices
-from engine.errors import UserError
+from engine.errors import UserError, printable_path
 
 NAME = "image_folder"
 EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -109,13 +112,7 @@ def list_images(root: Path) -> list[Path]:
     if not root.is_dir():
         problem = "is not a directory" if root.exists() else "does not exist"
         raise UserError(f"--data-dir {root} {problem}; pass a folder of JPEG/PNG files")
-    files = []
-    for directory, subdirs, names in os.walk(root):
-        subdirs.sort()
-        # Regular files only: a FIFO or device named x.png would block the decoder forever.
-        files += [
-            Path(directory, n) for n in sorted(names) if n.lower().endswith(EXTENSIONS) and Path(directory, n).is_file()
-        ]
+    files = list(image_files(root))
     if not files:
         raise UserError(f"{root} has no .jpg/.jpeg/.png files (searched recursively); pass a folder of images")
     return files
@@ -182,14 +179,48 @@ def quiet_open(path: Path) -> Image.Image:
 
 
 def holds_images(data_dir) -> bool:
-    """Whether `data_dir` is a directory with at least one .jpg/.jpeg/.png file in its tree (stops at the first)."""
+    """Whether `data_dir` is a directory with at least one .jpg/.jpeg/.png file in its tree (stops at the first).
+
+    Raises:
+      UserError: a folder on the way cannot be read (see `image_files`).
+    """
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         return False
-    for directory, _, names in os.walk(root):
-        if any(n.lower().endswith(EXTENSIONS) and Path(directory, n).is_file() for n in names):
-            return True
-    return False
+    return any(True for _ in image_files(root))
+
+
+def image_files(root: Path) -> Iterator[Path]:
+    """The .jpg/.jpeg/.png regular files under `root`: a folder's files in name order, then each sub-folder's in
+    name order (os.walk's order). Sub-folders that are symbolic links are followed, each real folder once (a link
+    back up the tree is not a loop); only regular files are yielded (a FIFO named x.png would block the decoder).
+
+    Raises:
+      UserError: a folder cannot be read, naming it (a class that silently vanished would train the wrong model).
+    """
+    seen: set[tuple[int, int]] = set()
+
+    def visit(directory: Path) -> Iterator[Path]:
+        try:
+            st = directory.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                return
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(directory) as entries:
+                listed = sorted((e.name, e.is_dir()) for e in entries)
+        except OSError as e:
+            raise UserError(
+                f"{printable_path(directory)} under --data-dir {printable_path(root)} cannot be read "
+                f"({e.strerror or type(e).__name__}); make it readable (chmod), or move it out of the folder"
+            ) from None
+        for name, is_dir in listed:
+            if not is_dir and name.lower().endswith(EXTENSIONS) and Path(directory, name).is_file():
+                yield Path(directory, name)
+        for name, is_dir in listed:
+            if is_dir:
+                yield from visit(Path(directory, name))
+
+    yield from visit(root)
 
 
 def folder_labels(root: Path, files: list[Path]) -> tuple[np.ndarray | None, tuple[str, ...]]:

@@ -145,12 +145,18 @@ def latest_and_next(run_dir: Path, latest: str | None) -> str:
     if latest:
         return (
             f"the latest checkpoint is still {checkpoint_name(latest)}; free space (or make the place writable) and "
-            f"resume with `python -m engine.train --resume --out-dir {rundir.shell_path(run_dir)}`"
+            f"resume with {resume_command(run_dir)}"
         )
     return (
         "the run has no checkpoint yet; free space (or make the place writable) and run the command again "
         "(a new run without a checkpoint is removed; a resumed one starts again from step 0)"
     )
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that resumes `run_dir`, in backquotes: the run records its data (engine.run.data_record), so no
+    --data-dir is needed; its path made absolute, so it works from any directory."""
+    return f"`python -m engine.train --resume --out-dir {rundir.shell_path(Path(run_dir).absolute())}`"
 
 
 def checkpoint_name(prefix: str | None) -> str:

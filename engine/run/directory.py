@@ -21,6 +21,7 @@ from engine.run.layout import (  # noqa: F401  (the names, re-exported for rundi
     CHECKPOINT_STATE,
     CHECKPOINTS,
     CONFIG_FILE,
+    DATA_FILES,
     EXPORT,
     GENERATOR_FILE,
     LATEST,
@@ -49,6 +50,7 @@ LEFTOVERS = (
     f"{CHECKPOINTS}/best/{CHECKPOINT_STATE}.tmp*",
     f"{CHECKPOINTS}/best/best.tmp",
     f"{CONFIG_FILE}.tmp",
+    f"{DATA_FILES}.tmp",
     "metrics.tmp",  # runlog.trim_log's
     f"{TENSORBOARD}/events.out.tfevents.*.tmp",  # runlog.trim_tensorboard's
     f"{SAMPLES}/progress.tmp.gif",
@@ -449,13 +451,19 @@ def _remove_stale_latest_links(runs_root: Path) -> None:
                 stale.unlink()
 
 
-def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=()) -> None:
+def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=(), data_record=None) -> None:
+    """Writes config.json (with `data_record`, engine.run.data_record's, when given; its file list goes to
+    data_files.json) and the trained config beside the checkpoints."""
     data = {
         "config": to_dict(cfg),
         "options": to_dict(opts),
         "class_names": list(class_names),
         "engine_version": engine.__version__,
     }
+    if data_record is not None:
+        data["data"] = {k: v for k, v in data_record.items() if k != "files"}
+        if data_record.get("files") is not None:
+            _write_json(run_dir / DATA_FILES, {"files": data_record["files"]}, indent=None)
     _write_json(run_dir / CONFIG_FILE, data)
     # The config the checkpoints are trained with, kept beside them: an edited config.json cannot silently change
     # a resumed run (check_config_unchanged).
@@ -467,7 +475,7 @@ def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=()) -
     )
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict, indent: int | None = 2) -> None:
     """Writes `path` whole or not at all (a temporary file renamed over it).
 
     Raises:
@@ -475,7 +483,7 @@ def _write_json(path: Path, data: dict) -> None:
     """
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.write_text(json.dumps(data, indent=indent) + "\n")
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):

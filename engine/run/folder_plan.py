@@ -39,6 +39,11 @@ def resolve(cfg: Config, summary, family, *, image_size: int | None, uncondition
     Raises:
       UserError: --image-size with a fixed-shape preset, or a size the family cannot build.
     """
+    if unconditional and cfg.num_classes:
+        raise UserError(
+            f"--unconditional: preset {cfg.preset} is class-conditional ({cfg.num_classes} classes); drop "
+            "--unconditional, or train the folder preset (no --preset), which can ignore class sub-folders"
+        )
     source = f"{summary.read:,} images under {summary.root}"
     kind = f"colour in {summary.colour:,} of them" if summary.colour else "all grey"
     if not family.any_size:
@@ -72,6 +77,21 @@ def resolve(cfg: Config, summary, family, *, image_size: int | None, uncondition
         f"change it with --image-size N or --set image_shape=HxWxC"
     )
     return picked, line
+
+
+def check_shape(cfg: Config, family, flag: str) -> None:
+    """Refuses an image shape an any-size `family` (engine.models.Family) cannot build, in the --image-size words.
+
+    Raises:
+      UserError: not square, or a side the family does not build.
+    """
+    h, w, c = cfg.image_shape
+    if family.any_size and (h != w or h not in family.sizes):
+        side = 32 if 32 in family.sizes else family.sizes[0]
+        raise UserError(
+            f"{flag}={h}x{w}x{c}: {cfg.model} builds square images of side {', '.join(map(str, family.sizes))}; "
+            f"pick one (e.g. {flag}={side}x{side}x{c})"
+        )
 
 
 def conversion_line(cfg: Config, summary, source: str, kind: str) -> str | None:

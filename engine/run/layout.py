@@ -1,6 +1,7 @@
 """The names in a run directory, in one place: every module that reads or writes a run spells them from here.
 
-  config.json        {"config": Config, "options": RunOptions, "engine_version"}
+  config.json        {"config": Config, "options": RunOptions, "data": what it trained on, "engine_version"}
+  data_files.json    a folder run's image files (path, size, mtime), what --resume compares (engine.run.data_record)
   checkpoints/       tf.train.CheckpointManager (G, D, both optimizers, step); the last few are kept
     checkpoint         the manager's list: a run "has a checkpoint" when it exists
     trained_config.json  the config the newest checkpoint was trained under
@@ -19,6 +20,7 @@ A leaf: it imports nothing, so the export side and the benchmarks can use it wit
 RUNS_ROOT = "runs"
 LATEST = "latest"  # runs/latest: the link to the newest run
 CONFIG_FILE = "config.json"
+DATA_FILES = "data_files.json"
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_STATE = "checkpoint"  # under checkpoints/
 TRAINED_CONFIG = "trained_config.json"  # under checkpoints/

@@ -25,6 +25,7 @@ from engine.run.checkpoints import (
     make_checkpoint,
     open_manager,
     restore,
+    resume_command,
     save_checkpoint,
     write_failure,
 )
@@ -136,7 +137,7 @@ def run(
             return finish_resumed(setup, run_dir, step, kept)
     else:
         step = 0
-        rundir.write_config(run_dir, cfg, setup.opts, setup.data.class_names)
+        rundir.write_config(run_dir, cfg, setup.opts, setup.data.class_names, setup.data_record)
     loop = Loop(setup, run_dir, manager, quality, step, actions)
     with StopSignals(until_exit=until_exit) as stop:  # SIGTERM/SIGINT: save at the next step boundary, then stop
         loop.run(stop)
@@ -236,7 +237,7 @@ class Loop:
                 if out_of_time:
                     print(
                         f"time limit: stopped after {train_s / 60:.1f} min of training, at step {self.step} of "
-                        f"{plan.total_steps} (--resume continues)",
+                        f"{plan.total_steps}; resume with {resume_command(self.run_dir)}",
                         file=sys.stderr,
                     )
                     break
@@ -299,7 +300,7 @@ class Loop:
             raise Stopped(self.complete_message(), exit_code)
         raise Stopped(
             f"stopped at step {self.step} of {self.plan.total_steps}: checkpoint saved, resume with "
-            f"`python -m engine.train --resume --out-dir {rundir.shell_path(self.run_dir)}`",
+            f"{resume_command(self.run_dir)}",
             exit_code,
         )
 

@@ -17,6 +17,7 @@ from engine.data import ImageData
 from engine.data.pipeline import check_compatible, distribute, make_dataset
 from engine.data.registry import load_dataset
 from engine.errors import UserError
+from engine.run import data_record
 from engine.step.gan import GAN
 from engine.step.traced import make_train_fn
 
@@ -55,6 +56,7 @@ class Setup:
     plan: Plan
     gan: GAN
     jit: bool
+    data_record: dict | None = None  # what the data is (engine.run.data_record), written into a new run's config
 
 
 def set_up(cfg: Config, opts: RunOptions, strategy: tf.distribute.Strategy) -> Setup:
@@ -64,6 +66,7 @@ def set_up(cfg: Config, opts: RunOptions, strategy: tf.distribute.Strategy) -> S
     Raises:
       UserError: the data is missing or does not fit the config, or the batch does not split over the replicas.
     """
+    record = data_record.take(cfg.dataset, opts.data_dir)  # before loading: a file added meanwhile is refused later
     data = load_dataset(cfg.dataset, cfg.train_split, opts.data_dir, cfg.image_shape)
     check_compatible(data, cfg)
     plan = Plan.make(cfg, len(data.images), strategy.num_replicas_in_sync)
@@ -74,7 +77,7 @@ def set_up(cfg: Config, opts: RunOptions, strategy: tf.distribute.Strategy) -> S
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         gan = GAN(cfg)
-    return Setup(cfg, opts, strategy, data, plan, gan, jit)
+    return Setup(cfg, opts, strategy, data, plan, gan, jit, record)
 
 
 @dataclass(frozen=True)

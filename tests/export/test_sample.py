@@ -59,6 +59,15 @@ def test_conditional_grid_has_one_class_per_row_and_one_latent_per_column(files)
         sample_grid(g, labels=[0, 3])
 
 
+def test_labels_beyond_int64_are_refused_like_any_label_out_of_range(files):
+    g = Generator.load(files["conditional"])
+    for huge in (2**63 - 1, 10**20, -(10**20)):  # issue 35, row 10: past int64, an OverflowError
+        with pytest.raises(GeneratorInputError, match=r"in \[0, 3\), got values from -?\d+ to \d+ \(the"):
+            sample_grid(g, labels=[0, huge])
+        with pytest.raises(GeneratorInputError, match=r"in \[0, 3\)"):
+            interpolation_frames(g, steps=2, labels=[huge])
+
+
 def test_unconditional_grid_and_labels_refused(files):
     g = Generator.load(files["unconditional"])
     assert sample_grid(g, n=9, seed=0).shape == (3 * 10 + 2, 3 * 10 + 2, 1)

@@ -176,3 +176,40 @@ def test_a_decompression_bomb_is_skipped_from_its_header(tmp_path, capsys, monke
     with pytest.raises(ValueError, match=r"400x300 is over 100,000 pixels"):
         image_folder.decode(tmp_path / "huge.png", (8, 8, 1))
     assert not decoded
+
+
+def test_a_symlinked_class_folder_is_followed_and_a_link_loop_is_not(tmp_path):
+    """Issue 35, row 3: `dog -> elsewhere/dogs` is a class like any other; a link back up the tree is read once."""
+    lfw_like(tmp_path / "elsewhere", people=("dogs",), per_person=3)
+    root = tmp_path / "pets"
+    lfw_like(root, people=("cat",), per_person=3)
+    (root / "dog").symlink_to(tmp_path / "elsewhere" / "dogs", target_is_directory=True)
+    (root / "cat" / "again").symlink_to(root, target_is_directory=True)  # a loop: pets/cat/again -> pets
+    data = image_folder.load("all", data_dir=str(root), image_shape=(8, 8, 3))
+    assert data.class_names == ("cat", "dog") and len(data.images) == 6
+    np.testing.assert_array_equal(data.labels, [0, 0, 0, 1, 1, 1])
+
+
+def test_a_folder_that_cannot_be_read_is_an_error_naming_it(tmp_path, monkeypatch):
+    """Issue 35, row 3: an unreadable class folder is not silently dropped (chmod 000 does not stop root, so the
+    refusal is simulated where the reader lists a folder)."""
+    root = tmp_path / "pets"
+    lfw_like(root, people=("cat", "dog"), per_person=2)
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "dog":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    for call in (
+        lambda: image_folder.load("all", data_dir=str(root), image_shape=(8, 8, 3)),
+        lambda: image_folder.summarise(root),
+    ):
+        with pytest.raises(UserError) as e:
+            call()
+        assert _message(e) == (
+            f"{root / 'dog'} under --data-dir {root} cannot be read (Permission denied); make it readable (chmod), or "
+            "move it out of the folder"
+        )
