@@ -145,3 +145,23 @@ def test_sixteen_bit_png_is_scaled_to_eight_bits_not_saturated(tmp_path):
     pixels = data.images[0, ..., 0].astype(float)
     assert abs(pixels.mean() - 127.5) < 1.5 and pixels.min() <= 1 and pixels.max() >= 254
     assert (pixels == 255).mean() < 0.1
+
+
+def test_a_second_any_size_family_from_outside_gets_its_own_sizes(tmp_path):
+    """A family registered here (not in engine/) with sizes of its own: the folder's shape is picked among them."""
+    from engine.models import dcgan_any
+    from engine.models.family import MODELS, register
+
+    register("tiny_any", dcgan_any.build_generator, dcgan_any.build_discriminator, any_size=True, sizes=(12, 20))
+    try:
+        for i in range(3):
+            write(tmp_path / f"{i}.png", rgb((64, 64)))
+        cfg = dataclasses.replace(get_preset("folder"), model="tiny_any")
+        picked, line = resolve(cfg, tmp_path, gpu=True)
+        assert picked.image_shape == (20, 20, 3) and "picked from 3 images" in line
+        with pytest.raises(UserError, match="--image-size 32: tiny_any builds 12, 20; pick one"):
+            resolve(cfg, tmp_path, image_size=32)
+        with pytest.raises(ValueError, match="names the sizes it builds"):
+            register("no_sizes_any", dcgan_any.build_generator, dcgan_any.build_discriminator, any_size=True)
+    finally:
+        MODELS.pop("tiny_any", None)
