@@ -5,8 +5,10 @@ devices and thread pools are fixed when TensorFlow starts). A leaf: it imports n
 benchmark can use it.
 """
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -38,3 +40,27 @@ def run_child(payload: dict) -> list[dict]:
         tail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
         return [{**row, "error": tail} for row in payload.get("rows", [{}])]
     return results
+
+
+def run_forwarding(cmd: list, **popen_kwargs) -> int:
+    """Runs `cmd` to its end and returns its exit code; a SIGTERM or SIGINT to this process is passed on to the
+    child (an engine.train run saves a checkpoint and stops), and once the child has ended this process exits with
+    128 + the signal: a benchmark stopped by a signal never leaves a training run behind it, re-parented to PID 1."""
+    child = subprocess.Popen(cmd, **popen_kwargs)
+    received = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if received:
+        print(f"stopped by signal {received[0]}: the child ended with exit {code}", file=sys.stderr)
+        raise SystemExit(128 + received[0])
+    return code

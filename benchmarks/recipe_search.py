@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.child import run_forwarding
 from benchmarks.machine import cpu_model, describe_machine
 from benchmarks.training_runs import read_curve, train_command
 from safeio import replace_file
@@ -116,9 +117,8 @@ def run_trial(name: str, minutes: float, num_samples: int, work: Path, data_dir:
     print(" ".join(cmd), flush=True)
     work.mkdir(parents=True, exist_ok=True)
     with open(run_dir.with_suffix(".log"), "w") as log:
-        code = subprocess.run(
-            [sys.executable, *cmd[1:]], stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)
-        ).returncode  # the child quiets TensorFlow itself
+        # the child quiets TensorFlow itself; a signal to this process reaches it (it saves, then both exit)
+        code = run_forwarding([sys.executable, *cmd[1:]], stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
     if code:
         raise SystemExit(f"error: trial {name} failed (exit {code}); see {run_dir.with_suffix('.log')}")
     curve = read_curve(run_dir)

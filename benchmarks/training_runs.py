@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.child import run_forwarding
 from engine.run.layout import GENERATOR_FILE, METRICS, SAMPLES, minute_grid
 
 
@@ -59,9 +60,8 @@ def train_run(
     log_path = run_dir.parent / f"{run_dir.name}.log"
     start = time.perf_counter()
     with open(log_path, "w") as log:
-        code = subprocess.run(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)
-        ).returncode  # the child quiets TensorFlow itself
+        # the child quiets TensorFlow itself; a signal to this process reaches it (it saves, then both exit)
+        code = run_forwarding(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
     if code:
         tail = log_path.read_text().strip().splitlines()[-3:]
         raise SystemExit(f"error: training {preset} failed (exit {code}): {' | '.join(tail)}")
