@@ -7,9 +7,10 @@ calls engine.run.loop.train. `--dry-run` builds the models and prints what would
 import argparse
 import contextlib
 import dataclasses
+from pathlib import Path
 
 from engine.config import PRECISIONS, STRATEGIES, Config, RunOptions, apply_overrides, changed_except_length
-from engine.errors import UserError, run_cli
+from engine.errors import UserError, printable_path, run_cli
 from engine.presets import ENGINE_RECIPES, PUBLISHED, get_preset
 from engine.quiet import quiet_tensorflow
 from engine.step.precision import precision_arg
@@ -203,8 +204,14 @@ def build_config(args, base: Config | None = None) -> Config:
 def implied_folder(args) -> bool:
     """Whether the data is a folder of images: --dataset image_folder, or no --dataset and a --data-dir holding
     JPEG/PNG files."""
-    from engine.data.image_folder import NAME, holds_images
+    from engine.data.image_folder import EXTENSIONS, NAME, holds_images
 
+    if args.data_dir and Path(args.data_dir).expanduser().is_file():
+        kind = "an image file" if args.data_dir.lower().endswith(EXTENSIONS) else "a file"
+        raise UserError(
+            f"--data-dir {printable_path(args.data_dir)} is {kind}, not a folder; pass the folder that holds the "
+            "images (searched recursively), or the folder of a dataset's files"
+        )
     if args.dataset is not None:
         return args.dataset == NAME
     return bool(args.data_dir) and holds_images(args.data_dir)

@@ -209,6 +209,13 @@ class Case:
     needs_run: bool = False  # command also takes the `trained_run` fixture (copied, never changed)
 
 
+def png_file(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "one.png")
+    return tmp_path / "one.png"
+
+
 CASES = [
     Case(
         "missing data directory",
@@ -228,7 +235,16 @@ CASES = [
         csv_columns,
         r"A_Z Handwritten Data.csv row 1 has 784 columns, expected 785 .*; is it Kaggle's A-Z csv",
     ),
-    Case("empty image folder", empty_folder, r"has no .jpg/.jpeg/.png files \(searched recursively\); pass a folder"),
+    Case(
+        "empty image folder",
+        empty_folder,
+        r"has no .jpg/.jpeg/.png/.webp files \(searched recursively\); pass a folder",
+    ),
+    Case(
+        "--data-dir is an image file",
+        lambda t, d: ["engine.train", "--data-dir", png_file(t), "--steps", "1"],
+        r"--data-dir \S+one.png is an image file, not a folder; pass the folder that holds the images",
+    ),
     Case(
         "unknown preset",
         lambda t, d: ["engine.train", "--preset", "nope"],

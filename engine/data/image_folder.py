@@ -1,4 +1,4 @@
-"""Any folder tree of JPEG/PNG images (e.g. LFW's `person/*.jpg`), decoded with Pillow and resized to the preset.
+"""Any folder tree of JPEG/PNG/WebP images (e.g. LFW's `person/*.jpg`), decoded with Pillow and resized to the preset.
 
 `--data-dir` is required: there is no default location. The tree is walked recursively in sorted order, so the
 same folder always gives the same arrays.
@@ -43,7 +43,7 @@ from engine.data.splits import SPLITS, split_indices
 from engine.errors import UserError, printable_path
 
 NAME = "image_folder"
-EXTENSIONS = (".jpg", ".jpeg", ".png")
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")  # WebP: Pillow reads it where it was built with libwebp (PyPI's is)
 MAX_CLASSES = 1000
 # Larger sources are skipped (counted as unreadable) before decoding: a 17 KB PNG can declare 12000x12000 (+2.7 GB
 # decoded, just under Pillow's own bomb limit). 50 MP covers any camera photo; the targets here are at most 256x256.
@@ -64,13 +64,13 @@ def load(split: str = "train", data_dir: str | None = None, image_shape=None) ->
       ImageData with images [N, H, W, C] uint8; labels [N] int32 and class_names from sub-folders, or None and ().
 
     Raises:
-      UserError: unknown split; no data_dir or image_shape; the folder is missing, has no JPEG/PNG files, too few
+      UserError: unknown split; no data_dir or image_shape; the folder is missing, has no JPEG/PNG/WebP files, too few
         for the split, or none of them can be read. One line each.
     """
     if split not in (*SPLITS, "all"):
         raise UserError(f"unknown split {split!r} for {NAME}; valid: {', '.join(SPLITS)}, all")
     if data_dir is None:
-        raise UserError(f"{NAME} needs --data-dir DIR (a folder of JPEG/PNG files, searched recursively)")
+        raise UserError(f"{NAME} needs --data-dir DIR (a folder of JPEG/PNG/WebP files, searched recursively)")
     if image_shape is None:
         raise UserError(f"{NAME} needs the preset's image shape")
     if len(image_shape) != 3 or image_shape[2] not in (1, 3) or min(image_shape[:2]) < 1:
@@ -86,7 +86,7 @@ def load(split: str = "train", data_dir: str | None = None, image_shape=None) ->
     if not ok.any():
         raise UserError(
             f"none of the {len(keep)} {split} image files under {root} could be read (first: {skipped[0]}); "
-            f"check that they are real JPEG/PNG files"
+            f"check that they are real JPEG/PNG/WebP files"
         )
     if skipped:
         shown = ", ".join(str(p) for p in skipped[:_SHOWN_SKIPPED]) + (", ..." if len(skipped) > _SHOWN_SKIPPED else "")
@@ -104,17 +104,17 @@ def load(split: str = "train", data_dir: str | None = None, image_shape=None) ->
 
 
 def list_images(root: Path) -> list[Path]:
-    """All .jpg/.jpeg/.png files under `root` (any case), in sorted walk order.
+    """All .jpg/.jpeg/.png/.webp files under `root` (any case), in sorted walk order.
 
     Raises:
       UserError: `root` is not a directory or holds no such files.
     """
     if not root.is_dir():
         problem = "is not a directory" if root.exists() else "does not exist"
-        raise UserError(f"--data-dir {root} {problem}; pass a folder of JPEG/PNG files")
+        raise UserError(f"--data-dir {root} {problem}; pass a folder of JPEG/PNG/WebP files")
     files = list(image_files(root))
     if not files:
-        raise UserError(f"{root} has no .jpg/.jpeg/.png files (searched recursively); pass a folder of images")
+        raise UserError(f"{root} has no .jpg/.jpeg/.png/.webp files (searched recursively); pass a folder of images")
     return files
 
 
@@ -142,7 +142,7 @@ def summarise(data_dir) -> Summary:
     """Reads every image's size and mode from its header (no decoding).
 
     Raises:
-      UserError: the folder is missing, holds no JPEG/PNG files, or none of their headers can be read.
+      UserError: the folder is missing, holds no JPEG/PNG/WebP files, or none of their headers can be read.
     """
     root = Path(data_dir).expanduser()
     files = list_images(root)
@@ -179,7 +179,7 @@ def quiet_open(path: Path) -> Image.Image:
 
 
 def holds_images(data_dir) -> bool:
-    """Whether `data_dir` is a directory with at least one .jpg/.jpeg/.png file in its tree (stops at the first).
+    """Whether `data_dir` is a directory with at least one .jpg/.jpeg/.png/.webp file in its tree (stops at the first).
 
     Raises:
       UserError: a folder on the way cannot be read (see `image_files`).
@@ -191,7 +191,7 @@ def holds_images(data_dir) -> bool:
 
 
 def image_files(root: Path) -> Iterator[Path]:
-    """The .jpg/.jpeg/.png regular files under `root`: a folder's files in name order, then each sub-folder's in
+    """The .jpg/.jpeg/.png/.webp regular files under `root`: a folder's files in name order, then each sub-folder's in
     name order (os.walk's order). Sub-folders that are symbolic links are followed, each real folder once (a link
     back up the tree is not a loop); only regular files are yielded (a FIFO named x.png would block the decoder).
 

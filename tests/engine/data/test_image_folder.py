@@ -213,3 +213,15 @@ def test_a_folder_that_cannot_be_read_is_an_error_naming_it(tmp_path, monkeypatc
             f"{root / 'dog'} under --data-dir {root} cannot be read (Permission denied); make it readable (chmod), or "
             "move it out of the folder"
         )
+
+
+def test_webp_files_are_images_too(tmp_path):
+    from PIL import features
+
+    if not features.check("webp"):
+        pytest.skip("this Pillow was built without WebP")
+    for i, colour in enumerate([(250, 0, 0), (0, 0, 250)]):
+        Image.new("RGB", (20, 20), colour).save(tmp_path / f"{i}.webp")
+    assert image_folder.holds_images(tmp_path)
+    data = image_folder.load("all", data_dir=str(tmp_path), image_shape=(8, 8, 3))
+    assert data.images.shape == (2, 8, 8, 3) and data.images[0, 4, 4, 0] > 200 and data.images[1, 4, 4, 2] > 200
