@@ -39,7 +39,7 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--dataset",
-        help="train on another dataset (a --data-dir holding JPEG/PNG files implies image_folder)",
+        help="train on another dataset (a --data-dir holding JPEG/PNG/WebP files implies image_folder)",
     )
     p.add_argument(
         "--image-size",
@@ -203,7 +203,7 @@ def build_config(args, base: Config | None = None) -> Config:
 
 def implied_folder(args) -> bool:
     """Whether the data is a folder of images: --dataset image_folder, or no --dataset and a --data-dir holding
-    JPEG/PNG files."""
+    JPEG/PNG/WebP files."""
     from engine.data.image_folder import EXTENSIONS, NAME, holds_images
 
     if args.data_dir and Path(args.data_dir).expanduser().is_file():
@@ -229,7 +229,7 @@ def fit_to_folder(args, cfg: Config) -> tuple[Config, float]:
             raise UserError(f"{flag} is for a folder of images (dataset image_folder), not {cfg.dataset}")
         return cfg, 0.0
     if not args.data_dir:
-        raise UserError(f"{NAME} needs --data-dir DIR (a folder of JPEG/PNG files, searched recursively)")
+        raise UserError(f"{NAME} needs --data-dir DIR (a folder of JPEG/PNG/WebP files, searched recursively)")
     summary = summarise(args.data_dir)
     import tensorflow as tf  # the families are Keras models; no device is set up by importing them
 

@@ -118,11 +118,11 @@ def test_empty_folder_and_missing_arguments(tmp_path):
     with pytest.raises(UserError) as e:
         image_folder.load(data_dir=tmp_path / "empty", image_shape=(8, 8, 3))
     assert _message(e) == (
-        f"{tmp_path / 'empty'} has no .jpg/.jpeg/.png files (searched recursively); pass a folder of images"
+        f"{tmp_path / 'empty'} has no .jpg/.jpeg/.png/.webp files (searched recursively); pass a folder of images"
     )
     with pytest.raises(
         UserError,
-        match=r"^image_folder needs --data-dir DIR \(a folder of JPEG/PNG files, searched "
+        match=r"^image_folder needs --data-dir DIR \(a folder of JPEG/PNG/WebP files, searched "
         r"recursively\)$",
     ):
         image_folder.load(image_shape=(8, 8, 3))
