@@ -29,8 +29,8 @@ from engine.config import RunOptions
 from engine.errors import Stopped, UserError, printable, run_cli
 from engine.evaluate import check_sample_memory
 from engine.evaluate import main as evaluate_main
+from engine.run import actions, loop
 from engine.run import directory as rundir
-from engine.run import loop
 from engine.run.stopping import StopSignals
 from engine.train import main as train_main
 from engine.train import next_steps
@@ -243,13 +243,13 @@ def test_a_failure_after_the_run_directory_is_made_removes_it_and_leaves_runs_la
 def test_runs_latest_moves_at_a_new_runs_first_checkpoint(tmp_path, data_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     seen = []
-    real_save = loop.save_checkpoint
+    real_save = actions.save_checkpoint  # the loop's Checkpoint action saves
 
     def save_and_look(gan, manager, step):
         seen.append((step, os.path.lexists("runs/latest")))
         real_save(gan, manager, step)
 
-    monkeypatch.setattr(loop, "save_checkpoint", save_and_look)
+    monkeypatch.setattr(actions, "save_checkpoint", save_and_look)
     code, out, err = cli(train_main, tiny_args(data_dir), capsys)
     assert code == 0, err
     assert seen == [(2, False), (4, True)]  # moved by the save at step 2, not before

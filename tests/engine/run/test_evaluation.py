@@ -99,11 +99,12 @@ def test_minute_marks_evaluate_once_each_and_the_time_limit_stops_the_run(
     # The loop's clock advances 0.5 s per reading, so minutes pass in a few steps whatever this machine's speed.
     # Marks at 0.0001 and 0.0002 min have both passed after step 1: one evaluation covers them, logged although
     # step 1 is no log step. The time limit (0.25 min) stops a 10,000-step run early, evaluated and saved.
-    from engine.run import loop
+    from engine.run import actions, loop
 
     clock = iter(range(10**6))
     fake = types.SimpleNamespace(perf_counter=lambda: 0.5 * next(clock), monotonic=lambda: 0.0)
     monkeypatch.setattr(loop, "time", fake)
+    monkeypatch.setattr(actions, "time", fake)  # the loop's actions read the same clock
     monkeypatch.setenv("GAN_ENGINE_CACHE", str(evaluator_cache))
     opts = RunOptions(
         data_dir=str(data_dir),
