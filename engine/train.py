@@ -290,9 +290,9 @@ def minutes(text: str) -> tuple[float, ...]:
     return marks
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    opts = RunOptions(
+def run_options(args) -> RunOptions:
+    """The run options of a parsed command line (engine.run.folder_plan may add a time limit later)."""
+    return RunOptions(
         strategy=args.strategy,
         cpu_replicas=args.cpu_replicas,
         jit_compile="auto" if args.jit is None else args.jit,
@@ -306,6 +306,11 @@ def main(argv=None) -> int:
         checkpoint_every_seconds=args.checkpoint_every_seconds,
         max_consecutive_skips=args.max_consecutive_skips,
     )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    opts = run_options(args)
     quiet_tensorflow(args.verbose)
     from engine.cluster.tf_config import is_chief, parse_tf_config
     from engine.run import directory as rundir

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from engine import launch, train
 from engine.cluster import tf_config as cluster
-from engine.config import Config, RunOptions, apply_overrides
+from engine.config import Config, apply_overrides
 from engine.errors import UserError, printable
 from engine.evaluate import check_sample_memory, image_shape
 from engine.presets import get_preset
@@ -133,17 +133,7 @@ def test_any_train_command_line_is_accepted_or_refused_before_work_starts(argv):
             if args is None:
                 return
             train.build_config(args)  # (a folder of images is never implied: no --data-dir)
-            RunOptions(
-                strategy=args.strategy,
-                cpu_replicas=args.cpu_replicas,
-                steps_per_loop=args.steps_per_loop,
-                eval_every=args.eval_every,
-                eval_samples=args.eval_samples,
-                eval_at_minutes=train.minutes(args.eval_at_minutes),
-                time_limit_min=args.time_limit,
-                checkpoint_every_seconds=args.checkpoint_every_seconds,
-                max_consecutive_skips=args.max_consecutive_skips,
-            )
+            train.run_options(args)
         except UserError as e:
             assert "\n" not in str(e)
 
