@@ -144,7 +144,8 @@ def render(name: str, grid_name: str | None, meta: dict, parity: dict, *, what: 
         rows.insert(5 if credits else 4, ("trained", f"{trained} (run `{run['run']}`)"))
     rows.insert(len(rows) - 1, ("quality", _quality(run)))
     if classes:
-        rows.insert(3, ("classes", ", ".join(classes)))
+        # a class folder's name may hold a newline or a "|": one table cell, one line
+        rows.insert(3, ("classes", ", ".join(printable(c, one_line=True).replace("|", "\\|") for c in classes)))
     table = "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
     kind = "images of the classes listed above" if classes else "images like those of its training data"
     return f"""# Model card: {name}

@@ -130,7 +130,8 @@ class Summary:
     read: int  # of them, headers that could be read
     colour: int  # of them, colour images (RGB, RGBA, CMYK, a palette with colours, ...)
     median_side: int  # the median of each image's shorter side, in pixels
-    class_names: tuple[str, ...]  # first-level sub-folders, when every image sits in one
+    class_names: tuple[str, ...]  # first-level sub-folders, when every image sits in one (at most MAX_CLASSES)
+    sub_folders: int = 0  # first-level sub-folders holding images, when every image sits in one (any number)
 
     @property
     def channels(self) -> int:
@@ -157,7 +158,9 @@ def summarise(data_dir) -> Summary:
     if not sides:
         raise UserError(f"none of the {len(files)} image files under {root} could be read; pass a folder of images")
     _, class_names = folder_labels(root, files)
-    return Summary(root, len(files), len(sides), colour, int(statistics.median(sides)), class_names)
+    parts = [f.relative_to(root).parts for f in files]
+    sub_folders = len({p[0] for p in parts}) if all(len(p) > 1 for p in parts) else 0
+    return Summary(root, len(files), len(sides), colour, int(statistics.median(sides)), class_names, sub_folders)
 
 
 def is_colour(image: Image.Image) -> bool:

@@ -13,6 +13,7 @@ A fixed-shape family (the tutorials') keeps its shape, and the line says how the
 import dataclasses
 
 from engine.config import Config
+from engine.data.image_folder import MAX_CLASSES
 from engine.errors import UserError
 
 CPU_SIZE_CAP = 32
@@ -71,6 +72,11 @@ def resolve(cfg: Config, summary, family, *, image_size: int | None, uncondition
         )
     elif summary.class_names and unconditional:
         classes = f"; its {len(summary.class_names)} class sub-folders ignored (--unconditional)"
+    elif summary.sub_folders > MAX_CLASSES:
+        classes = (
+            f"; its {summary.sub_folders:,} sub-folders are not taken as classes (at most {MAX_CLASSES:,}): "
+            "unconditional"
+        )
     picked = dataclasses.replace(cfg, **changes)
     line = (
         f"image shape {shape_text(picked.image_shape)} picked from {source} ({kind}; {why}){classes}; "

@@ -430,6 +430,18 @@ def test_non_utf8_names_reach_the_card_escaped(run_copy, capsys):
     ]
 
 
+def test_a_class_name_with_a_newline_or_a_bar_stays_one_cell_of_the_card(run_copy, capsys):
+    """Issue 35, row 16: a class folder named with a newline (or a "|") broke the card's table."""
+    config = json.loads((run_copy / "config.json").read_text())
+    config["class_names"][1] = "Trou\nser|s"
+    (run_copy / "config.json").write_text(json.dumps(config, indent=2))
+    code, out, err = call(onnx_main, ["--run-dir", run_copy], capsys)
+    assert code == 0, err
+    card = (run_copy / "export" / "generator.onnx.md").read_text()
+    (row,) = [line for line in card.splitlines() if line.startswith("| classes |")]
+    assert "T-shirt/top, Trou\\nser\\|s, Pullover" in row and row.endswith("Ankle boot |")
+
+
 def test_a_run_directory_with_a_non_utf8_name_is_one_line(trained_run, tmp_path, capsys):
     """Row 13: TensorFlow cannot open such a path; the exporter says so instead of a UnicodeEncodeError."""
     run = Path(os.fsdecode(os.fsencode(tmp_path) + b"/r\xff"))

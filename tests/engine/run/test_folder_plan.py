@@ -165,3 +165,12 @@ def test_a_second_any_size_family_from_outside_gets_its_own_sizes(tmp_path):
             register("no_sizes_any", dcgan_any.build_generator, dcgan_any.build_discriminator, any_size=True)
     finally:
         MODELS.pop("tiny_any", None)
+
+
+def test_over_a_thousand_sub_folders_train_unconditionally_and_the_line_says_why(tmp_path):
+    summary = image_folder.Summary(tmp_path, 2002, 2002, 2002, 32, (), sub_folders=1001)
+    cfg, line = folder.resolve(
+        get_preset("folder"), summary, MODELS["dcgan_any"], image_size=None, unconditional=False, gpu=False
+    )
+    assert cfg.num_classes == 0 and cfg.model == "dcgan_any"
+    assert "its 1,001 sub-folders are not taken as classes (at most 1,000): unconditional" in line
