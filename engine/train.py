@@ -249,7 +249,8 @@ def fit_to_folder(args, cfg: Config) -> tuple[Config, float]:
     set_keys = {pair.split("=", 1)[0].strip() for pair in args.overrides or ()}
     asked = args.preset is not None or bool({"steps", "epochs"} & set_keys)
     asked = asked or any(x is not None for x in (args.steps, args.epochs, args.time_limit))
-    minutes, line = folder.plan_minutes(gpu=gpu, asked=asked)
+    # multi_worker stops by steps only (the workers' clocks would disagree): the preset's steps there
+    minutes, line = folder.plan_minutes(gpu=gpu, asked=asked or args.strategy == "multi_worker")
     if line:
         print(line)
     return cfg, minutes

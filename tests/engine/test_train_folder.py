@@ -94,3 +94,15 @@ def test_the_plain_folder_command_plans_32x32_for_10_minutes_on_a_cpu_and_says_s
     assert "training for 10 minutes" in dry.stdout and "stopping after 10 minutes of training" in dry.stdout
     asked = cli("engine.train", "--data-dir", str(data), "--steps", "5", "--dry-run", cwd=tmp_path)
     assert asked.returncode == 0 and "training for" not in asked.stdout and "stopping after" not in asked.stdout
+
+
+def test_multi_worker_folder_runs_keep_the_presets_steps(tmp_path, capsys):
+    """multi_worker refuses a time limit (the workers' clocks would disagree), so the plain plan does not set one."""
+    from engine import train
+
+    data = class_folder(tmp_path / "images")
+    for strategy, minutes in (("multi_worker", 0.0), ("default", 10.0)):
+        args = train.parse_args(["--data-dir", str(data), "--strategy", strategy])
+        _, planned = train.fit_to_folder(args, train.build_config(args))
+        assert planned == minutes
+    assert capsys.readouterr().out.count("training for 10 minutes") == 1
