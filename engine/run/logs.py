@@ -1,6 +1,7 @@
 """What a run logs: metrics as JSON lines plus TensorBoard scalars, and trimming both back to a resumed step."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,14 @@ class RunLog:
                 f"cannot open {run_dir / METRICS} to append to it ({e.strerror or type(e).__name__}); it "
                 "is the run's metrics log: restore or remove it, then run the command again"
             ) from None
-        self._writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD))
+        try:
+            self._writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD))
+        except (OSError, tf.errors.OpError):  # a full disk: TensorBoard leaves the empty events file it began
+            self._file.close()
+            for events in (run_dir / TENSORBOARD).glob(f"events.out.tfevents.*.{os.getpid()}.*"):
+                if events.stat().st_size == 0:
+                    events.unlink()
+            raise
 
     def write(self, step: int, record: dict) -> None:
         # A non-finite loss is written as null: bare NaN is not JSON, and readers of JSON lines would reject the file.

@@ -218,15 +218,16 @@ class Loop:
             f"{self.cfg.batch_size} over {plan.replicas} replica(s), {plan.total_steps} steps {limit}"
             f"({plan.steps_per_epoch}/epoch), xla={'on' if self.setup.jit else 'off'}{auto}, into {self.run_dir}"
         )
-        self.log = RunLog(self.run_dir)
-        self.bar = tqdm(
-            total=plan.total_steps,
-            initial=self.step,
-            unit="step",
-            dynamic_ncols=True,
-            mininterval=0.5 if sys.stderr.isatty() else 30,
-        )
+        self.log, self.bar = None, None
         try:
+            self.log = RunLog(self.run_dir)  # a full disk can fail it (TensorBoard's first event): the line below
+            self.bar = tqdm(
+                total=plan.total_steps,
+                initial=self.step,
+                unit="step",
+                dynamic_ncols=True,
+                mininterval=0.5 if sys.stderr.isatty() else 30,
+            )
             while self.step < plan.total_steps:
                 skipped = self.advance(next_call_steps(self.step, plan, self.cfg, self.opts.steps_per_loop))
                 train_s = time.perf_counter() - self.started - self.evaluating_s
@@ -250,8 +251,9 @@ class Loop:
                 f"{latest_and_next(self.run_dir, self.manager.latest_checkpoint)}"
             ) from None
         finally:
-            self.bar.close()
-            self.log.close()
+            for opened in (self.bar, self.log):
+                if opened is not None:
+                    opened.close()
 
     def advance(self, n: int) -> int:
         """One traced call of up to `n` steps; returns how many were skipped. Stops the run if it diverged."""

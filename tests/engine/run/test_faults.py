@@ -357,6 +357,27 @@ def test_a_full_disk_stops_with_one_line_leaves_no_partial_checkpoint_and_runs_a
     assert '"ckpt-4"' in latest_named(run)
 
 
+def test_resume_on_a_full_disk_is_one_line_and_leaves_no_empty_events_file(small_disk, tmp_path, data_dir):
+    """Issue 35, row 7: TensorBoard's writer failing at its first event was a ResourceExhaustedError traceback, and
+    it left an empty events file behind."""
+    mount, grow = small_disk
+    grow("64M")
+    run = mount / "run"
+    command = lambda *extra: [*train_command(data_dir, run, "default", "--set", "checkpoint_every=2"), *extra]
+    first = subprocess.run(command("--steps", "2"), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=240)
+    assert first.returncode == 0, first.stderr
+    events_before = sorted(p.name for p in (run / "tensorboard").iterdir())
+    subprocess.run(["dd", "if=/dev/zero", f"of={mount}/filler", "bs=1M", "count=100"], capture_output=True)
+    full = subprocess.run(
+        command("--steps", "4", "--resume"), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=240
+    )
+    assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr[-2000:]
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: disk full while writing under"), errors
+    assert sorted(p.name for p in (run / "tensorboard").iterdir()) == events_before
+    assert '"ckpt-2"' in latest_named(run)
+
+
 def test_a_failed_save_keeps_the_previous_checkpoint_the_latest(tiny_config, tmp_path, monkeypatch):
     cfg = tiny_config()
     gan = GAN(cfg)
