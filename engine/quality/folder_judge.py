@@ -39,7 +39,8 @@ def folder_key(data_dir, shape) -> str:
     digest = hashlib.sha256(f"v{pixels.VERSION} c{pixels.COMPONENTS} {shape} s{ORDER_SEED}\n".encode())
     for path in list_images(root):
         stat = path.stat()
-        digest.update(f"{path.relative_to(root)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        # os.fsencode: a name's bytes as the file system has them (a non-UTF-8 name is no UnicodeEncodeError)
+        digest.update(os.fsencode(path.relative_to(root)) + f"\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
 

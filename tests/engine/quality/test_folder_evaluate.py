@@ -84,3 +84,18 @@ def test_a_conditional_folder_run_trained_by_the_cli_evaluates(tmp_path):
     out = cli("engine.evaluate", "--run-dir", run, "--num-samples", "100")
     result = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert result["num_samples"] == 18 and "intra_fid" in result["generator"] and "intra FID" in out
+
+
+def test_a_file_name_that_is_not_utf8_does_not_stop_the_folder_key(tmp_path):
+    """Issue 35, row 6: engine.evaluate and --eval-at-minutes failed with UnicodeEncodeError on such a name."""
+    import os
+
+    from PIL import Image
+
+    from engine.quality.folder_judge import folder_key
+
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / "a.png")
+    plain = folder_key(tmp_path, (8, 8, 3))
+    with open(os.fsencode(tmp_path) + b"/b\xff.png", "wb") as f:
+        Image.new("RGB", (8, 8), (10, 10, 200)).save(f, format="PNG")
+    assert folder_key(tmp_path, (8, 8, 3)) != plain  # the new file counts, whatever its name's bytes
