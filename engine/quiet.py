@@ -12,10 +12,10 @@ why), and lets TensorFlow's Python logger print errors only. `--verbose`, or `TF
 everything as TensorFlow prints it. Imports nothing heavy itself.
 """
 
-import contextlib
 import os
 import sys
-import tempfile
+
+from safeio import capture_fd2  # noqa: F401  (re-exported: the fd-2 capture is written once, in safeio)
 
 
 def quiet_tensorflow(verbose: bool = False) -> None:
@@ -37,21 +37,3 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         sys.stderr.write(captured.decode(errors="replace"))  # a broken install still says why
         raise
     tf.get_logger().setLevel("ERROR")
-
-
-@contextlib.contextmanager
-def capture_fd2(into: bytearray):
-    """Points file descriptor 2 (where C++ libraries print, past sys.stderr) at a temporary file for the block;
-    what was written there is appended to `into` when the block ends, also when it raises."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            into.extend(captured.read())

@@ -5,16 +5,15 @@ import argparse
 import contextlib
 import dataclasses
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import UserError, run_cli
-from engine.quiet import capture_fd2, quiet_tensorflow
+from engine.quiet import quiet_tensorflow
 from engine.run.layout import CHECKPOINTS, EXPORT
 from export import metadata
 from export.target import check_target, publish, staged_path, staging_dir
-from safeio import printable
+from safeio import fd2_without, printable
 
 
 def input_signature(meta: dict) -> list:
@@ -66,10 +65,10 @@ def say(line: str) -> None:
 
 
 @contextlib.contextmanager
-def litert_quiet():
+def litert_quiet(*also: bytes):
     """Holds back LiteRT's own `INFO: ...` lines (e.g. "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
-    printed on file descriptor 2 at the first invoke) when TF_CPP_MIN_LOG_LEVEL hides TensorFlow's INFO lines, as
-    the CLIs set it; every other line written meanwhile is passed on."""
+    printed on file descriptor 2 at the first invoke), and lines starting with `also`, when TF_CPP_MIN_LOG_LEVEL
+    hides TensorFlow's INFO lines, as the CLIs set it; every other line written meanwhile is passed on."""
     try:
         level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") or 0)
     except ValueError:
@@ -77,15 +76,8 @@ def litert_quiet():
     if level < 1:
         yield
         return
-    captured = bytearray()
-    try:
-        with capture_fd2(captured):
-            yield
-    finally:
-        kept = [line for line in bytes(captured).splitlines(keepends=True) if not line.startswith(b"INFO: ")]
-        if kept:
-            sys.stderr.write(b"".join(kept).decode(errors="replace"))
-            sys.stderr.flush()
+    with fd2_without(b"INFO: ", *also):
+        yield
 
 
 def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable | None = None, argv=None) -> None:

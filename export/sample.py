@@ -22,7 +22,7 @@ import numpy as np
 
 from export.runtime import Generator, GeneratorFileError, GeneratorInputError, max_threads
 from imagegrid import make_grid, save_png, to_uint8
-from safeio import printable, umask
+from safeio import fd2_without, printable, umask
 
 MAX_SCALE = 64  # --scale: a 64x grid of 64 28x28 images is already 15,000 pixels wide
 MAX_IMAGES = 10_000  # --n / --steps in one picture
@@ -256,7 +256,9 @@ def run(argv=None) -> list[Path]:
 def main(argv=None) -> None:
     """`run` with the project's CLI contract: a bad file or input is one line `error: ...` and exit status 2."""
     try:
-        run(argv)
+        # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." at the first invoke: a notice, not ours
+        with fd2_without(b"INFO: Created TensorFlow Lite XNNPACK delegate"):
+            run(argv)
     except (GeneratorFileError, GeneratorInputError, OptionError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -13,6 +13,7 @@ variant keeps float32 `z`, int32 `label` and float32 `image`: the int8 file quan
 inside itself (two cheap ops on the edges), so apps call every variant the same way.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +62,16 @@ def convert(saved_model_dir, meta: dict, quantize: str = "none", calibration: in
         # GREATER/SELECT_V2/EXP/MUL/SUB, BatchNorm's MUL/ADD) gave a mean error of 0.35 on [-1, 1] for dcgan_fashion
         # after 3 epochs, against 0.012 this way (README "Variants").
         options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(FLOAT_OPS))
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=representative_inputs(meta, CALIBRATION_BATCH), debug_options=options
-        )
-        return debugger.get_nondebug_quantized_model()
+        # The debugger builds a tf.lite.Interpreter (a 6-line deprecation warning) and the quantizer prints
+        # "fully_quantize: ..." lines on fd 2: neither is the user's concern, and LiteRT verifies the file after.
+        with warnings.catch_warnings(), litert_quiet(b"fully_quantize: "):
+            warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter,
+                debug_dataset=representative_inputs(meta, CALIBRATION_BATCH),
+                debug_options=options,
+            )
+            return debugger.get_nondebug_quantized_model()
     return converter.convert()
 
 

@@ -1,7 +1,10 @@
-"""Three small facts every part of the project needs the same way, with no dependency (the numpy-only runtime
-imports this too): whether a process is alive, a text as any console can print it, and a file replaced whole."""
+"""Small facts every part of the project needs the same way, with no dependency (the numpy-only runtime imports this
+too): whether a process is alive, a text as any console can print it, a file replaced whole, and file descriptor 2
+(where C++ libraries print, past sys.stderr) captured or filtered."""
 
+import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -57,3 +60,36 @@ def replace_file(path: str | Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def capture_fd2(into: bytearray):
+    """Points file descriptor 2 at a temporary file for the block; what was written there is appended to `into`
+    when the block ends, also when it raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            into.extend(captured.read())
+
+
+@contextlib.contextmanager
+def fd2_without(*prefixes: bytes):
+    """File descriptor 2 for the block, less the lines that start with one of `prefixes` (a library's notices);
+    every other line is passed on when the block ends."""
+    captured = bytearray()
+    try:
+        with capture_fd2(captured):
+            yield
+    finally:
+        kept = [line for line in bytes(captured).splitlines(keepends=True) if not line.startswith(prefixes)]
+        if kept:
+            sys.stderr.write(b"".join(kept).decode(errors="replace"))
+            sys.stderr.flush()

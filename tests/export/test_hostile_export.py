@@ -516,6 +516,22 @@ def test_export_tflite_prints_no_litert_info_line(trained_run, tmp_path):
     assert "XNNPACK" not in result.stderr and "INFO:" not in result.stderr, result.stderr
 
 
+def test_int8_export_and_sampling_a_tflite_file_print_only_their_own_lines(trained_run, tmp_path):
+    """Issue 35, row 18: `export.tflite --quantize int8` printed TensorFlow's 6-line tf.lite.Interpreter deprecation
+    warning and the quantizer's `fully_quantize: ...` lines; `export.sample` on a .tflite, LiteRT's XNNPACK line."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = tmp_path / "g_int8.tflite"
+    commands = [
+        ["export.tflite", "--run-dir", str(trained_run), "--quantize", "int8", "--out", str(out)],
+        ["export.sample", str(out), "--n", "4", "--out", str(tmp_path / "grid.png")],
+    ]
+    for command in commands:
+        result = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stderr.strip() == "", result.stderr
+    assert (tmp_path / "grid.png").is_file()
+
+
 # Row 26: the exporter refuses a name the runtime would refuse.
 
 
