@@ -225,3 +225,25 @@ def test_webp_files_are_images_too(tmp_path):
     assert image_folder.holds_images(tmp_path)
     data = image_folder.load("all", data_dir=str(tmp_path), image_shape=(8, 8, 3))
     assert data.images.shape == (2, 8, 8, 3) and data.images[0, 4, 4, 0] > 200 and data.images[1, 4, 4, 2] > 200
+
+
+def test_an_unreadable_data_dir_is_one_line_not_the_fashion_loaders_traceback(tmp_path, monkeypatch):
+    """Issue 35, row 9: an unreadable --data-dir (non-root) went to the Fashion-MNIST loader and its PermissionError;
+    deciding whether it holds images now names it (simulated: chmod 000 does not stop root)."""
+    from engine import train
+
+    root = tmp_path / "locked"
+    lfw_like(root, people=("cat",), per_person=1)
+    real_scandir = os.scandir
+    monkeypatch.setattr(
+        os,
+        "scandir",
+        lambda p: (
+            (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(p)))
+            if Path(p) == root
+            else real_scandir(p)
+        ),
+    )
+    with pytest.raises(UserError) as e:
+        train.implied_folder(train.parse_args(["--data-dir", str(root)]))
+    assert _message(e).startswith(f"{root} under --data-dir {root} cannot be read (Permission denied)")
