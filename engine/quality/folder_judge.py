@@ -81,8 +81,8 @@ class FolderJudge:
             "floor_images": len(self.floor_feats),
             "key": key,
         }
-        self._reference_stats = metrics.feature_stats(self.reference_feats)
-        self._reference_radii = manifold.knn_radii(self.reference_feats)
+        self.reference_stats = metrics.feature_stats(self.reference_feats)
+        self.reference_radii = manifold.knn_radii(self.reference_feats)
 
     def _build(self, data_dir, path: Path) -> dict:
         from engine.data.registry import load_dataset
@@ -136,17 +136,12 @@ class FolderJudge:
         return self._score(self.features(images01), labels, seed=seed, kid_subsets=kid_subsets)
 
     def _score(self, feats, labels=None, *, seed: int = 0, kid_subsets: int = KID_SUBSETS) -> dict:
-        return registry.score(
-            registry.Inputs(
-                feats,
-                self.reference_feats,
-                self._reference_stats,
-                self._reference_radii,
-                labels=labels,
-                reference_labels=self.reference_labels,
-                seed=seed,
-                kid_subsets=kid_subsets,
-            )
+        return registry.score_against(
+            self,
+            feats,
+            labels=labels,
+            seed=seed,
+            kid_subsets=kid_subsets,
         )
 
     def floor(self, n: int, *, conditional: bool = False, seed: int = 0) -> dict:

@@ -68,6 +68,24 @@ def score(inputs: Inputs) -> dict:
     return out
 
 
+def score_against(judge, feats, *, probs=None, labels=None, seed: int = 0, kid_subsets: int = KID_SUBSETS) -> dict:
+    """`score` of `feats` against a judge's reference set: its `reference_feats`, `reference_stats`,
+    `reference_radii` and `reference_labels` (both judges keep them, computed once)."""
+    return score(
+        Inputs(
+            feats,
+            judge.reference_feats,
+            judge.reference_stats,
+            judge.reference_radii,
+            probs=probs,
+            labels=None if labels is None else np.asarray(labels),
+            reference_labels=judge.reference_labels,
+            seed=seed,
+            kid_subsets=kid_subsets,
+        )
+    )
+
+
 def logged_names() -> tuple[str, ...]:
     """The scalars evaluation during training logs, in registration order."""
     return tuple(name for metric in METRICS.values() for name in metric.logged)

@@ -46,8 +46,8 @@ class Judge:
         self.reference_feats = feats[keep]
         self.reference_labels = test.labels[keep] if test.labels is not None else None
         self.reference_source = test.source
-        self._reference_stats = metrics.feature_stats(self.reference_feats)
-        self._reference_radii = manifold.knn_radii(self.reference_feats)
+        self.reference_stats = metrics.feature_stats(self.reference_feats)
+        self.reference_radii = manifold.knn_radii(self.reference_feats)
 
     def _reference_features(self, images_uint8) -> np.ndarray:
         """Features of the test split, cached in the evaluator cache (keyed by the images' bytes and the evaluator)."""
@@ -73,18 +73,13 @@ class Judge:
           over classes of the FID between that class's images and that class's reference images).
         """
         feats, probs = self.evaluator.outputs(images01)
-        return registry.score(
-            registry.Inputs(
-                feats,
-                self.reference_feats,
-                self._reference_stats,
-                self._reference_radii,
-                probs=probs,
-                labels=None if labels is None else np.asarray(labels),
-                reference_labels=self.reference_labels,
-                seed=seed,
-                kid_subsets=kid_subsets,
-            )
+        return registry.score_against(
+            self,
+            feats,
+            probs=probs,
+            labels=labels,
+            seed=seed,
+            kid_subsets=kid_subsets,
         )
 
     def floor(self, n: int, *, conditional: bool = False, seed: int = 0) -> dict:
