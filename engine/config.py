@@ -93,6 +93,9 @@ class Config:
     ada_kimg: float = 100.0  # ADA's speed: thousands of images for augment_p to cross 0..1
     r1_weight: float = 0.0  # > 0: R1 penalty gamma / 2 * E||grad_x D(x)||^2 on real images (Mescheder et al. 2018)
     r1_every: int = 16  # lazy R1: a separate D update on the penalty every this many steps, scaled by it
+    # > 0: LeCam (Tseng et al. 2021): D's outputs on each side pulled toward the moving average of the other side's
+    lecam_weight: float = 0.0
+    lecam_decay: float = 0.99  # the decay of those moving averages of D's mean output on real and generated images
     width: float = 1.0  # channel multiplier of the families that take one (dcgan_any)
     d_width: float = 0.0  # > 0: D's own channel multiplier in those families; 0: D takes `width` too
     g_min_channels: int = 0  # > 0: G's up-blocks (dcgan_any) get at least this many channels, more detail at full size
@@ -189,6 +192,10 @@ class Config:
             problems.append(f"r1_weight={self.r1_weight} (must be a finite number >= 0)")
         if not 0 <= self.g_min_channels <= 1024:
             problems.append(f"g_min_channels={self.g_min_channels} (must be in [0, 1024])")
+        if not (math.isfinite(self.lecam_weight) and self.lecam_weight >= 0):
+            problems.append(f"lecam_weight={self.lecam_weight} (must be a finite number >= 0)")
+        if not 0.0 <= self.lecam_decay < 1.0:
+            problems.append(f"lecam_decay={self.lecam_decay} (must be in [0, 1))")
         if self.r1_every < 1:
             problems.append(f"r1_every={self.r1_every} (must be >= 1)")
         if self.feature_weights not in FEATURE_WEIGHTS:

@@ -30,6 +30,8 @@ def make_checkpoint(gan: GAN) -> tf.train.Checkpoint:
     parts["skipped_steps"] = gan.skipped_steps
     if gan.augment_policy:  # ADA's probability: a resumed run goes on augmenting as much as it had come to
         parts["augment_p"] = gan.augment_p
+    if gan.cfg.lecam_weight:  # LeCam's moving averages: a resumed run regularises as an uninterrupted one would
+        parts["lecam"] = tf.train.Checkpoint(real=gan.lecam_real, fake=gan.lecam_fake)
     return tf.train.Checkpoint(**parts)
 
 

@@ -102,6 +102,9 @@ class GAN(keras.Model):
         # DiffAugment's transforms and their probability per image (moved by ADA when cfg.ada_target > 0).
         self.augment_policy = augment_policy(cfg.augment)
         self.augment_p = tf.Variable(cfg.augment_p, dtype=tf.float32, trainable=False, name="augment_p")
+        # LeCam's moving averages of D's mean output on real and on generated images (cfg.lecam_weight > 0).
+        self.lecam_real = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="lecam_real")
+        self.lecam_fake = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="lecam_fake")
         self.frozen_d_batchnorm = FrozenBatchNorm(self.discriminator)  # for G's update (d_frozen_bn_in_g_step)
         # Build optimizer slots now so a checkpoint restores them eagerly rather than on first apply.
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -190,6 +193,12 @@ class GAN(keras.Model):
             speed_images=cfg.ada_kimg * 1000.0,
         )
         self.augment_p.assign(tf.where(ok, p, self.augment_p))
+
+    def track_outputs(self, real_mean, fake_mean, ok):
+        """LeCam: moves the moving averages of D's mean output on real and generated images, when the step applied."""
+        decay = self.cfg.lecam_decay
+        for average, now in ((self.lecam_real, real_mean), (self.lecam_fake, fake_mean)):
+            average.assign(tf.where(ok, decay * average + (1.0 - decay) * now, average))
 
     def update_ema(self):
         if self.generator_ema is None:

@@ -10,6 +10,9 @@ from engine.models import LABEL_FED_TO_D
 from engine.step.losses import per_image
 
 PENALTY_SALT = 63  # the seed salt of WGAN-GP's interpolation weights (see GAN.seed)
+# What a D update reports besides its loss, per replica (summed over replicas: the global means): its accuracy on
+# real and on generated images, then its mean output on each (LeCam's moving averages follow those).
+D_STATS = ("acc_real", "acc_fake", "output_real", "output_fake")
 
 
 def mean(gan, per_example, batch_size=None):
@@ -62,9 +65,24 @@ def gradient_penalty(gan, real, fake, labels):
     return gan.cfg.gp_weight * mean(gan, tf.square(norms - 1.0))
 
 
+def mean_output(gan, logits):
+    """This replica's share of D's mean output over the global batch (each image's logits averaged first)."""
+    return mean(gan, tf.reduce_mean(per_image(logits), axis=1))
+
+
+def lecam_penalty(gan, logits, real: bool):
+    """LeCam (Tseng et al. 2021, their code's one-sided form): D's outputs on real images held below the moving
+    average of its outputs on generated ones, and those on generated images above the real ones' average,
+    lecam_weight * E[relu(D(x) - a_fake)^2] on the real side, lecam_weight * E[relu(a_real - D(G(z)))^2] on the
+    generated side. It bounds how far apart D may push the two sides, where a small folder lets it memorise."""
+    logits = per_image(logits)
+    gap = logits - gan.lecam_fake if real else gan.lecam_real - logits
+    return gan.cfg.lecam_weight * mean(gan, tf.reduce_mean(tf.square(tf.nn.relu(gap)), axis=1))
+
+
 def side_loss(gan, images, labels, real: bool, out=None):
-    """D's loss on one side alone (the real batch, or generated images) and its accuracy there; `out`: D's outputs
-    on `images` when the caller has them."""
+    """D's loss on one side alone (the real batch, or generated images) and what the step tracks of it there: [its
+    accuracy, its mean output] (each this replica's share); `out`: D's outputs on `images` when the caller has them."""
     logits, classes = out or gan.discriminate(images, labels, real=real)
     part = gan.adversarial.real if real else gan.adversarial.fake
     target = gan.cfg.real_label if real else gan.cfg.fake_label
@@ -72,19 +90,27 @@ def side_loss(gan, images, labels, real: bool, out=None):
     # ACGAN: D also names the class of real and of generated images; input_aux: of real images only.
     if classes is not None and (real or gan.conditioning == "acgan"):
         loss += class_loss(gan, classes, labels)
-    return loss, accuracy(gan, logits, real)
+    if gan.cfg.lecam_weight:
+        loss += lecam_penalty(gan, logits, real)
+    return loss, tf.stack([accuracy(gan, logits, real), mean_output(gan, logits)])
 
 
 def d_loss(gan, batch, fake, fake_labels, fake_out=None):
-    """(D's loss, its accuracy [on real, on fake]); `fake_out`: D's outputs on `fake` when the caller already has
-    them (the simultaneous step). The L2 penalty is not in it (see `penalised`)."""
+    """(D's loss, D_STATS: its accuracy on real, on fake, its mean output on real, on fake); `fake_out`: D's outputs
+    on `fake` when the caller already has them (the simultaneous step). The L2 penalty is not in it (see
+    `penalised`)."""
     real, labels = batch["image"], batch["label"]
-    real_loss, real_acc = side_loss(gan, real, labels, True)
-    fake_loss, fake_acc = side_loss(gan, fake, fake_labels, False, fake_out)
+    real_loss, real_stats = side_loss(gan, real, labels, True)
+    fake_loss, fake_stats = side_loss(gan, fake, fake_labels, False, fake_out)
     loss = gan.adversarial.combine(real_loss, fake_loss)
     if gan.adversarial.gradient_penalty:
         loss += gradient_penalty(gan, real, fake, labels if gan.conditioning in LABEL_FED_TO_D else None)
-    return loss, tf.stack([real_acc, fake_acc])
+    return loss, d_stats(real_stats, fake_stats)
+
+
+def d_stats(real_stats, fake_stats):
+    """D_STATS from the two sides' [accuracy, mean output]."""
+    return tf.stack([real_stats[0], fake_stats[0], real_stats[1], fake_stats[1]])
 
 
 def g_loss(gan, fake, fake_labels, fake_out=None, batch_size=None):

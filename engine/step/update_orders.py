@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from engine.config import Config
 from engine.step import guard, phases
+from engine.step import objectives as obj
 
 SUM = tf.distribute.ReduceOp.SUM
 
@@ -131,8 +132,8 @@ def split_critic_update(replicas: Replicas, batch, salt, apply_d):
         replicas.apply_if(both(ok, apply_d), update_d, grads)
         sides.append((replicas.total(loss), replicas.total(accuracy)))
         oks.append(ok)
-    (real_loss, real_acc), (fake_loss, fake_acc) = sides
-    return replicas.gan.adversarial.combine(real_loss, fake_loss), tf.stack([real_acc, fake_acc]), oks
+    (real_loss, real_stats), (fake_loss, fake_stats) = sides
+    return replicas.gan.adversarial.combine(real_loss, fake_loss), obj.d_stats(real_stats, fake_stats), oks
 
 
 def alternating(replicas: Replicas, batch):
@@ -186,6 +187,8 @@ def distributed_step(replicas: Replicas, batch) -> dict:
     if gan.augment_policy:
         gan.adapt_augmentation(accuracy[0], ok)
         out["augment_p"] = tf.identity(gan.augment_p)
+    if gan.cfg.lecam_weight:
+        gan.track_outputs(accuracy[2], accuracy[3], ok)
     gan.update_ema()
     gan.step_counter.assign_add(1)
     return out

@@ -117,3 +117,25 @@ def test_logs_and_checkpoints_are_due_at_their_intervals_and_events(tiny_config)
     due = [s for s in range(1, 31) if checkpoint_due(s, plan, cfg, last=s == 30, timed=False)]
     assert due == [6, 10, 12, 18, 20, 24, 30]
     assert checkpoint_due(7, plan, cfg, last=False, timed=True)
+
+
+def test_lecam_averages_are_checkpointed_so_a_resume_ends_where_an_uninterrupted_run_does(
+    tiny_config, tmp_path, data_dir
+):
+    opts = RunOptions(data_dir=str(data_dir))
+    strategy = tf.distribute.get_strategy()
+    cfg = tiny_config(steps=4, loss="hinge", lecam_weight=0.3)
+    for name in ("whole", "halves"):
+        (tmp_path / name).mkdir()
+    train(cfg, opts, tmp_path / "whole", strategy)
+    train(tiny_config(steps=2, loss="hinge", lecam_weight=0.3), opts, tmp_path / "halves", strategy)
+    train(cfg, opts, tmp_path / "halves", strategy, resume=True)
+
+    def averages(run_dir):
+        reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+        names = [name for name in reader.get_variable_to_shape_map() if name.startswith("lecam/")]
+        return {name: float(reader.get_tensor(name)) for name in sorted(names)}
+
+    whole = averages(tmp_path / "whole")
+    assert len(whole) == 2 and all(value != 0.0 for value in whole.values())  # they moved, and were saved
+    assert averages(tmp_path / "halves") == whole

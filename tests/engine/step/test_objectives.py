@@ -34,13 +34,47 @@ def test_d_loss_is_the_mean_of_its_two_terms_and_accuracy_counts_sides():
     gan = GAN(small("dcgan_fashion", dropout=0.0))
     zero_output_layer(gan.discriminator)
     batch = real_batch()
-    loss, accuracy = obj.d_loss(gan, batch, batch["image"], None)
+    loss, stats = obj.d_loss(gan, batch, batch["image"], None)
     assert float(loss) == pytest.approx(np.log(2), rel=1e-5)
-    assert accuracy.numpy().tolist() == [0.0, 0.0]  # a logit of exactly 0 is right about neither side
+    # a logit of exactly 0 is right about neither side; D's mean output on each side is 0
+    assert stats.numpy().tolist() == [0.0, 0.0, 0.0, 0.0]
     last = [layer for layer in gan.discriminator.layers if hasattr(layer, "bias") and layer.bias is not None][-1]
     last.bias.assign(tf.ones_like(last.bias))  # logit 1 everywhere: every real called real, every fake called real
-    _, accuracy = obj.d_loss(gan, batch, batch["image"], None)
-    assert accuracy.numpy().tolist() == [1.0, 0.0]
+    _, stats = obj.d_loss(gan, batch, batch["image"], None)
+    assert stats.numpy().tolist() == [1.0, 0.0, 1.0, 1.0]
+    assert len(obj.D_STATS) == len(stats)
+
+
+def constant_logit(gan, value):
+    """D's last Dense zeroed but for its bias: every logit is `value`."""
+    zero_output_layer(gan.discriminator)
+    last = [layer for layer in gan.discriminator.layers if isinstance(layer, keras.layers.Dense)][-1]
+    last.bias.assign(tf.fill(last.bias.shape, value))
+
+
+def test_lecam_adds_the_squared_excess_over_the_other_sides_moving_average():
+    batch = real_batch()
+    plain = GAN(small("dcgan_fashion", dropout=0.0, loss="hinge"))
+    lecam = GAN(small("dcgan_fashion", dropout=0.0, loss="hinge", lecam_weight=0.3))
+    for gan in (plain, lecam):
+        constant_logit(gan, 1.5)  # D says 1.5 to every image, real or generated
+    lecam.lecam_real.assign(0.5)
+    lecam.lecam_fake.assign(-1.0)
+    base, _ = obj.d_loss(plain, batch, batch["image"], None)
+    regularised, _ = obj.d_loss(lecam, batch, batch["image"], None)
+    # real side: relu(1.5 - (-1.0))^2 = 6.25; generated side: relu(0.5 - 1.5)^2 = 0 (one-sided)
+    assert float(regularised) - float(base) == pytest.approx(0.3 * 6.25, rel=1e-5)
+    lecam.lecam_real.assign(2.0)  # now the generated side's output is below the real average: 0.5^2
+    regularised, _ = obj.d_loss(lecam, batch, batch["image"], None)
+    assert float(regularised) - float(base) == pytest.approx(0.3 * (6.25 + 0.25), rel=1e-5)
+
+
+def test_lecam_moving_averages_move_only_on_applied_steps():
+    gan = GAN(small("dcgan_fashion", lecam_weight=0.3, lecam_decay=0.9))
+    gan.track_outputs(tf.constant(2.0), tf.constant(-1.0), tf.constant(True))
+    assert [float(gan.lecam_real), float(gan.lecam_fake)] == pytest.approx([0.2, -0.1])
+    gan.track_outputs(tf.constant(50.0), tf.constant(50.0), tf.constant(False))  # a skipped step leaves them
+    assert [float(gan.lecam_real), float(gan.lecam_fake)] == pytest.approx([0.2, -0.1])
 
 
 def test_l2_penalty_is_added_to_what_the_optimizer_minimises():
