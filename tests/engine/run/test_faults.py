@@ -192,14 +192,23 @@ def checkpoint_values(prefix) -> dict:
 
 # The default command's preset (simultaneous order, EMA) under `mirrored`, and the published recipe (alternating
 # order) under `default`: the alternating order under `mirrored` is not bit-exact across a resume yet
-# (docs/training.md, "Kills, resume and determinism").
+# (docs/training.md, "Kills, resume and determinism"). And the feature discriminator (projected_any: frozen layers,
+# fixed projections and trained heads; random weights stand in for the pretrained ones) with LeCam's checkpointed
+# moving averages on.
+FEATURE_D = ("--set", "model=projected_any", "--set", "feature_weights=random", "--set", "lecam_weight=0.3")
+
+
 @pytest.mark.parametrize(
-    "strategy, preset",
-    [("mirrored", "dcgan_fashion_fast"), pytest.param("default", "dcgan_fashion", marks=pytest.mark.slow)],
+    "strategy, preset, extra",
+    [
+        pytest.param("mirrored", "dcgan_fashion_fast", (), id="mirrored-dcgan_fashion_fast"),
+        pytest.param("default", "dcgan_fashion", (), marks=pytest.mark.slow, id="default-dcgan_fashion"),
+        pytest.param("mirrored", "dcgan_any_fashion", FEATURE_D, marks=pytest.mark.slow, id="mirrored-projected_any"),
+    ],
 )
-def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, data_dir, strategy, preset):
+def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, data_dir, strategy, preset, extra):
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
-    command = lambda out, *extra: train_command(data_dir, out, strategy, "--preset", preset, *extra)
+    command = lambda out, *more: train_command(data_dir, out, strategy, "--preset", preset, *extra, *more)
     straight = subprocess.Popen(
         command(straight_dir), cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -225,7 +234,9 @@ def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_pa
     assert "data position restored" in resumed.stdout
 
     a, b = (checkpoint_values(d / "checkpoints" / f"ckpt-{STEPS}") for d in (straight_dir, killed_dir))
-    assert a.keys() == b.keys() and any("rng" in k for k in a) and any("optimizer" in k for k in a)
+    assert a.keys() == b.keys() and any("optimizer" in k for k in a)
+    # Dropout's RNG state in the dcgan_fashion networks; LeCam's moving averages with the feature D (no Dropout)
+    assert any(k.startswith("lecam/") if extra else "rng" in k for k in a)
     different = [k for k in a if not np.array_equal(a[k], b[k])]
     assert not different, f"{len(different)} of {len(a)} values differ, e.g. {different[:3]}"
     # The killed run's log records past the restored checkpoint were dropped, not duplicated.
