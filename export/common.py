@@ -222,7 +222,7 @@ def write_export(
 
     path = Path(path)
     check_target(path, force, fmt.kind)
-    graph, notes = for_export(generator, plain)
+    graph, notes = for_export(generator, plain, fmt.kind)
     meta = metadata.for_variant(meta, variant=variant, layout=layout, graph="optimised" if notes else "plain")
     shown = [layout] * (layout != "NHWC")
     what = " ".join([fmt.name] + [variant] * (len(fmt.variants) > 1) + shown)  # "ONNX float16 NCHW"

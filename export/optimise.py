@@ -17,7 +17,8 @@ Three rewrites, each exact up to float rounding; the exporters check every file 
 
 "Sub-pixel" is the other known form of the first two: one convolution to s*s times the channels with every phase's
 kernel zero-padded to a common window. It does more FLOPs (5x5, stride 2: 36 taps where the phases have 25).
-Which form a layer takes comes from `choose_form`, a rule measured per layer; anything else stays as it was.
+Which form a layer takes comes from a rule measured per layer in the format's runtime: `choose_form` (onnxruntime,
+and the SavedModel), `choose_form_litert` (TFLite: RULES); anything else stays as it was.
 """
 
 import dataclasses
@@ -64,6 +65,27 @@ def choose_form(kind: str, stride: int, kernel: tuple, cin: int, cout: int) -> s
 
 
 MIN_CHANNELS = 8
+
+
+def choose_form_litert(kind: str, stride: int, kernel: tuple, cin: int, cout: int) -> str:
+    """LiteRT's rule: every stride > 1 ConvTranspose with at least MIN_CHANNELS channels in and out as phases, the
+    rest as `choose_form`.
+
+    LiteRT's float TRANSPOSE_CONV is slow where onnxruntime's ConvTranspose is not: the 4x4/2 layers that
+    `choose_form` keeps for onnxruntime (its phases ran 0.77x-1.04x there at batch 256) run 2.1x-2.7x faster in
+    LiteRT as phases, whole generators measured through the exporters (`python -m benchmarks.export_graph`, every
+    stride-2 ConvTranspose as phases against the plain file, 1 and 2 threads, batch 1 and 256: dcgan_mnist 2.09x-2.37x,
+    dcgan_any_fashion 2.41x-2.65x; docs/export.md), while the same graph in onnxruntime ran 0.95x-1.09x.
+    """
+    if kind == TRANSPOSE and stride > 1 and min(cin, cout) >= MIN_CHANNELS:
+        return PHASES
+    return choose_form(kind, stride, kernel, cin, cout)
+
+
+# The rule of each export format's runtime, by format kind (export.target); a format not named takes choose_form,
+# measured in onnxruntime. One rule per runtime, not per graph: a SavedModel is served by TensorFlow, whose
+# ConvTranspose was not measured apart, so it takes choose_form as before.
+RULES = {"tflite": choose_form_litert}
 
 
 @dataclasses.dataclass
@@ -337,6 +359,7 @@ def folded_weights(layer, scale: np.ndarray, shift: np.ndarray) -> list[np.ndarr
     return [(kernel * scale.reshape(shape)).astype(np.float32), (bias * scale + shift).astype(np.float32)]
 
 
-def for_export(generator, plain: bool = False):
-    """(the Keras model an exporter converts, notes): the optimised graph, or with `plain` the generator itself."""
-    return (generator, []) if plain else optimise(generator)
+def for_export(generator, plain: bool = False, kind: str | None = None):
+    """(the Keras model an exporter converts, notes): the optimised graph for the format `kind` (its RULES entry,
+    else choose_form), or with `plain` the generator itself."""
+    return (generator, []) if plain else optimise(generator, RULES.get(kind, choose_form))

@@ -175,6 +175,40 @@ def test_a_preset_generator_rewrites_every_layer_the_rule_allows():
     assert np.abs(np.asarray(rewritten(z)) - np.asarray(generator(z, training=False))).max() <= 1e-5
 
 
+def test_tflite_takes_the_phase_form_for_the_4x4_stride_2_layers_onnx_keeps():
+    """LiteRT's TRANSPOSE_CONV is slow where onnxruntime's ConvTranspose is not (export.optimise.RULES)."""
+    from engine import models
+    from engine.presets import get_preset
+
+    generator = perturb(random_biases(models.build_generator(get_preset("dcgan_any_fashion"))))
+    for_onnx, onnx_notes = opt.for_export(generator, kind="onnx")
+    for_tflite, tflite_notes = opt.for_export(generator, kind="tflite")
+    assert sum("4 phases (2x2, 2x2, 2x2, 2x2)" in n for n in tflite_notes) == 2
+    assert not any("phases" in n for n in onnx_notes) and len(onnx_notes) == 3  # the three BatchNorm folds
+    assert opt.for_export(generator, plain=True, kind="tflite") == (generator, [])
+    z = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
+    expected = np.asarray(generator(z, training=False))
+    for rewritten in (for_onnx, for_tflite):
+        assert np.abs(np.asarray(rewritten(z)) - expected).max() <= 1e-5
+
+
+def test_the_tflite_export_of_an_any_size_generator_has_no_transpose_conv(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from engine import models
+    from engine.presets import get_preset
+    from engine.run import reading as runread
+    from export.tflite import write_tflite
+
+    cfg = get_preset("dcgan_any_fashion")
+    generator = perturb(random_biases(models.build_generator(cfg)))
+    meta = runread.generator_metadata(cfg, step=0, checkpoint_sha="0" * 64, class_names=[str(i) for i in range(10)])
+    path = write_tflite(generator, meta, tmp_path / "g.tflite")  # verified against the generator on the way
+    ops = {op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()}
+    assert "TRANSPOSE_CONV" not in ops and "CONV_2D" in ops and "DEPTH_TO_SPACE" in ops
+    assert "as 4 phases" in (tmp_path / "g.tflite.md").read_text()  # the model card says what was rewritten
+
+
 @pytest.fixture(scope="module")
 def onnx_pair(tmp_path_factory):
     """(generator, meta, optimised path, plain path): dcgan_fashion, random weights, random BatchNorm statistics."""
