@@ -29,6 +29,7 @@ from benchmarks.timing import WARMUP, measure  # noqa: F401  (measure: re-export
 from engine.quiet import quiet_tensorflow
 
 NOT_AVAILABLE = "not available on this machine"
+SAVEDMODEL = "savedmodel"  # the one format timed through TensorFlow (its serving signature), not export.runtime
 
 
 def format_table(rows: list[dict]) -> str:
@@ -162,35 +163,28 @@ def run_benchmark(
     runs: int = 30,
     batches=(1, 16, 256),
     out="benchmarks/results",
-    onnx=None,
-    tflite=None,
-    savedmodel=None,
     variants: bool = True,
     command: str = "python -m benchmarks.inference",
+    **files,
 ) -> list[dict]:
     """Times every export variant x provider x batch, with a FLOP floor; prints and writes the results.
 
-    With files given (--onnx/--tflite/--savedmodel) only those are timed, and without a run there is no generator to
-    count FLOPs on (floor "n/a"). Otherwise the run's generator is exported in every variant of
-    benchmarks.variants (float32 only with variants=False) and the SavedModel.
+    With files given (format kind -> path: onnx=, tflite=, savedmodel=; --onnx/--tflite/--savedmodel) only those are
+    timed, and without a run there is no generator to count FLOPs on (floor "n/a"). Otherwise the run's generator is
+    exported in every variant of benchmarks.variants (float32 only with variants=False) and the SavedModel.
     Returns:
       The rows of `measure`, with "floor_ms" where known.
     Raises:
-      UserError: no run to export from, or the given files carry different metadata (different generators).
+      UserError: no run to export from, the given files carry different metadata (different generators), or one is
+        of a format this benchmark cannot time.
     """
     from engine.errors import UserError
     from export import metadata
 
-    given = {"onnx": onnx, "tflite": tflite, "savedmodel": savedmodel}
     flops = None
     with tempfile.TemporaryDirectory() as tmp:
-        if any(given.values()):
-            paths = {
-                f"{fmt.upper() if fmt == 'onnx' else 'TFLite'} float32": Path(p)
-                for fmt, p in given.items()
-                if p and fmt != "savedmodel"
-            }
-            saved = Path(savedmodel) if savedmodel else None
+        if any(files.values()):
+            paths, saved = _given(files)
         else:
             paths, saved, flops = _export_run(run_dir, Path(tmp), variants)
         metas = {name: _read_meta(p) for name, p in [*paths.items(), *([("savedmodel", saved)] if saved else [])]}
@@ -244,15 +238,39 @@ def run_benchmark(
     return rows
 
 
-def _export_run(run_dir, tmp: Path, variants: bool):
-    """(variant paths, SavedModel path, FLOPs per image) of a run's generator exported into `tmp`."""
+def timed_kinds() -> list[str]:
+    """The formats whose files this benchmark times: those export.runtime runs, and the SavedModel."""
+    from benchmarks.variants import runnable_formats
+
+    return sorted([*runnable_formats(), SAVEDMODEL])
+
+
+def _given(files: dict) -> tuple[dict[str, Path], Path | None]:
+    """(variant name -> file, SavedModel) of the files given by format kind; a file is named after its format
+    ("ONNX float32")."""
+    from benchmarks.variants import runnable_formats
+    from engine.errors import UserError
+
+    runnable = runnable_formats()
+    for kind in files:
+        if kind not in timed_kinds():
+            raise UserError(f"cannot time a {kind!r} export; pass files of {', '.join(timed_kinds())}")
+    paths = {f"{runnable[kind].name} float32": Path(files[kind]) for kind in runnable if files.get(kind)}
+    return paths, Path(files[SAVEDMODEL]) if files.get(SAVEDMODEL) else None
+
+
+def _export_run(run_dir, tmp: Path, every: bool):
+    """(variant paths, SavedModel path, FLOPs per image) of a run's generator exported into `tmp`: every variant of
+    benchmarks.variants, or only each format's float32 NHWC file."""
     from benchmarks.flops import forward_flops
-    from benchmarks.variants import VARIANTS, export_variants
+    from benchmarks.variants import export_variants, variants
     from engine.run import reading as runread
     from export.savedmodel import write_savedmodel
 
     generator, meta, _ = runread.load_generator(run_dir)
-    names = list(VARIANTS) if variants else ["ONNX float32", "TFLite float32"]
+    offered = variants()
+    plain = [name for name, (_, offer) in offered.items() if (offer.variant, offer.layout) == ("float32", "NHWC")]
+    names = list(offered) if every else plain
     paths = export_variants(generator, meta, tmp, names)
     return paths, write_savedmodel(generator, meta, tmp / "saved_model"), forward_flops(generator)
 
@@ -306,8 +324,8 @@ def main() -> None:
         parser.add_argument("--runs", type=int, default=30, help="timed calls per backend and batch (default 30)")
         parser.add_argument("--batches", type=parse_batches, default=(1, 16, 256), help="default 1,16,256")
         parser.add_argument("--out", default="benchmarks/results", help="where inference.md/.json go")
-        for fmt in ("onnx", "tflite", "savedmodel"):
-            parser.add_argument(f"--{fmt}", default=None, help=f"use this {fmt} export instead of exporting the run")
+        for kind in timed_kinds():
+            parser.add_argument(f"--{kind}", default=None, help=f"use this {kind} export instead of exporting the run")
         parser.add_argument("--float32-only", action="store_true", help="skip the quantised and float16 variants")
         args = parser.parse_args()
         if args.runs < 1:
@@ -319,11 +337,9 @@ def main() -> None:
             runs=args.runs,
             batches=args.batches,
             out=args.out,
-            onnx=args.onnx,
-            tflite=args.tflite,
-            savedmodel=args.savedmodel,
             variants=not args.float32_only,
             command=command,
+            **{kind: getattr(args, kind) for kind in timed_kinds()},
         )
 
     run_cli(run)

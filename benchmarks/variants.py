@@ -24,37 +24,43 @@ import numpy as np
 from benchmarks.machine import describe_machine, save_results
 from engine.quiet import quiet_tensorflow
 
-# name -> (format, writer keyword arguments); the order of the table.
-VARIANTS = {
-    "ONNX float32": ("onnx", {}),
-    "ONNX float32 NCHW": ("onnx", {"nchw": True}),
-    "ONNX float16 (--fp16)": ("onnx", {"fp16": True}),
-    "ONNX dynamic (--quantize dynamic)": ("onnx", {"quantize": "dynamic"}),
-    "TFLite float32": ("tflite", {"quantize": "none"}),
-    "TFLite float16": ("tflite", {"quantize": "float16"}),
-    "TFLite dynamic": ("tflite", {"quantize": "dynamic"}),
-    "TFLite int8": ("tflite", {"quantize": "int8"}),
-}
-REJECTED = {"ONNX static QDQ (onnxruntime quantize_static, not offered)": ("onnx_static", {})}
+REJECTED = ("ONNX static QDQ (onnxruntime quantize_static, not offered)",)
 LATENCY_BATCHES = (1, 256)
 
 
-def export_variants(generator, meta: dict, out_dir: Path, names, *, calibration: int = 512) -> dict[str, Path]:
-    """Writes each named variant (VARIANTS or REJECTED) under `out_dir`; returns name -> path."""
-    from export.onnx import write_onnx
-    from export.tflite import write_tflite
+def runnable_formats() -> dict:
+    """Kind -> Format of the registered formats (export.common.formats) whose files export.runtime runs."""
+    from export.common import formats
+    from export.runtime import SUFFIXES
+    from export.target import KINDS
 
+    return {kind: fmt for kind, fmt in formats().items() if KINDS.get_or_fail(kind).suffix in SUFFIXES}
+
+
+def variants() -> dict:
+    """Label -> (Format, Offer) of every file a runnable format offers, in the order of the table: "ONNX float32",
+    "ONNX float16 (--fp16)", ..., "TFLite int8" (each format's offers, export.common.Offer)."""
+    return {offer.label(fmt): (fmt, offer) for fmt in runnable_formats().values() for offer in fmt.offers}
+
+
+def export_variants(generator, meta: dict, out_dir: Path, names, *, calibration: int = 512) -> dict[str, Path]:
+    """Writes each named variant (of variants(), or REJECTED) under `out_dir`; returns name -> path.
+
+    `calibration` replaces the calibration count of the offers that take one (TFLite's)."""
+    from export.common import write_export
+    from export.target import KINDS
+
+    offered = variants()
     paths = {}
     for i, name in enumerate(names):
-        fmt, kwargs = {**VARIANTS, **REJECTED}[name]
-        path = out_dir / f"v{i}.{'tflite' if fmt == 'tflite' else 'onnx'}"
-        if fmt == "onnx":
-            paths[name] = write_onnx(generator, meta, path, **kwargs)
-        elif fmt == "tflite":
-            calib = {"calibration": calibration} if kwargs["quantize"] == "int8" else {}
-            paths[name] = write_tflite(generator, meta, path, **kwargs, **calib)
-        else:
-            paths[name] = _write_static_qdq(generator, meta, path, calibration)
+        if name in REJECTED:
+            paths[name] = _write_static_qdq(generator, meta, out_dir / f"v{i}.onnx", calibration)
+            continue
+        fmt, offer = offered[name]
+        options = {**offer.options, **({"calibration": calibration} if "calibration" in offer.options else {})}
+        path = out_dir / f"v{i}{KINDS.get_or_fail(fmt.kind).suffix}"
+        written = write_export(fmt, generator, meta, path, variant=offer.variant, layout=offer.layout, options=options)
+        paths[name] = written
     return paths
 
 
@@ -133,7 +139,7 @@ def run_variants(
     )
     base_fid = quality(reference, labels, **fid_kwargs)
     rows = [{"variant": "Keras float32 (reference)", "fid": base_fid}]
-    names = list(VARIANTS) + (list(REJECTED) if with_rejected else [])
+    names = list(variants()) + (list(REJECTED) if with_rejected else [])
     timing = {b: random_inputs(meta, b, np.random.default_rng(1)) for b in LATENCY_BATCHES}
     with tempfile.TemporaryDirectory() as tmp:
         for name, path in export_variants(generator, meta, Path(tmp), names, calibration=calibration).items():

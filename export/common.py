@@ -4,7 +4,9 @@ command line."""
 import argparse
 import contextlib
 import dataclasses
+import importlib
 import os
+import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -161,18 +163,43 @@ def parity_line(what: str, path: Path, parity: dict) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Offer:
+    """One file a format writes, as write_export's arguments: the benchmarks export and time each one.
+
+    Attributes:
+      variant: its numeric variant (a name declared in export.metadata.VARIANTS).
+      layout: the layout of its `image` output ("NHWC", "NCHW").
+      options: the format's keyword arguments to its `convert` for this file.
+      note: shown after its label in the benchmarks' tables, e.g. the option that asks for it where the variant's
+        name does not say it ("--fp16").
+    """
+
+    variant: str = "float32"
+    layout: str = "NHWC"
+    options: dict = dataclasses.field(default_factory=dict)
+    note: str = ""
+
+    def label(self, fmt: "Format") -> str:
+        """ "ONNX float16 (--fp16)": the format, the variant, a layout other than NHWC, and the note."""
+        words = [fmt.name, self.variant] + [self.layout] * (self.layout != "NHWC")
+        return " ".join(words) + (f" ({self.note})" if self.note else "")
+
+
+@dataclasses.dataclass(frozen=True)
 class Format:
     """One export format: what `write_export` needs of it. A new format is a module under export/ defining one of
-    these and registering its export.target.Kind (how --force tells a previous export of it).
+    these, registering it (register_format) and its export.target.Kind (how --force tells a previous export of it).
 
     Attributes:
       kind: the name of its registered export.target.Kind ("onnx", "tflite", "savedmodel").
       name: the format in the lines and the model card ("ONNX").
       convert: `(generator, graph, meta, *, scratch, staged, **options) -> bytes | Path`: `graph` (the model to
-        convert; `generator` is the Keras original) as the file's bytes, written at `staged` once verified, or as
-        `staged` itself when it writes there (a SavedModel directory). `scratch` is the staging folder.
+        convert; `generator` is the Keras original) as the file's bytes in `meta["variant"]` and `meta["layout"]`,
+        written at `staged` once verified, or as `staged` itself when it writes there (a SavedModel directory).
+        `scratch` is the staging folder.
       runner: `(model, meta) -> run(inputs) -> image` (NHWC): what `convert` returned, run for the parity check.
-      variants: the numeric variants it writes; the lines of a format with one do not name it (its card does).
+      offers: the files it writes (the variants it offers, each once at least), in the benchmarks' order; the
+        lines of a format with one variant do not name it (its card does).
       quiet: a context manager factory held around the parity check.
       tensorflow_opens_out: TensorFlow opens (a staging folder beside) `--out`, so its name must be UTF-8.
     """
@@ -181,9 +208,35 @@ class Format:
     name: str
     convert: Callable
     runner: Callable
-    variants: tuple[str, ...] = ("float32",)
+    offers: tuple[Offer, ...] = (Offer(),)
     quiet: Callable = contextlib.nullcontext
     tensorflow_opens_out: bool = True
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The numeric variants it writes, in the order of its offers."""
+        return tuple(dict.fromkeys(offer.variant for offer in self.offers))
+
+
+FORMATS: dict[str, Format] = {}  # kind -> Format, filled by each format's module (register_format)
+
+
+def register_format(fmt: Format) -> Format:
+    """Registers a format under its kind, so the benchmarks find it (formats())."""
+    # Set, as export.target.register_kind: a format's module runs again as `python -m export.onnx` beside its
+    # imported copy, and registers the same format again.
+    FORMATS[fmt.kind] = fmt
+    return fmt
+
+
+def formats() -> dict[str, Format]:
+    """Every registered format by kind, sorted: export/'s own modules are imported first, so a format's module is
+    all there is to it; formats registered from outside export/ are included."""
+    import export
+
+    for module in pkgutil.iter_modules(export.__path__):
+        importlib.import_module(f"export.{module.name}")
+    return dict(sorted(FORMATS.items()))
 
 
 def write_export(
@@ -215,12 +268,15 @@ def write_export(
     Raises:
       UserError: the file disagrees with Keras beyond its variant's budget (export.verify), or one of the paths
         exists (without `force`) or is not a previous export's (with it); nothing is written.
+      ValueError: a variant the format does not offer.
     """
     from export.card import write_card
     from export.optimise import for_export
     from export.verify import budget_for, check_parity
 
     path = Path(path)
+    if variant not in fmt.variants:
+        raise ValueError(f"{fmt.name} offers no variant {variant!r} (it offers {', '.join(fmt.variants)})")
     check_target(path, force, fmt.kind)
     graph, notes = for_export(generator, plain, fmt.kind)
     meta = metadata.for_variant(meta, variant=variant, layout=layout, graph="optimised" if notes else "plain")

@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.errors import UserError
 from export import metadata
-from export.common import Format, export_run, exportable, input_signature, main, write_export
+from export.common import Format, Offer, export_run, exportable, input_signature, main, register_format, write_export
 from export.target import Kind, model_file, register_kind
 
 DEFAULT_NAME = "generator.onnx"
@@ -211,13 +211,21 @@ def _is_onnx_export(path: Path) -> bool:
 
 
 KIND = register_kind(Kind("onnx", ".onnx", model_file("onnx", "ONNX", _is_onnx_export)))
-FORMAT = Format(
-    kind="onnx",
-    tensorflow_opens_out=False,
-    name="ONNX",
-    convert=_convert_file,
-    runner=lambda model_bytes, meta: ort_runner(model_bytes, nchw=meta["layout"] == "NCHW"),
-    variants=("float32", "float16", "dynamic"),
+_OPSET = {"opset": DEFAULT_OPSET}
+FORMAT = register_format(
+    Format(
+        kind="onnx",
+        tensorflow_opens_out=False,
+        name="ONNX",
+        convert=_convert_file,
+        runner=lambda model_bytes, meta: ort_runner(model_bytes, nchw=meta["layout"] == "NCHW"),
+        offers=(
+            Offer(options=_OPSET),
+            Offer(layout="NCHW", options=_OPSET),
+            Offer("float16", options=_OPSET, note="--fp16"),
+            Offer("dynamic", options=_OPSET, note="--quantize dynamic"),
+        ),
+    )
 )
 
 

@@ -10,7 +10,16 @@ import os
 import re
 from pathlib import Path
 
-from export.common import Format, export_run, exportable, input_signature, main, serving_fn, write_export
+from export.common import (
+    Format,
+    export_run,
+    exportable,
+    input_signature,
+    main,
+    register_format,
+    serving_fn,
+    write_export,
+)
 from export.target import Kind, register_kind
 
 DEFAULT_NAME = "saved_model"
@@ -68,7 +77,7 @@ def _refusal(path: Path) -> str | None:
 
 
 KIND = register_kind(Kind("savedmodel", None, _refusal))
-FORMAT = Format(kind="savedmodel", name="SavedModel", convert=_save, runner=_signature_runner)
+FORMAT = register_format(Format(kind="savedmodel", name="SavedModel", convert=_save, runner=_signature_runner))
 
 
 def write_savedmodel(

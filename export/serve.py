@@ -128,8 +128,8 @@ def make_server(run_dir, host: str = "127.0.0.1", port: int = 8000, web: Path = 
     """A server for `run_dir`'s export/ folder and the demo page (port 0: any free port; `server_port` says which).
 
     Raises:
-      UserError: run_dir/export/generator.onnx or web/node_modules/onnxruntime-web is missing, the port is out of
-        range, or it cannot be listened on.
+      UserError: run_dir/export/generator.onnx, the page (web/index.html: an installed wheel has none) or
+        web/node_modules/onnxruntime-web is missing, the port is out of range, or it cannot be listened on.
     """
     check_port(port)
     run_dir = Path(run_dir)
@@ -137,6 +137,11 @@ def make_server(run_dir, host: str = "127.0.0.1", port: int = 8000, web: Path = 
     if not (model / "generator.onnx").is_file():
         raise UserError(
             f"{model / 'generator.onnx'} is missing; export it first: python -m export.onnx --run-dir {run_dir}"
+        )
+    if not (web / "index.html").is_file():
+        raise UserError(
+            f"the demo page {web} is not here: it comes with the repository (examples/web), not with an installed "
+            "wheel; run python -m export.serve from a checkout"
         )
     if not (web / "node_modules" / "onnxruntime-web").is_dir():
         raise UserError(

@@ -13,6 +13,7 @@ from engine.errors import UserError
 from engine.registry import Registry
 from engine.run.layout import CHECKPOINT_STATE, CHECKPOINTS, CONFIG_FILE
 from export import metadata
+from export.runtime import SUFFIXES
 from safeio import alive
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -80,8 +81,8 @@ def check_target(out: Path, force: bool, kind: str) -> None:
     suffix = KINDS.get_or_fail(kind).suffix
     if suffix and out.suffix != suffix:
         raise UserError(
-            f"--out {out}: the file name must end in {suffix} (lowercase: the runtime loads only .onnx and .tflite "
-            "files); choose another --out (nothing was written)"
+            f"--out {out}: the file name must end in {suffix} (lowercase: the runtime loads only "
+            f"{' and '.join(SUFFIXES)} files); choose another --out (nothing was written)"
         )
     paths = outputs(out) if out.name else [out]
     for path in paths:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UserError
-from export.common import Format, export_run, litert_quiet, main, write_export
+from export.common import Format, Offer, export_run, litert_quiet, main, register_format, write_export
 from export.savedmodel import save_archive
 from export.target import Kind, head, model_file, register_kind
 from export.verify import CALIBRATION_BATCH, representative_inputs
@@ -83,13 +83,15 @@ def _convert_file(generator, graph, meta: dict, *, scratch: Path, staged: Path, 
 
 
 KIND = register_kind(Kind("tflite", ".tflite", model_file("tflite", "TFLite", lambda p: head(p, 8)[4:8] == b"TFL3")))
-FORMAT = Format(
-    kind="tflite",
-    name="TFLite",
-    convert=_convert_file,
-    runner=lambda model_bytes, meta: litert_runner(model_bytes),
-    variants=tuple(QUANTIZE.values()),
-    quiet=litert_quiet,  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" at its first invoke
+FORMAT = register_format(
+    Format(
+        kind="tflite",
+        name="TFLite",
+        convert=_convert_file,
+        runner=lambda model_bytes, meta: litert_runner(model_bytes),
+        offers=tuple(Offer(v, options={"quantize": q, "calibration": CALIBRATION}) for q, v in QUANTIZE.items()),
+        quiet=litert_quiet,  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" at its first invoke
+    )
 )
 
 

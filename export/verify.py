@@ -1,10 +1,11 @@
 """Parity between an exported generator and the float32 Keras generator it came from, on fresh random inputs.
 
-Each numeric variant has its own budget. float32 files must match Keras to 1e-4 (rounding order only). The others
-are bounded in output steps: one step (LSB) is (hi - lo) / 255, one grey level of the uint8 image an app shows, so a
-budget reads the same for a tanh [-1, 1] and a sigmoid [0, 1] generator. The bounds hold the rounding each variant
-introduces with headroom, and are tight enough that a broken conversion (wrong scale, a layer in the wrong mode)
-fails: a generator whose output is off by a constant 5% of its range fails every one.
+Each numeric variant has its own budget, declared with it (export.metadata.VARIANTS). float32 files must match Keras
+to 1e-4 (rounding order only). The others are bounded in output steps: one step (LSB) is (hi - lo) / 255, one grey
+level of the uint8 image an app shows, so a budget reads the same for a tanh [-1, 1] and a sigmoid [0, 1] generator.
+The bounds hold the rounding each variant introduces with headroom, and are tight enough that a broken conversion
+(wrong scale, a layer in the wrong mode) fails: a generator whose output is off by a constant 5% of its range fails
+every one.
 """
 
 import dataclasses
@@ -12,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from engine.errors import UserError
+from export import metadata
 from export.runtime import draw_latents
 
 BATCHES = (1, 16)
@@ -30,22 +32,16 @@ class Budget:
         return f"max abs {self.max_abs:g}{mean}"
 
 
-# (max, mean) in output steps of (hi - lo) / 255, about twice the worst measured over 512 latents of dcgan_fashion
-# (README "Variants"): float16 rounds each weight to 11 significant bits (max 0.21 steps measured); dynamic quantises
-# weights to int8 (max 7.3, mean 0.48); int8 also rounds every activation to 8 bits, and those errors compound through
-# the layers (max 31, mean 2.5). The mean bounds are what catch a broken conversion.
-LSB_BUDGETS = {"float16": (1.0, 0.1), "dynamic": (16.0, 1.5), "int8": (64.0, 6.0)}
-
-
 def budget_for(variant: str, output_range) -> Budget:
-    """The parity budget of a numeric variant ("float32", "float16", "dynamic", "int8") for this output range."""
-    if variant == "float32":
+    """The parity budget of a numeric variant (export.metadata.VARIANTS: its lsb_budget) for this output range."""
+    declared = metadata.VARIANTS.get(variant)
+    if declared is None:
+        raise ValueError(f"no parity budget for variant {variant!r} (valid: {', '.join(metadata.VARIANTS)})")
+    if declared.lsb_budget is None:
         return Budget(MAX_ABS_ERROR)
-    if variant not in LSB_BUDGETS:
-        raise ValueError(f"no parity budget for variant {variant!r} (valid: float32, {', '.join(LSB_BUDGETS)})")
     lo, hi = output_range
     step = (hi - lo) / 255
-    max_steps, mean_steps = LSB_BUDGETS[variant]
+    max_steps, mean_steps = declared.lsb_budget
     return Budget(max_steps * step, mean_steps * step)
 
 

@@ -4,7 +4,26 @@ import json
 
 import pytest
 
-from benchmarks.variants import REJECTED, VARIANTS, format_table, run_variants
+from benchmarks.variants import REJECTED, format_table, run_variants, variants
+
+
+def test_the_table_has_a_row_for_each_file_the_runnable_formats_offer():
+    """The rows come from each format's offers (export.common.Offer), named as in the published results."""
+    assert list(variants()) == [
+        "ONNX float32",
+        "ONNX float32 NCHW",
+        "ONNX float16 (--fp16)",
+        "ONNX dynamic (--quantize dynamic)",
+        "TFLite float32",
+        "TFLite float16",
+        "TFLite dynamic",
+        "TFLite int8",
+    ]
+    assert [(fmt.kind, offer.variant, offer.layout) for fmt, offer in variants().values()][1:4] == [
+        ("onnx", "float32", "NCHW"),
+        ("onnx", "float16", "NHWC"),
+        ("onnx", "dynamic", "NHWC"),
+    ]
 
 
 def test_table_rows_and_missing_fid():
@@ -40,7 +59,7 @@ def test_table_rows_and_missing_fid():
 @pytest.mark.slow  # exports 9 variants and generates through each: ~1 min on 2 shared cores
 def test_variants_end_to_end(trained_run, tmp_path):
     rows = run_variants(trained_run, samples=32, runs=1, out=tmp_path, with_rejected=True, cache_dir=tmp_path)
-    assert [r["variant"] for r in rows[1:]] == list(VARIANTS) + list(REJECTED)
+    assert [r["variant"] for r in rows[1:]] == list(variants()) + list(REJECTED)
     by_name = {r["variant"]: r for r in rows}
     assert by_name["ONNX float32"]["max_abs_error"] <= 1e-4
     assert by_name["TFLite int8"]["file_bytes"] < 0.35 * by_name["TFLite float32"]["file_bytes"]

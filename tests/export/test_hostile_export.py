@@ -592,6 +592,16 @@ def idle(server, slots: int = serve.MAX_CONNECTIONS, timeout: float = 10) -> Non
     raise AssertionError("connections still open")
 
 
+def test_serve_without_the_demo_page_says_it_comes_with_the_checkout(tmp_path):
+    """An installed wheel has no examples/web: one line saying where the page comes from (was: install
+    onnxruntime-web into a folder inside site-packages that does not exist)."""
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "export" / "generator.onnx").write_bytes(b"onnx")
+    with pytest.raises(UserError, match=r"not with an installed wheel; run python -m export.serve from a checkout$"):
+        serve.make_server(run, "127.0.0.1", 0, web=tmp_path / "site-packages" / "examples" / "web")
+
+
 @pytest.mark.parametrize("port", ["99999", "-1", "70000"])
 def test_serve_port_out_of_range_is_one_line(capsys, port):
     """Row 21: `export.serve --port 99999` was an OverflowError traceback."""
