@@ -14,8 +14,6 @@ import signal
 import sys
 import warnings
 
-import pytest
-
 
 def run_module(argv, capsys, monkeypatch) -> tuple[int, str, str]:
     """Runs `python -m argv[0] argv[1:]` in this process: (exit status, stdout, stderr).
@@ -26,13 +24,16 @@ def run_module(argv, capsys, monkeypatch) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", argv)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     capsys.readouterr()
+    code = 0  # a module whose __main__ returns without sys.exit exits 0, as the interpreter would
     try:
-        with warnings.catch_warnings(), pytest.raises(SystemExit) as exited:
+        with warnings.catch_warnings():
             # runpy warns that the package already imported the module it runs again as __main__: expected here.
             warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)
             runpy.run_module(argv[0], run_name="__main__", alter_sys=False)
+    except SystemExit as exited:
+        code = exited.code or 0
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)
     out, err = capsys.readouterr()
-    return exited.value.code or 0, out, err
+    return code, out, err
