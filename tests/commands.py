@@ -32,6 +32,9 @@ def run_module(argv, capsys, monkeypatch) -> tuple[int, str, str]:
             runpy.run_module(argv[0], run_name="__main__", alter_sys=False)
     except SystemExit as exited:
         code = exited.code or 0
+        if not isinstance(code, int):  # sys.exit("message"): the interpreter prints it and exits 1
+            print(code, file=sys.stderr)
+            code = 1
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)
