@@ -1,39 +1,45 @@
 """Benchmarks never lose results (issue 35, row 4): unknown names are refused before any work, a result file is
 written only when every row asked for was measured, each by rename, and a missing matplotlib is one line with the
-tables still written."""
+tables still written. The benchmarks' command lines run in this process as `python -m` runs them
+(tests/commands.py)."""
 
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from benchmarks.machine import check_complete, plot_or_say, save_results
 from benchmarks.train_throughput import quick_plan, selected_rows
 from engine.errors import UserError
+from tests.commands import run_module
 from tests.treesnap import assert_unchanged, snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def benchmark(capsys, monkeypatch):
+    """`benchmark("benchmarks.quality", ..., cwd=DIR)`: the command's .returncode, .stdout and .stderr."""
+
+    def run(*argv, cwd):
+        monkeypatch.chdir(cwd)
+        code, out, err = run_module(argv, capsys, monkeypatch)
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
 @pytest.mark.parametrize("presets", ["nope", "", "dcgan_fashion,nope", "folder@x", "nope@32"])
-def test_unknown_preset_names_are_one_line_before_any_work_and_results_stay(tmp_path, presets):
+def test_unknown_preset_names_are_one_line_before_any_work_and_results_stay(benchmark, tmp_path, presets):
     out = tmp_path / "results"
     out.mkdir()
     (out / "train_throughput_quick.json").write_text('{"rows": ["measured"]}\n')
     (out / "train_throughput_quick.md").write_text("# measured\n")
     before = snapshot(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.train_throughput", "--quick", "--presets", presets, "--out", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = benchmark("benchmarks.train_throughput", "--quick", "--presets", presets, "--out", str(out), cwd=ROOT)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: --presets") and done.stderr.count("\n") == 1, done.stderr
     assert "nothing was measured" in done.stderr and "matmul peak" not in done.stdout
@@ -72,17 +78,6 @@ def test_a_missing_matplotlib_is_one_line_and_no_plot(monkeypatch, capsys):
     assert err.count("\n") == 1 and "matplotlib is not installed" in err and "tables were written" in err
 
 
-def benchmark(*argv, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", *argv],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -107,7 +102,7 @@ def benchmark(*argv, cwd):
         "step_cost-batches",
     ],
 )
-def test_benchmark_arguments_are_one_line_before_any_work(tmp_path, argv, message):
+def test_benchmark_arguments_are_one_line_before_any_work(benchmark, tmp_path, argv, message):
     done = benchmark(*argv, cwd=tmp_path)  # the default --out, benchmarks/results, would be under tmp_path
     lines = [x for x in done.stderr.splitlines() if x.strip() and not x.startswith(("To enable", "WARNING", "I0000"))]
     assert done.returncode in (1, 2) and "Traceback" not in done.stderr, done.stderr

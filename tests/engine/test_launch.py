@@ -154,14 +154,11 @@ def test_launcher_and_tf_config_checks_start_without_tensorflow():
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
-def test_bad_worker_count_is_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "engine.launch", "--workers", "-1", "--", "--steps", "1"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith("error: --workers -1: must be 1 to ")
-    assert len(result.stderr.strip().splitlines()) == 1
+def test_bad_worker_count_is_one_line(tmp_path, capsys, monkeypatch):
+    from tests.commands import run_module
+
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_module(["engine.launch", "--workers", "-1", "--", "--steps", "1"], capsys, monkeypatch)
+    assert code == 2
+    assert err.strip().startswith("error: --workers -1: must be 1 to ")
+    assert len(err.strip().splitlines()) == 1

@@ -63,6 +63,9 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+# Two processes (20+ s): -m slow. The default run trains multi_worker as one worker from TF_CONFIG
+# (tests/engine/test_train_cli.py::test_multi_worker_trains_from_tf_config).
+@pytest.mark.slow
 def test_two_workers_train_and_match_one_process_with_two_replicas(tiny_config, tmp_path, data_dir):
     from engine.cluster.strategies import make_strategy
     from engine.config import RunOptions

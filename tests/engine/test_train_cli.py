@@ -1,4 +1,5 @@
-"""The command line end to end, as a user runs it: train (mirrored), resume, refusals, export."""
+"""The command line end to end, as a user runs it: train (mirrored), resume, refusals, export. The commands run
+in this process as `python -m` runs them (tests/commands.py); only the multi-worker run starts its own."""
 
 import json
 import os
@@ -7,36 +8,40 @@ import sys
 
 import pytest
 
+from tests.commands import run_module
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
+@pytest.fixture
+def cli(tmp_path, capsys, monkeypatch):
+    """`cli("engine.train", ...)`: (exit status, stdout, stderr) of the command run from tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    return lambda *args: run_module(args, capsys, monkeypatch)
 
 
-def test_train_mirrored_resume_and_export_onnx(tmp_path, data_dir):
+def test_train_mirrored_resume_and_export_onnx(cli, tmp_path, data_dir):
     common = ("--data-dir", str(data_dir), "--batch-size", "32")
     # Two replicas named: at batch 32 `--cpu-replicas auto` would pick one, which XLA can compile.
-    first = cli(
-        "engine.train", "--strategy", "mirrored", "--cpu-replicas", "2", "--jit", "--steps", "3", *common, cwd=tmp_path
-    )
-    assert first.returncode == 0, first.stderr
-    assert "--jit ignored" in first.stderr  # XLA cannot run mirrored over logical CPUs: said once, no crash
+    mirrored = ("--strategy", "mirrored", "--cpu-replicas", "2", "--jit")
+    code, _, err = cli("engine.train", *mirrored, "--steps", "3", *common)
+    assert code == 0, err
+    assert "--jit ignored" in err  # XLA cannot run mirrored over logical CPUs: said once, no crash
     assert (tmp_path / "runs" / "latest" / "config.json").exists()
 
-    again = cli("engine.train", "--resume", "--steps", "5", *common, cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert "at step 3" in again.stdout
+    code, out, err = cli("engine.train", "--resume", "--steps", "5", *common)
+    assert code == 0, err
+    assert "at step 3" in out
     steps = [json.loads(x)["step"] for x in (tmp_path / "runs/latest/metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 5
 
-    exported = cli("export.onnx", cwd=tmp_path)
-    assert exported.returncode == 0, exported.stderr
+    code, out, err = cli("export.onnx")
+    assert code == 0, err
     assert (tmp_path / "runs/latest/export/generator.onnx").exists()
-    assert "max abs error" in exported.stdout
+    assert "max abs error" in out
 
-    refused = cli("export.onnx", cwd=tmp_path)
-    assert refused.returncode == 2 and "pass --force" in refused.stderr
+    code, _, err = cli("export.onnx")
+    assert code == 2 and "pass --force" in err
 
 
 @pytest.mark.parametrize(
@@ -52,27 +57,27 @@ def test_train_mirrored_resume_and_export_onnx(tmp_path, data_dir):
         (("--data-dir", "/nonexistent/dir", "--steps", "1"), "/nonexistent/dir does not exist"),
     ],
 )
-def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
-    result = cli("engine.train", "--out-dir", str(tmp_path / "run"), *args, cwd=tmp_path)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
-    assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
+def test_bad_input_is_one_line_without_traceback(cli, tmp_path, args, message):
+    code, _, err = cli("engine.train", "--out-dir", str(tmp_path / "run"), *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
 
 
-def test_non_empty_out_dir_is_never_overwritten(tmp_path, data_dir):
+def test_non_empty_out_dir_is_never_overwritten(cli, tmp_path, data_dir):
     out = tmp_path / "run"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    result = cli("engine.train", "--out-dir", str(out), "--data-dir", str(data_dir), "--steps", "1", cwd=tmp_path)
-    assert result.returncode == 2 and "is not empty" in result.stderr
+    code, _, err = cli("engine.train", "--out-dir", str(out), "--data-dir", str(data_dir), "--steps", "1")
+    assert code == 2 and "is not empty" in err
     assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
 
 
-def test_resume_refuses_a_different_preset_or_batch(tmp_path, trained_run):
-    result = cli("engine.train", "--resume", "--out-dir", str(trained_run), "--batch-size", "64", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "batch_size: run has 32, asked 64" in result.stderr
+def test_resume_refuses_a_different_preset_or_batch(cli, trained_run):
+    code, _, err = cli("engine.train", "--resume", "--out-dir", str(trained_run), "--batch-size", "64")
+    assert code == 2
+    assert "batch_size: run has 32, asked 64" in err
 
 
 def test_multi_worker_trains_from_tf_config(tmp_path, data_dir):
@@ -109,17 +114,11 @@ def test_multi_worker_trains_from_tf_config(tmp_path, data_dir):
     assert (tmp_path / "run" / "checkpoints" / "ckpt-2.index").exists()
 
 
-def test_malformed_tf_config_is_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "engine.train", "--strategy", "multi_worker", "--dry-run"],
-        cwd=tmp_path,
-        env={**ENV, "TF_CONFIG": "{oops"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2 and "TF_CONFIG is not valid JSON" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_malformed_tf_config_is_one_line(cli, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", "{oops")
+    code, _, err = cli("engine.train", "--strategy", "multi_worker", "--dry-run")
+    assert code == 2 and "TF_CONFIG is not valid JSON" in err
+    assert "Traceback" not in err
 
 
 def test_dry_run_prints_each_networks_layer_table(capsys):

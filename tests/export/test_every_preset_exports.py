@@ -13,8 +13,20 @@ from export.optimise import optimise
 from export.savedmodel import write_savedmodel
 from export.tflite import write_tflite
 
+# Presets that build another preset's generator (same family, shape and classes) export in the default run once,
+# as that preset; all of them with -m slow.
+SAME_GENERATOR = (
+    "cdcgan_fashion_long",
+    "dcgan_fashion_adam",
+    "dcgan_fashion_fast",
+    "dcgan_fashion_long",
+    "dcgan_fashion_modern",
+)
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+
+@pytest.mark.parametrize(
+    "preset", [pytest.param(p, marks=pytest.mark.slow) if p in SAME_GENERATOR else p for p in sorted(PRESETS)]
+)
 def test_preset_generator_exports_in_every_format(preset, tmp_path):
     cfg = get_preset(preset)
     generator = models.build_generator(cfg)

@@ -108,6 +108,8 @@ def test_a_loss_on_several_logits_per_image_is_the_mean_of_its_logits_losses(nam
     assert loss.g(fake[:, :1]).shape == (2,)
 
 
+# A whole run, resume and export (about 50 s on 2 cores): -m slow. The default run keeps the step above.
+@pytest.mark.slow
 def test_a_run_trains_resumes_and_exports_with_a_card_that_names_the_pretrained_parts(tmp_path, data_dir):
     """The feature D in a whole run (28x28 grey Fashion-like images, tiled to RGB for the frozen network): trained,
     resumed for two more steps, exported to ONNX with parity, and the model card credits the frozen network."""

@@ -53,10 +53,16 @@ def same(a, b):
 # balanced_dcgan_mnist has dcgan_faces' Mohr networks and balance rule, dcgan_fashion_modern is dcgan_fashion's with
 # hinge and spectral norm (test_spectral_norm_wraps_d_and_bounds_its_kernels); all of them with -m slow.
 SAME_AS_ANOTHER = ("cdcgan_fashion_long", "balanced_dcgan_mnist", "dcgan_fashion_modern")
+# The three longest (20-40 s each on 2 cores) train in the default run in their own tests, and here with -m slow:
+# acgan_mnist under mirrored (test_acgan_splits_d_into_a_real_and_a_fake_update), dcgan_faces' networks
+# (test_balance_rule_compares_the_sources_losses) and folder_projected's D, projected_any
+# (tests/engine/models/test_projected_any.py).
+LONG = ("acgan_mnist", "dcgan_faces", "folder_projected")
 
 
 @pytest.mark.parametrize(
-    "preset", [pytest.param(p, marks=pytest.mark.slow) if p in SAME_AS_ANOTHER else p for p in sorted(PRESETS)]
+    "preset",
+    [pytest.param(p, marks=pytest.mark.slow) if p in SAME_AS_ANOTHER + LONG else p for p in sorted(PRESETS)],
 )
 def test_every_preset_trains_under_mirrored(preset):
     strategy = make_strategy("mirrored", 2)

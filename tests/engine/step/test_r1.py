@@ -59,7 +59,8 @@ def test_lazy_r1_updates_d_only_every_r1_every_steps():
     assert float(gan.discriminator.get_weights()[1][0]) == 0.0  # left out, not moved
 
 
-@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+# Under mirrored the default run trains the folder preset (R1 and ADA set) in test_every_preset_trains_under_mirrored.
+@pytest.mark.parametrize("strategy", ["default", pytest.param("mirrored", marks=pytest.mark.slow)])
 def test_a_folder_run_with_r1_and_ada_trains_finite_under_each_strategy(strategy):
     from engine.cluster.strategies import make_strategy
     from engine.data.pipeline import distribute
