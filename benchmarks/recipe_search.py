@@ -6,7 +6,8 @@ Each trial is a preset plus `--set` overrides and a strategy, trained in its own
 time (`--time-limit`, evaluations excluded) on this machine and scored at its end (and every 2 minutes) with
 the shipped evaluator. Results are appended to benchmarks/results/recipe_search.jsonl (one line per trial run, with
 its command, machine and date), and recipe_search.md is rebuilt from all lines, so the search can be rerun or
-extended trial by trial. Trials already in the JSONL for the same minutes and samples are skipped unless --again.
+extended trial by trial. Trials already in the JSONL for the same minutes and samples are skipped unless --again;
+when every trial asked for is skipped, nothing is measured and recipe_search.md is not rewritten.
 """
 
 import argparse
@@ -181,10 +182,13 @@ def main() -> None:
     unknown = [n for n in names if n not in TRIALS]
     if unknown:
         raise SystemExit(f"error: unknown trial(s) {unknown}; see --list")
+    if not names:
+        raise SystemExit(f"error: --trials {args.trials!r} names no trial; name some (see --list)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     jsonl = out / "recipe_search.jsonl"
     records = [json.loads(line) for line in jsonl.read_text().splitlines()] if jsonl.exists() else []
+    measured = 0
     for name in names:
         done = [
             r for r in records if (r["trial"], r["minutes"], r["num_samples"]) == (name, args.minutes, args.num_samples)
@@ -194,12 +198,17 @@ def main() -> None:
             continue
         record = run_trial(name, args.minutes, args.num_samples, Path(args.work_dir), args.data_dir)
         records.append(record)
+        measured += 1
         with open(jsonl, "a") as f:
             f.write(json.dumps(record) + "\n")
         print(f"{name}: FID {record['final']['fid']:.1f} after {record['final']['step']} steps", flush=True)
     latest = {}
     for r in records:  # the latest run of each (trial, minutes, samples)
         latest[(r["trial"], r["minutes"], r["num_samples"])] = r
+    if not measured:  # nothing new: the table (and the machine it names) stays as it was measured
+        print(format_table(list(latest.values())))
+        print(f"nothing was measured (every trial asked for is recorded); {out / 'recipe_search.md'} is as it was")
+        return
     replace_file(  # whole or not at all: the table of every trial so far
         out / "recipe_search.md",
         (

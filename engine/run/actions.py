@@ -5,8 +5,15 @@ An action has `due(loop, moment) -> bool` and `__call__(loop, moment)`; `moment`
 The order is the default list's: evaluate (its scores reach the later actions through `moment.scores`), log, the
 grid at a minute mark, the epoch's grid, the progress GIF, the checkpoint. A new periodic task is one object passed
 to `engine.run.loop.run(..., actions=[...])`: it runs after these, and nothing in the loop changes.
+
+Tiny epochs: a folder of a few batches has an epoch every step or few, and a checkpoint (~15 MB) and a grid at each
+epoch's end halved the speed of such a run. An epoch shorter than TINY_EPOCH_STEPS steps is tiny: the epoch's grid,
+its checkpoint and its log record then come at every k-th epoch's end, k the fewest epochs that make TINY_EPOCH_STEPS
+steps (`grid_epochs`), and at the run's end as always; `checkpoint_every`, `--checkpoint-every-seconds` and
+`--eval-every` (in epochs, as asked) are kept.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -14,15 +21,20 @@ from engine.run.checkpoints import save_checkpoint
 from engine.run.layout import SAMPLES, minute_grid
 from engine.run.progress_gif import rebuild_due, write_progress_gif
 
+TINY_EPOCH_STEPS = 50  # an epoch shorter than this many steps is tiny: its end is not worth a checkpoint and a grid
+
 
 @dataclass
 class Moment:
-    """Where the run is after a traced call: its step and epoch, whether this ends an epoch or the run, the steps
-    skipped in the call, the training seconds so far (evaluations excluded), and the scores evaluated at it."""
+    """Where the run is after a traced call: its step and epoch, whether this ends an epoch, whether that epoch gets
+    its grid and checkpoint (every epoch, or every k-th when epochs are tiny: `grid_epochs`), whether this ends the
+    run, the steps skipped in the call, the training seconds so far (evaluations excluded), and the scores evaluated
+    at it."""
 
     step: int
     epoch: int
     epoch_end: bool
+    epoch_grid: bool
     last: bool
     skipped: int
     train_s: float
@@ -53,10 +65,10 @@ class Evaluate:
 
 
 class Log:
-    """A metrics record every `log_every` steps and at any event (an epoch's or the run's end, a skip, a score)."""
+    """A metrics record every `log_every` steps and at any event (an epoch's grid, the run's end, a skip, a score)."""
 
     def due(self, loop, moment: Moment) -> bool:
-        event = moment.epoch_end or moment.last or bool(moment.skipped) or bool(moment.scores)
+        event = moment.epoch_grid or moment.last or bool(moment.skipped) or bool(moment.scores)
         return log_due(moment.step, loop.last_log, loop.cfg.log_every, event)
 
     def __call__(self, loop, moment: Moment) -> None:
@@ -75,10 +87,10 @@ class MinuteGrid:
 
 
 class EpochGrid:
-    """samples/epoch_NNN.png at each epoch's end, from the run's fixed latents."""
+    """samples/epoch_NNN.png at each epoch's end (every k-th when epochs are tiny), from the run's fixed latents."""
 
     def due(self, loop, moment: Moment) -> bool:
-        return moment.epoch_end
+        return moment.epoch_grid
 
     def __call__(self, loop, moment: Moment) -> None:
         loop.save_grid(loop.run_dir / SAMPLES / f"epoch_{moment.epoch:03d}.png")
@@ -91,7 +103,7 @@ class ProgressGif:
         self.last, self.cost_s = None, 0.0  # when it was last rebuilt, and what that took
 
     def due(self, loop, moment: Moment) -> bool:
-        return moment.epoch_end and rebuild_due(time.monotonic(), self.last, self.cost_s)
+        return moment.epoch_grid and rebuild_due(time.monotonic(), self.last, self.cost_s)
 
     def __call__(self, loop, moment: Moment) -> None:
         before = time.monotonic()
@@ -101,9 +113,9 @@ class ProgressGif:
 
 
 class Checkpoint:
-    """A checkpoint at each epoch's end, every `checkpoint_every` steps, at the end, and every
-    `checkpoint_every_seconds` (not under multi_worker, whose workers must save at the same steps); in a run of
-    skipped steps nothing changed worth saving, so it waits for a good step (or the end)."""
+    """A checkpoint at each epoch's end (every k-th when epochs are tiny), every `checkpoint_every` steps, at the end,
+    and every `checkpoint_every_seconds` (not under multi_worker, whose workers must save at the same steps); in a run
+    of skipped steps nothing changed worth saving, so it waits for a good step (or the end)."""
 
     def __init__(self, seconds: float):
         self.seconds, self.last = seconds, time.monotonic()
@@ -125,11 +137,23 @@ def default_actions(opts) -> list:
     return [Evaluate(), Log(), MinuteGrid(), EpochGrid(), ProgressGif(), Checkpoint(seconds)]
 
 
+def grid_epochs(steps_per_epoch: int) -> int:
+    """Epochs from one epoch grid (and epoch-end checkpoint) to the next: 1, or when an epoch is tiny (under
+    TINY_EPOCH_STEPS steps) the fewest epochs that make that many steps: 50 for a 1-step epoch, 7 for 8 steps."""
+    return max(1, math.ceil(TINY_EPOCH_STEPS / steps_per_epoch))
+
+
+def grid_steps(plan) -> int:
+    """Steps from one epoch grid and epoch-end checkpoint to the next: a whole number of epochs (`grid_epochs`)."""
+    return plan.steps_per_epoch * grid_epochs(plan.steps_per_epoch)
+
+
 def log_due(step: int, last_log: int, log_every: int, event: bool) -> bool:
     """A metrics record is due every `log_every` steps, and at any event (epoch end, end, a skip, a score)."""
     return step - last_log >= log_every or event
 
 
 def checkpoint_due(step: int, plan, cfg, *, last: bool, timed: bool) -> bool:
-    """A checkpoint is due at each epoch end, every `checkpoint_every` steps, at the end and when the clock says."""
-    return step % plan.steps_per_epoch == 0 or step % cfg.checkpoint_every == 0 or last or timed
+    """A checkpoint is due at each epoch end (every k-th when epochs are tiny: `grid_epochs`), every
+    `checkpoint_every` steps, at the end and when the clock says."""
+    return step % grid_steps(plan) == 0 or step % cfg.checkpoint_every == 0 or last or timed

@@ -18,7 +18,7 @@ from engine.config import Config, RunOptions
 from engine.errors import Stopped, UserError
 from engine.quality.sampling import draw_latents
 from engine.run import directory as rundir
-from engine.run.actions import Moment, default_actions
+from engine.run.actions import Moment, default_actions, grid_steps
 from engine.run.checkpoints import (
     checkpoint_name,
     latest_and_next,
@@ -229,7 +229,8 @@ class Loop:
                 mininterval=0.5 if sys.stderr.isatty() else 30,
             )
             while self.step < plan.total_steps:
-                skipped = self.advance(next_call_steps(self.step, plan, self.cfg, self.opts.steps_per_loop))
+                steps = next_call_steps(self.step, plan, self.cfg, self.opts.steps_per_loop, self.opts.eval_every)
+                skipped = self.advance(steps)
                 train_s = time.perf_counter() - self.started - self.evaluating_s
                 if self.stop_requested(stop):
                     self.stop(train_s, stop.exit_code or 143)
@@ -315,7 +316,8 @@ class Loop:
     def between_calls(self, train_s: float, skipped: int, *, last: bool) -> None:
         """What is due after a traced call, in the actions' order (engine.run.actions)."""
         step, per_epoch = self.step, self.plan.steps_per_epoch
-        moment = Moment(step, step // per_epoch, step % per_epoch == 0, last, skipped, train_s)
+        grid = step % grid_steps(self.plan) == 0
+        moment = Moment(step, step // per_epoch, step % per_epoch == 0, grid, last, skipped, train_s)
         for action in self.actions:
             if action.due(self, moment):
                 action(self, moment)
@@ -346,11 +348,15 @@ class Loop:
         return {"run_dir": str(run_dir), "step": step, "trained": True, **self.losses}
 
 
-def next_call_steps(step: int, plan: Plan, cfg: Config, steps_per_loop: int) -> int:
-    """Steps in the next traced call: up to the next event (epoch end, checkpoint, end), at most `steps_per_loop`."""
+def next_call_steps(step: int, plan: Plan, cfg: Config, steps_per_loop: int, eval_every: int = 0) -> int:
+    """Steps in the next traced call: up to the next event (an epoch's grid, an evaluated epoch's end with
+    `eval_every` K epochs, a checkpoint, the end), at most `steps_per_loop`. The end of a tiny epoch without a grid
+    is no event (engine.run.actions, `grid_epochs`), so such a folder still trains `steps_per_loop` steps a call."""
+    evaluated = plan.steps_per_epoch * eval_every if eval_every else plan.total_steps
     return min(
         steps_per_loop,
         plan.total_steps - step,
-        plan.steps_per_epoch - step % plan.steps_per_epoch,
+        grid_steps(plan) - step % grid_steps(plan),
+        evaluated - step % evaluated,
         cfg.checkpoint_every - step % cfg.checkpoint_every,
     )

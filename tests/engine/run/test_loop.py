@@ -100,11 +100,12 @@ def test_metrics_log_writes_non_finite_values_as_null(tmp_path):
 def test_each_traced_call_stops_at_the_next_event(tiny_config):
     from engine.run.loop import next_call_steps
 
+    # Epochs of 60 steps: under 50 an epoch is tiny, and its end no event (tests/engine/run/test_tiny_epochs.py).
     cfg = tiny_config(checkpoint_every=7)
-    plan = Plan(steps_per_epoch=10, total_steps=25, replicas=1)
+    plan = Plan(steps_per_epoch=60, total_steps=130, replicas=1)
     assert next_call_steps(0, plan, cfg, steps_per_loop=100) == 7  # the checkpoint at 7
-    assert next_call_steps(7, plan, cfg, steps_per_loop=100) == 3  # the epoch end at 10
-    assert next_call_steps(21, plan, cfg, steps_per_loop=100) == 4  # the end at 25 (before the checkpoint at 28)
+    assert next_call_steps(56, plan, cfg, steps_per_loop=100) == 4  # the epoch end at 60
+    assert next_call_steps(126, plan, cfg, steps_per_loop=100) == 4  # the end at 130 (before the checkpoint at 133)
     assert next_call_steps(0, plan, cfg, steps_per_loop=2) == 2  # never more than steps_per_loop
 
 
@@ -113,9 +114,9 @@ def test_logs_and_checkpoints_are_due_at_their_intervals_and_events(tiny_config)
 
     assert not log_due(5, last_log=3, log_every=5, event=False)
     assert log_due(8, last_log=3, log_every=5, event=False) and log_due(4, last_log=3, log_every=5, event=True)
-    cfg, plan = tiny_config(checkpoint_every=6), Plan(steps_per_epoch=10, total_steps=30, replicas=1)
-    due = [s for s in range(1, 31) if checkpoint_due(s, plan, cfg, last=s == 30, timed=False)]
-    assert due == [6, 10, 12, 18, 20, 24, 30]
+    cfg, plan = tiny_config(checkpoint_every=40), Plan(steps_per_epoch=60, total_steps=190, replicas=1)
+    due = [s for s in range(1, 191) if checkpoint_due(s, plan, cfg, last=s == 190, timed=False)]
+    assert due == [40, 60, 80, 120, 160, 180, 190]
     assert checkpoint_due(7, plan, cfg, last=False, timed=True)
 
 
