@@ -415,7 +415,8 @@ def _checked_meta(meta, source: Path) -> dict:
         bad.append(f"image_shape={shape!r}")
     if meta["layout"] not in metadata.LAYOUTS:
         bad.append(f"layout={meta['layout']!r}")
-    if meta.get("variant", "float32") not in metadata.VARIANTS:
+    variant = meta.get("variant", "float32")
+    if not (isinstance(variant, str) and variant in metadata.VARIANTS):  # a name, not a list: VARIANTS is a dict
         bad.append(f"variant={meta['variant']!r}")
     if meta.get("graph", "plain") not in metadata.GRAPHS:
         bad.append(f"graph={meta['graph']!r}")
