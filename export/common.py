@@ -80,32 +80,57 @@ def litert_quiet(*also: bytes):
         yield
 
 
+def make_parser(
+    fmt: str, default_name: str, extra_args: Callable | None = None, parser_class=argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """The command line of `python -m export.<fmt>`: --run-dir, --out, --force, --verbose, --plain and the format's
+    own options (`extra_args(parser)` adds them). `parser_class`: engine.options.RaisingParser for Python calls."""
+    parser = parser_class(
+        prog=f"python -m export.{fmt}", description=f"Export a trained generator to {fmt}, verified against Keras."
+    )
+    parser.add_argument("--run-dir", default=None, help="run directory (default: runs/latest)")
+    parser.add_argument("--out", default=None, help=f"output path (default: <run-dir>/{EXPORT}/{default_name})")
+    parser.add_argument("--force", action="store_true", help="replace a previous export at --out")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="convert the generator's own layers, not the optimised graph (docs/export.md)",
+    )
+    if extra_args:
+        extra_args(parser)
+    return parser
+
+
+def export_request(export_fn: Callable, args: argparse.Namespace) -> Path:
+    """What the command does with its parsed arguments: TensorFlow quiet unless --verbose, then the export, saying
+    which weights it took and what it wrote. Returns the path written."""
+    quiet_tensorflow(args.verbose)
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("run_dir", "out", "force", "verbose")}
+    return export_fn(args.run_dir, args.out, force=args.force, verbose=True, **kwargs)
+
+
 def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable | None = None, argv=None) -> None:
     """The shared CLI: `python -m export.<fmt> [--run-dir DIR] [--out PATH] [--force]` (`argv`: default sys.argv)."""
 
-    def run():
-        parser = argparse.ArgumentParser(
-            prog=f"python -m export.{fmt}", description=f"Export a trained generator to {fmt}, verified against Keras."
-        )
-        parser.add_argument("--run-dir", default=None, help="run directory (default: runs/latest)")
-        parser.add_argument("--out", default=None, help=f"output path (default: <run-dir>/{EXPORT}/{default_name})")
-        parser.add_argument("--force", action="store_true", help="replace a previous export at --out")
-        parser.add_argument(
-            "--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)"
-        )
-        parser.add_argument(
-            "--plain",
-            action="store_true",
-            help="convert the generator's own layers, not the optimised graph (docs/export.md)",
-        )
-        if extra_args:
-            extra_args(parser)
-        args = parser.parse_args(argv)
-        quiet_tensorflow(args.verbose)
-        kwargs = {k: v for k, v in vars(args).items() if k not in ("run_dir", "out", "force", "verbose")}
-        export_fn(args.run_dir, args.out, force=args.force, verbose=True, **kwargs)
+    def run() -> None:
+        export_request(export_fn, make_parser(fmt, default_name, extra_args).parse_args(argv))
 
     run_cli(run)
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """An exporter's command, `python -m export.<fmt>`: its parser's settings and what it does (`main`), one object
+    each exporter module defines as COMMAND."""
+
+    fmt: str
+    export_fn: Callable
+    default_name: str  # as the help shows it, e.g. "generator[_fp16|_dynamic][_nchw].onnx"
+    extra_args: Callable | None = None
+
+    def main(self, argv=None) -> None:
+        main(self.fmt, self.export_fn, self.default_name, self.extra_args, argv)
 
 
 def load_for_export(run_dir, out, default_name: str, force: bool, fmt: "Format"):

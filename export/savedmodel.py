@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from export.common import Format, export_run, exportable, input_signature, main, serving_fn, write_export
+from export.common import Command, Format, export_run, exportable, input_signature, serving_fn, write_export
 from export.target import Kind, register_kind
 
 DEFAULT_NAME = "saved_model"
@@ -93,5 +93,7 @@ def export_savedmodel(
     return export_run(FORMAT, write_savedmodel, run_dir, out, DEFAULT_NAME, force=force, verbose=verbose, plain=plain)
 
 
+COMMAND = Command("savedmodel", export_savedmodel, DEFAULT_NAME)
+
 if __name__ == "__main__":
-    main("savedmodel", export_savedmodel, DEFAULT_NAME)
+    COMMAND.main()
