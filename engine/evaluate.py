@@ -27,7 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def make_parser(parser_class=argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The command line (`parser_class`: another ArgumentParser, e.g. one that raises its errors)."""
+    """The command line; `Run.evaluate` (engine.api) parses its keywords with it too (engine.options)."""
     p = parser_class(prog="python -m engine.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--train-evaluator", action="store_true", help="train and cache the classifier of --dataset")
     p.add_argument("--dataset", help="dataset of the evaluator to train")
@@ -232,7 +232,7 @@ def main(argv=None) -> int:
 
 def score(args) -> dict:
     """What the command does to a run (`args`: its parsed arguments, without --train-evaluator): checks them, scores
-    the run (evaluate_run), prints the report and where it was written; returns the result."""
+    the run (evaluate_run), prints the report and where it was written; returns the result. `Run.evaluate` too."""
     if args.dataset:
         raise UserError("--dataset is for --train-evaluator; a run is evaluated on its own dataset (--run-dir)")
     if args.num_samples < 2:

@@ -1,7 +1,7 @@
 """Train a GAN: `python -m engine.train [--preset NAME] [--strategy S] [--epochs N | --steps N] ...`.
 
-A thin layer over engine.training: parses the arguments, trains (engine.training.train) and prints what to do next
-with the run. `--dry-run` builds the models and prints what would
+The command line over engine.training, the path `engine.fit` takes too: parses the arguments, trains
+(engine.training.train) and prints what to do next with the run. `--dry-run` builds the models and prints what would
 run.
 """
 

@@ -1,8 +1,10 @@
-"""Training a run from a request: the path under `python -m engine.train` (engine/train.py, a thin layer over it).
+"""Training a run from a request: the one path under `python -m engine.train` (engine/train.py) and `engine.fit`
+(engine/api.py).
 
-A request is the command line's namespace, `make_parser().parse_args(argv)`. `train(args)` checks what can be
-checked without TensorFlow, creates the strategy first (logical CPU devices are fixed when TensorFlow starts), then
-runs engine.run.loop; `--dry-run` builds the models and prints what would run.
+A request is the command line's namespace, `make_parser().parse_args(argv)`; engine.fit builds its namespace with the
+same parser from its keywords (engine.options), so a call and its command cannot drift apart. `train(args)` checks
+what can be checked without TensorFlow, creates the strategy first (logical CPU devices are fixed when TensorFlow
+starts), then runs engine.run.loop; `--dry-run` builds the models and prints what would run.
 """
 
 import argparse
@@ -23,8 +25,8 @@ DESCRIPTION = "Train a GAN: `python -m engine.train [--preset NAME] [--strategy 
 
 
 def make_parser(parser_class=argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The command line of `python -m engine.train` (`parser_class`: another ArgumentParser, e.g. one that raises
-    its errors)."""
+    """The command line of `python -m engine.train`; engine.fit parses its keywords with it too (`parser_class`:
+    engine.options.RaisingParser, whose errors are raised as UserError)."""
     p = parser_class(prog=PROG, description=DESCRIPTION)
     add_config_arguments(p)
     add_run_arguments(p)
@@ -169,12 +171,15 @@ def pick_cpu_replicas(opts: RunOptions, cfg: Config) -> RunOptions:
     """`opts` with `--cpu-replicas auto` resolved for this machine and batch; prints what mirrored will use."""
     import tensorflow as tf  # listing devices leaves the logical CPU split to make_strategy
 
-    from engine.cluster.strategies import auto_cpu_replicas, usable_cores
+    from engine.cluster.strategies import auto_cpu_replicas, started_cpu_devices, usable_cores
 
     if opts.strategy != "mirrored" or tf.config.list_physical_devices("GPU"):  # only then is the CPU split
         return dataclasses.replace(opts, cpu_replicas=RunOptions.cpu_replicas) if opts.cpu_replicas == "auto" else opts
     if opts.cpu_replicas == "auto":
         n, why = auto_cpu_replicas(usable_cores(), cfg.batch_size)
+        started = started_cpu_devices()  # a second run in one process (a notebook): the split is fixed by now
+        if started is not None and n > started:
+            n, why = started, f"auto: the {started} logical CPU device(s) TensorFlow started with in this process"
         opts = dataclasses.replace(opts, cpu_replicas=n)
     else:
         why = "--cpu-replicas"
@@ -325,7 +330,8 @@ def train(args, *, until_exit: bool = False) -> dict:
       run (False on a multi_worker worker other than the chief); {"dry_run": True} for `args.dry_run`.
     Raises:
       UserError: bad input, one line naming the fix, before any work starts where it can be checked then.
-      Stopped: SIGTERM / SIGINT: a checkpoint was saved at the current step.
+      Stopped: SIGTERM / SIGINT (or a KeyboardInterrupt in the loop): a checkpoint was saved at the current step;
+        its `run_dir` is the run's.
     """
     opts = run_options(args)
     quiet_tensorflow(args.verbose)

@@ -121,8 +121,8 @@ def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable 
 
 @dataclasses.dataclass(frozen=True)
 class Command:
-    """An exporter's command, `python -m export.<fmt>`: its parser's settings and what it does (`main`), one object
-    each exporter module defines as COMMAND."""
+    """An exporter's command, `python -m export.<fmt>`, for the command line (`main`) and for Python (`call`: what
+    engine's `Run.export` reaches by the module's name), through one parser, so the two cannot drift."""
 
     fmt: str
     export_fn: Callable
@@ -131,6 +131,19 @@ class Command:
 
     def main(self, argv=None) -> None:
         main(self.fmt, self.export_fn, self.default_name, self.extra_args, argv)
+
+    def call(self, run_dir, out=None, *, force: bool = False, verbose: bool = False, **variant) -> Path:
+        """The command with these arguments (`variant`: its own options by name, e.g. fp16=True, quantize="int8",
+        plain=True), printing what it prints; returns the path written.
+
+        Raises:
+          UserError: as the command's `error:` line (an unknown option, a bad value, a refused export).
+        """
+        from engine.options import RaisingParser, to_argv
+
+        parser = make_parser(self.fmt, self.default_name, self.extra_args, RaisingParser)
+        keywords = {"run_dir": run_dir, "out": out, "force": force, "verbose": verbose, **variant}
+        return export_request(self.export_fn, parser.parse_args(to_argv(parser, keywords, who=f"export({self.fmt!r})")))
 
 
 def load_for_export(run_dir, out, default_name: str, force: bool, fmt: "Format"):
