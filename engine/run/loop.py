@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from engine.cluster.strategies import any_worker
 from engine.config import Config, RunOptions
@@ -33,6 +32,7 @@ from engine.run.checkpoints import (
 from engine.run.evaluation import TrainingEvaluation
 from engine.run.layout import GENERATOR_FILE, METRICS, SAMPLES, TENSORBOARD
 from engine.run.logs import RunLog, trim_log, trim_tensorboard
+from engine.run.progress import progress_bar
 from engine.run.progress_gif import write_progress_gif
 from engine.run.stepper import Plan, Setup, make_stepper, set_up  # noqa: F401  (Plan, set_up: re-exported)
 from engine.run.stopping import StopSignals
@@ -223,13 +223,7 @@ class Loop:
         self.log, self.bar = None, None
         try:
             self.log = RunLog(self.run_dir)  # a full disk can fail it (TensorBoard's first event): the line below
-            self.bar = tqdm(
-                total=plan.total_steps,
-                initial=self.step,
-                unit="step",
-                dynamic_ncols=True,
-                mininterval=0.5 if sys.stderr.isatty() else 30,
-            )
+            self.bar = progress_bar(plan.total_steps, self.step)
             while self.step < plan.total_steps:
                 skipped = self.advance(next_call_steps(self.step, plan, self.cfg, self.opts.steps_per_loop))
                 train_s = time.perf_counter() - self.started - self.evaluating_s
