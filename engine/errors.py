@@ -12,16 +12,23 @@ from safeio import printable  # noqa: F401  (re-exported: the engine's messages 
 class UserError(Exception):
     """A problem with the user's input or environment: the message names it and says how to fix it.
 
-    CLIs catch it and print `error: <message>` on one line, without a traceback.
+    CLIs catch it and print `error: <message>` on one line, without a traceback; the Python API (engine.api) raises
+    it, and IPython (a Jupyter cell) shows that same line in place of the traceback (`_render_traceback_`).
     """
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for it instead of a traceback: the line the command would print."""
+        return [f"error: {self}"]
 
 
 class Stopped(Exception):
-    """The run stopped on a signal after saving a checkpoint; `code` is the exit status (128 + the signal)."""
+    """The run stopped on a signal after saving a checkpoint; `code` is the exit status (128 + the signal), `run_dir`
+    the run (engine.fit returns it rather than raising)."""
 
-    def __init__(self, message: str, code: int):
+    def __init__(self, message: str, code: int, run_dir=None):
         super().__init__(message)
         self.code = code
+        self.run_dir = run_dir
 
 
 def first_line(e: BaseException, limit: int = 160) -> str:

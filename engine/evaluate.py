@@ -23,7 +23,12 @@ RESULT_FILE = "evaluation.json"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m engine.evaluate", description=__doc__.split("\n")[0])
+    return make_parser().parse_args(argv)
+
+
+def make_parser(parser_class=argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The command line; `Run.evaluate` (engine.api) parses its keywords with it too (engine.options)."""
+    p = parser_class(prog="python -m engine.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--train-evaluator", action="store_true", help="train and cache the classifier of --dataset")
     p.add_argument("--dataset", help="dataset of the evaluator to train")
     p.add_argument("--epochs", type=int, default=6, help="evaluator training epochs (default 6)")
@@ -45,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--data-dir", help="dataset files (default: the run's, or the usual search)")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
-    return p.parse_args(argv)
+    return p
 
 
 def train(args) -> int:
@@ -216,24 +221,31 @@ def _judged_by(result: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.train_evaluator and args.image_shape:
-        image_shape(args.image_shape)  # checked before TensorFlow starts
-    elif not args.train_evaluator:
-        if args.dataset:
-            raise UserError("--dataset is for --train-evaluator; a run is evaluated on its own dataset (--run-dir)")
-        if args.num_samples < 2:
-            raise UserError(f"--num-samples {args.num_samples}: must be >= 2")
-        if not 0 <= args.seed < 2**32:
-            raise UserError(f"--seed {args.seed}: must be in [0, 2**32)")
-    quiet_tensorflow(args.verbose)
     if args.train_evaluator:
+        if args.image_shape:
+            image_shape(args.image_shape)  # checked before TensorFlow starts
+        quiet_tensorflow(args.verbose)
         return train(args)
+    score(args)
+    return 0
+
+
+def score(args) -> dict:
+    """What the command does to a run (`args`: its parsed arguments, without --train-evaluator): checks them, scores
+    the run (evaluate_run), prints the report and where it was written; returns the result. `Run.evaluate` too."""
+    if args.dataset:
+        raise UserError("--dataset is for --train-evaluator; a run is evaluated on its own dataset (--run-dir)")
+    if args.num_samples < 2:
+        raise UserError(f"--num-samples {args.num_samples}: must be >= 2")
+    if not 0 <= args.seed < 2**32:
+        raise UserError(f"--seed {args.seed}: must be in [0, 2**32)")
+    quiet_tensorflow(args.verbose)
     result = evaluate_run(
         args.run_dir, num_samples=args.num_samples, seed=args.seed, which=args.checkpoint, data_dir=args.data_dir
     )
     print(format_report(result))
     print(f"wrote {os.path.join(result['run_dir'], RESULT_FILE)}")
-    return 0
+    return result
 
 
 if __name__ == "__main__":

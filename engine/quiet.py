@@ -37,3 +37,9 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         sys.stderr.write(captured.decode(errors="replace"))  # a broken install still says why
         raise
     tf.get_logger().setLevel("ERROR")
+
+
+def jupyter_stream(stream) -> bool:
+    """Whether `stream` (sys.stdout, sys.stderr) is a Jupyter kernel's: ipykernel's OutStream, which sends what is
+    written to it to the cell's output (its file descriptor is the server's log, not the cell)."""
+    return type(stream).__module__.startswith("ipykernel")

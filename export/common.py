@@ -82,32 +82,70 @@ def litert_quiet(*also: bytes):
         yield
 
 
+def make_parser(
+    fmt: str, default_name: str, extra_args: Callable | None = None, parser_class=argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """The command line of `python -m export.<fmt>`: --run-dir, --out, --force, --verbose, --plain and the format's
+    own options (`extra_args(parser)` adds them). `parser_class`: engine.options.RaisingParser for Python calls."""
+    parser = parser_class(
+        prog=f"python -m export.{fmt}", description=f"Export a trained generator to {fmt}, verified against Keras."
+    )
+    parser.add_argument("--run-dir", default=None, help="run directory (default: runs/latest)")
+    parser.add_argument("--out", default=None, help=f"output path (default: <run-dir>/{EXPORT}/{default_name})")
+    parser.add_argument("--force", action="store_true", help="replace a previous export at --out")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="convert the generator's own layers, not the optimised graph (docs/export.md)",
+    )
+    if extra_args:
+        extra_args(parser)
+    return parser
+
+
+def export_request(export_fn: Callable, args: argparse.Namespace) -> Path:
+    """What the command does with its parsed arguments: TensorFlow quiet unless --verbose, then the export, saying
+    which weights it took and what it wrote. Returns the path written."""
+    quiet_tensorflow(args.verbose)
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("run_dir", "out", "force", "verbose")}
+    return export_fn(args.run_dir, args.out, force=args.force, verbose=True, **kwargs)
+
+
 def main(fmt: str, export_fn: Callable, default_name: str, extra_args: Callable | None = None, argv=None) -> None:
     """The shared CLI: `python -m export.<fmt> [--run-dir DIR] [--out PATH] [--force]` (`argv`: default sys.argv)."""
 
-    def run():
-        parser = argparse.ArgumentParser(
-            prog=f"python -m export.{fmt}", description=f"Export a trained generator to {fmt}, verified against Keras."
-        )
-        parser.add_argument("--run-dir", default=None, help="run directory (default: runs/latest)")
-        parser.add_argument("--out", default=None, help=f"output path (default: <run-dir>/{EXPORT}/{default_name})")
-        parser.add_argument("--force", action="store_true", help="replace a previous export at --out")
-        parser.add_argument(
-            "--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)"
-        )
-        parser.add_argument(
-            "--plain",
-            action="store_true",
-            help="convert the generator's own layers, not the optimised graph (docs/export.md)",
-        )
-        if extra_args:
-            extra_args(parser)
-        args = parser.parse_args(argv)
-        quiet_tensorflow(args.verbose)
-        kwargs = {k: v for k, v in vars(args).items() if k not in ("run_dir", "out", "force", "verbose")}
-        export_fn(args.run_dir, args.out, force=args.force, verbose=True, **kwargs)
+    def run() -> None:
+        export_request(export_fn, make_parser(fmt, default_name, extra_args).parse_args(argv))
 
     run_cli(run)
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """An exporter's command, `python -m export.<fmt>`, for the command line (`main`) and for Python (`call`: what
+    engine's `Run.export` reaches by the module's name), through one parser, so the two cannot drift."""
+
+    fmt: str
+    export_fn: Callable
+    default_name: str  # as the help shows it, e.g. "generator[_fp16|_dynamic][_nchw].onnx"
+    extra_args: Callable | None = None
+
+    def main(self, argv=None) -> None:
+        main(self.fmt, self.export_fn, self.default_name, self.extra_args, argv)
+
+    def call(self, run_dir, out=None, *, force: bool = False, verbose: bool = False, **variant) -> Path:
+        """The command with these arguments (`variant`: its own options by name, e.g. fp16=True, quantize="int8",
+        plain=True), printing what it prints; returns the path written.
+
+        Raises:
+          UserError: as the command's `error:` line (an unknown option, a bad value, a refused export).
+        """
+        from engine.options import RaisingParser, to_argv
+
+        parser = make_parser(self.fmt, self.default_name, self.extra_args, RaisingParser)
+        keywords = {"run_dir": run_dir, "out": out, "force": force, "verbose": verbose, **variant}
+        return export_request(self.export_fn, parser.parse_args(to_argv(parser, keywords, who=f"export({self.fmt!r})")))
 
 
 def load_for_export(run_dir, out, default_name: str, force: bool, fmt: "Format"):

@@ -21,7 +21,16 @@ import numpy as np
 
 from engine.errors import UserError
 from export import metadata
-from export.common import Format, Offer, export_run, exportable, input_signature, main, register_format, write_export
+from export.common import (
+    Command,
+    Format,
+    Offer,
+    export_run,
+    exportable,
+    input_signature,
+    register_format,
+    write_export,
+)
 from export.target import Kind, model_file, register_kind
 
 DEFAULT_NAME = "generator.onnx"
@@ -297,5 +306,7 @@ def _args(parser) -> None:
     )
 
 
+COMMAND = Command("onnx", export_onnx, "generator[_fp16|_dynamic][_nchw].onnx", _args)
+
 if __name__ == "__main__":
-    main("onnx", export_onnx, "generator[_fp16|_dynamic][_nchw].onnx", _args)
+    COMMAND.main()

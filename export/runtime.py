@@ -4,6 +4,7 @@
     g = Generator.load("generator.onnx")        # or "generator.tflite" (metadata from generator.tflite.json)
     images = g.sample(16, seed=0)               # float32 [16, H, W, C] in g.output_range
     save_png(g.grid(16, seed=0), "samples.png") # save_png from imagegrid
+    g.grid_image(16, seed=0, scale=2)           # a PIL image (in Jupyter: shown in the cell)
 
 To embed it in another app, copy this file with export/metadata.py (as a package `export`) and imagegrid/; it
 needs numpy, plus onnxruntime for .onnx, ai-edge-litert for .tflite and Pillow to write PNGs. Only .onnx and .tflite
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from export import metadata
-from imagegrid import make_grid, to_uint8
+from imagegrid import make_grid, to_image, to_uint8
 
 SUFFIXES = (".onnx", ".tflite")
 SAMPLE_CHUNK = 1024  # rows per backend call in Generator.sample
@@ -257,6 +258,20 @@ class Generator:
         if cols is None and self.num_classes and labels is None:
             cols = min(self.num_classes, n)
         return make_grid(self.sample_uint8(n, seed=seed, labels=labels), cols=cols, pad=pad)
+
+    def grid_image(
+        self,
+        n: int = 64,
+        *,
+        seed: int | None = 0,
+        labels=None,
+        cols: int | None = None,
+        pad: int = 2,
+        scale: int = 1,
+    ):
+        """`grid` as a PIL image, enlarged `scale` times: what engine's `Run.grid` returns (in Jupyter it shows
+        itself). Needs Pillow."""
+        return to_image(self.grid(n, seed=seed, labels=labels, cols=cols, pad=pad), scale)
 
 
 def session_options(*, threads: int | None = None, spinning: bool = SPINNING, optimization: str = OPTIMIZATION):

@@ -73,6 +73,18 @@ def interpolation_frames(g: Generator, *, steps: int = 10, labels=None, seed: in
     return np.stack([to_uint8(g.to_nhwc(images), g.output_range) for images in rows])
 
 
+def latent_walk(g: Generator, *, steps: int = 10, labels=None, seed: int | None = 0) -> np.ndarray:
+    """A latent walk as one uint8 [H', W', C] strip: a row per label (one row for an unconditional generator), a
+    column per point of the walk (`interpolation_frames`), as `--interpolate` writes it."""
+    return strip(interpolation_frames(g, steps=steps, labels=labels, seed=seed))
+
+
+def strip(frames: np.ndarray, pad: int = PAD) -> np.ndarray:
+    """frames [rows, steps, H, W, C] tiled into one uint8 [H', W', C] image, a row of `steps` per row."""
+    rows, steps, h, w, c = frames.shape
+    return make_grid(frames.reshape(rows * steps, h, w, c), cols=steps, pad=pad)
+
+
 def save_gif(frames: np.ndarray, path, *, pad: int = 2, ms_per_frame: int = 100) -> Path:
     """Writes frames [rows, steps, H, W, C] as an animated GIF (rows stacked vertically) that plays there and back."""
     from PIL import Image
@@ -238,9 +250,8 @@ def run(argv=None) -> list[Path]:
     check_memory(g, args)
     if args.interpolate:
         frames = interpolation_frames(g, steps=args.steps, labels=args.labels, seed=args.seed)
-        rows, steps, h, w, c = frames.shape
-        strip = upscale(make_grid(frames.reshape(rows * steps, h, w, c), cols=steps), args.scale)
-        outputs = [(args.out or "interpolation.png", lambda tmp: save_png(strip, tmp))]
+        picture = upscale(strip(frames), args.scale)
+        outputs = [(args.out or "interpolation.png", lambda tmp: save_png(picture, tmp))]
         if args.gif:
             scaled = frames.repeat(args.scale, axis=2).repeat(args.scale, axis=3)
             outputs.append((args.gif, lambda tmp: save_gif(scaled, tmp)))

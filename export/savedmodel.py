@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 
 from export.common import (
+    Command,
     Format,
     export_run,
     exportable,
     input_signature,
-    main,
     register_format,
     serving_fn,
     write_export,
@@ -102,5 +102,7 @@ def export_savedmodel(
     return export_run(FORMAT, write_savedmodel, run_dir, out, DEFAULT_NAME, force=force, verbose=verbose, plain=plain)
 
 
+COMMAND = Command("savedmodel", export_savedmodel, DEFAULT_NAME)
+
 if __name__ == "__main__":
-    main("savedmodel", export_savedmodel, DEFAULT_NAME)
+    COMMAND.main()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UserError
-from export.common import Format, Offer, export_run, litert_quiet, main, register_format, write_export
+from export.common import Command, Format, Offer, export_run, litert_quiet, register_format, write_export
 from export.savedmodel import save_archive
 from export.target import Kind, head, model_file, register_kind
 from export.verify import CALIBRATION_BATCH, representative_inputs
@@ -160,5 +160,7 @@ def _args(parser) -> None:
     )
 
 
+COMMAND = Command("tflite", export_tflite, "generator[_QUANTIZE].tflite", _args)
+
 if __name__ == "__main__":
-    main("tflite", export_tflite, "generator[_QUANTIZE].tflite", _args)
+    COMMAND.main()

@@ -80,3 +80,22 @@ def save_png(grid: np.ndarray, path) -> Path:
     # Pillow infers the mode from the array: 2-D uint8 -> "L", [H, W, 3] uint8 -> "RGB".
     Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
     return path
+
+
+def to_image(grid: np.ndarray, scale: int = 1):
+    """A uint8 [H, W, 1] or [H, W, 3] image (e.g. from `make_grid`) as a PIL image, enlarged `scale` times (nearest
+    neighbour: 28-pixel samples are small on screen). In Jupyter a PIL image shows itself as a PNG.
+
+    Raises:
+      ValueError: grid is not uint8 [H, W, 1 or 3], or scale < 1.
+    """
+    from PIL import Image
+
+    grid = np.asarray(grid)
+    if grid.ndim != 3 or grid.shape[-1] not in (1, 3) or grid.dtype != np.uint8:
+        raise ValueError(f"to_image needs uint8 [H, W, 1] or [H, W, 3], got {grid.dtype} {list(grid.shape)}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be a whole number >= 1, got {scale!r}")
+    if scale > 1:
+        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    return Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagegrid import make_grid, save_png, to_uint8
+from imagegrid import make_grid, save_png, to_image, to_uint8
 
 
 def test_to_uint8_maps_ends_midpoint_and_clips():
@@ -68,3 +68,15 @@ def test_save_png_refuses_other_channel_counts(tmp_path):
     with pytest.raises(ValueError, match=r"\[H, W, 1\] or \[H, W, 3\]"):
         save_png(np.zeros((4, 4, 2), np.uint8), tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_to_image_is_a_pil_image_enlarged_by_nearest_neighbour():
+    grid = np.arange(6, dtype=np.uint8).reshape(2, 3, 1)
+    image = to_image(grid, scale=2)
+    assert image.mode == "L" and image.size == (6, 4)
+    np.testing.assert_array_equal(np.asarray(image), grid[..., 0].repeat(2, axis=0).repeat(2, axis=1))
+    rgb = to_image(np.zeros((2, 2, 3), np.uint8))
+    assert rgb.mode == "RGB" and rgb.size == (2, 2)
+    for bad, scale in ((grid.astype(np.float32), 1), (grid, 0), (grid, 1.5), (np.zeros((2, 2, 2), np.uint8), 1)):
+        with pytest.raises(ValueError):
+            to_image(bad, scale)

@@ -27,8 +27,9 @@ def _logical_cpus(n: int) -> list[str]:
     have = [d.name for d in tf.config.list_logical_devices("CPU")]
     if len(have) < n:
         raise UserError(
-            f"mirrored on CPU needs {n} logical CPU devices but TensorFlow was initialised with "
-            f"{len(have)}; create the strategy before any other TensorFlow work"
+            f"mirrored over {n} logical CPU replicas: TensorFlow in this process started with {len(have)} logical "
+            "CPU device(s), fixed until the process ends; ask for at most that many (--cpu-replicas, cpu_replicas=), "
+            f"or restart the Python process (in Jupyter: the kernel) and make its first run the one over {n}"
         )
     return have[:n]
 
@@ -119,6 +120,14 @@ _FLAG_SUMS: dict = {}  # strategy -> its traced flag sum (strategies live as lon
 
 
 _MADE: dict[tuple[str, int], tf.distribute.Strategy] = {}
+
+
+def started_cpu_devices() -> int | None:
+    """How many logical CPU devices this process's TensorFlow has, once a strategy was made here (TensorFlow has
+    started by then, or starts with that run's first step: the split cannot change any more); None before."""
+    if not _MADE:
+        return None
+    return len(tf.config.list_logical_devices("CPU"))
 
 
 def make_strategy(name: str, cpu_replicas: int = 2) -> tf.distribute.Strategy:

@@ -6,6 +6,7 @@ actions        the side work as objects with their own period: evaluate, log, gr
 layout         the run directory's names; directory: making one; reading: reading one back
 logs           metrics.jsonl and TensorBoard scalars; checkpoints: saving and restoring whole ones
 stopping       SIGTERM / SIGINT ask the loop to stop at a step boundary and save
+progress       the progress bar: tqdm.auto's (a widget in Jupyter, text elsewhere)
 progress_gif   the training GIF; evaluation: FID and friends during training
 folder_plan    a folder of images: the shape, model and length picked for it, and the lines that say so
 data_record    what a run trained on (folder, classes, a fingerprint of its files), checked on --resume

@@ -13,7 +13,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import engine
 from engine.config import Config, RunOptions, changed_except_length, from_dict, to_dict
 from engine.errors import UserError, first_line, printable_path, say, shell_path
 from engine.run.layout import (  # noqa: F401  (the names, re-exported for rundir's callers)
@@ -32,6 +31,7 @@ from engine.run.layout import (  # noqa: F401  (the names, re-exported for rundi
 )
 from engine.run.layout import RUNS_ROOT as _RUNS_ROOT
 from engine.run.reading import read_config, resolve
+from engine.version import __version__
 from safeio import alive
 
 RUNS_ROOT = Path(_RUNS_ROOT)
@@ -458,7 +458,7 @@ def write_config(run_dir: Path, cfg: Config, opts: RunOptions, class_names=(), d
         "config": to_dict(cfg),
         "options": to_dict(opts),
         "class_names": list(class_names),
-        "engine_version": engine.__version__,
+        "engine_version": __version__,
     }
     if data_record is not None:
         data["data"] = {k: v for k, v in data_record.items() if k != "files"}

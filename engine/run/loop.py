@@ -5,13 +5,13 @@
 actions with their own periods (engine.run.actions); the size of the next traced call is `next_call_steps`.
 """
 
+import signal
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from engine.cluster.strategies import any_worker
 from engine.config import Config, RunOptions
@@ -32,6 +32,7 @@ from engine.run.checkpoints import (
 from engine.run.evaluation import TrainingEvaluation
 from engine.run.layout import GENERATOR_FILE, METRICS, SAMPLES, TENSORBOARD
 from engine.run.logs import RunLog, trim_log, trim_tensorboard
+from engine.run.progress import progress_bar
 from engine.run.progress_gif import write_progress_gif
 from engine.run.stepper import Plan, Setup, make_stepper, set_up  # noqa: F401  (Plan, set_up: re-exported)
 from engine.run.stopping import StopSignals
@@ -143,7 +144,7 @@ def run(
         loop.run(stop)
         summary = loop.finish(kept)
     if stop.requested:  # the signal came during the last writes, which were completed
-        raise Stopped(loop.complete_message(), stop.exit_code)
+        raise Stopped(loop.complete_message(), stop.exit_code, run_dir=run_dir)
     return summary
 
 
@@ -209,7 +210,8 @@ class Loop:
         self.actions = default_actions(self.opts) + list(actions)
 
     def run(self, stop: StopSignals) -> None:
-        """Trains to the plan's last step, the time limit, a signal or divergence; each ends as it should."""
+        """Trains to the plan's last step, the time limit, a signal (or a KeyboardInterrupt) or divergence; each ends
+        as it should."""
         plan = self.plan
         auto = (" (auto: a GPU)" if self.setup.jit else " (auto: no GPU)") if self.opts.jit_compile == "auto" else ""
         limit = f"or {self.opts.time_limit_min:g} minutes " if self.opts.time_limit_min else ""
@@ -221,13 +223,7 @@ class Loop:
         self.log, self.bar = None, None
         try:
             self.log = RunLog(self.run_dir)  # a full disk can fail it (TensorBoard's first event): the line below
-            self.bar = tqdm(
-                total=plan.total_steps,
-                initial=self.step,
-                unit="step",
-                dynamic_ncols=True,
-                mininterval=0.5 if sys.stderr.isatty() else 30,
-            )
+            self.bar = progress_bar(plan.total_steps, self.step)
             while self.step < plan.total_steps:
                 steps = next_call_steps(self.step, plan, self.cfg, self.opts.steps_per_loop, self.opts.eval_every)
                 skipped = self.advance(steps)
@@ -243,6 +239,14 @@ class Loop:
                         file=sys.stderr,
                     )
                     break
+        except KeyboardInterrupt:
+            # One the stop handlers did not turn into a request (StopSignals): raised by Python code, such as a
+            # notebook's, or a SIGINT where no handler could be installed. Saved and stopped as SIGINT is; not under
+            # multi_worker, whose save needs every worker at the same step.
+            if self.log is None or self.opts.strategy == "multi_worker":
+                raise
+            self.step = int(self.gan.step_counter.numpy())  # a traced call may have counted steps not added yet
+            self.stop(time.perf_counter() - self.started - self.evaluating_s, 128 + signal.SIGINT)
         except (OSError, tf.errors.OpError) as e:  # a grid, a log record, TensorBoard's events
             reason = write_failure(e)
             if reason is None:
@@ -300,11 +304,12 @@ class Loop:
         save_checkpoint(self.gan, self.manager, self.step)
         if self.step >= self.plan.total_steps:
             write_final(self.gan, self.latents, self.run_dir, self.step, self.plan)
-            raise Stopped(self.complete_message(), exit_code)
+            raise Stopped(self.complete_message(), exit_code, run_dir=self.run_dir)
         raise Stopped(
             f"stopped at step {self.step} of {self.plan.total_steps}: checkpoint saved, resume with "
             f"{resume_command(self.run_dir)}",
             exit_code,
+            run_dir=self.run_dir,
         )
 
     def complete_message(self) -> str:

@@ -7,10 +7,10 @@ import os
 import re
 from pathlib import Path
 
-import engine
 from engine.config import Config, RunOptions, from_dict
 from engine.errors import UserError, first_line, printable_path, shell_path
 from engine.run.layout import BEST, CHECKPOINTS, CONFIG_FILE, LATEST, RUNS_ROOT
+from engine.version import __version__
 
 RUNS = Path(RUNS_ROOT)
 
@@ -88,7 +88,7 @@ def generator_metadata(cfg: Config, *, step: int, checkpoint_sha: str, class_nam
         "preset": cfg.preset,
         "step": int(step),
         "checkpoint_sha256": checkpoint_sha,
-        "engine_version": engine.__version__,
+        "engine_version": __version__,
     }
 
 
@@ -111,6 +111,29 @@ def checkpoint_label(prefix: str) -> str:
     return f"latest (step {Path(prefix).name.rsplit('-', 1)[-1]})"
 
 
+def choose_checkpoint(run_dir: Path, which: str = "auto") -> str:
+    """The prefix of the checkpoint `which` names in a run (see `load_generator`).
+
+    Raises:
+      UserError: an unknown `which`, or the run has no such checkpoint.
+    """
+    named = re.fullmatch(r"ckpt-\d+", which) is not None
+    if which not in ("auto", "best", "latest") and not named:
+        raise UserError(f"--checkpoint {which!r}: valid are auto, best, latest, or a checkpoint's name (ckpt-N)")
+    if named and not (run_dir / CHECKPOINTS / f"{which}.index").is_file():
+        raise UserError(
+            f"run {printable_path(run_dir)} has no checkpoint {which}; its checkpoints/ folder lists those it kept"
+        )
+    prefix = str(run_dir / CHECKPOINTS / which) if named else None
+    prefix = prefix or (best_checkpoint(run_dir) if which != "latest" else None)
+    if prefix is None and which == "best":
+        raise UserError(
+            f"run {printable_path(run_dir)} kept no best checkpoint (it was trained without --eval-every); "
+            "use the latest checkpoint instead"
+        )
+    return prefix or latest_checkpoint(run_dir)
+
+
 def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
     """Rebuilds a run's generator from its config and restores a checkpoint's weights (the EMA weights
     when the run kept an EMA of G).
@@ -130,23 +153,9 @@ def load_generator(run_dir: str | os.PathLike | None, which: str = "auto"):
     from engine import models
     from engine.step.precision import policy_scope
 
-    named = re.fullmatch(r"ckpt-\d+", which) is not None
-    if which not in ("auto", "best", "latest") and not named:
-        raise UserError(f"--checkpoint {which!r}: valid are auto, best, latest, or a checkpoint's name (ckpt-N)")
     run_dir = resolve(run_dir)
     cfg, _, class_names = read_run(run_dir)
-    if named and not (run_dir / CHECKPOINTS / f"{which}.index").is_file():
-        raise UserError(
-            f"run {printable_path(run_dir)} has no checkpoint {which}; its checkpoints/ folder lists those it kept"
-        )
-    prefix = str(run_dir / CHECKPOINTS / which) if named else None
-    prefix = prefix or (best_checkpoint(run_dir) if which != "latest" else None)
-    if prefix is None and which == "best":
-        raise UserError(
-            f"run {printable_path(run_dir)} kept no best checkpoint (it was trained without --eval-every); "
-            "use the latest checkpoint instead"
-        )
-    prefix = prefix or latest_checkpoint(run_dir)
+    prefix = choose_checkpoint(run_dir, which)
     # Exports are float32 whatever the run's precision: its float32 variables restore into a float32 generator.
     with policy_scope("float32"):
         generator = models.build_generator(cfg)

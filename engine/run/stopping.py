@@ -2,14 +2,17 @@
 
 A handler only sets a flag; the eager loop reads it between calls of the traced step, saves a checkpoint at the
 current step and raises `engine.errors.Stopped`, which the CLI turns into its message and exit status (128 + the
-signal). A second signal while the checkpoint is written is noted and otherwise ignored, so it cannot cut the save
-short.
+signal), and engine.fit into the run it returns (Jupyter's stop button is a SIGINT). A second signal while the
+checkpoint is written is noted and otherwise ignored, so it cannot cut the save short. The notes go to stderr: in a
+Jupyter kernel, to the cell.
 """
 
 import os
 import signal
 import sys
 import threading
+
+from engine.quiet import jupyter_stream
 
 
 class StopSignals:
@@ -89,6 +92,12 @@ class StopSignals:
 
 
 def _write(text: str) -> None:
+    if jupyter_stream(sys.stderr):  # a Jupyter kernel: the note belongs in the cell, not in the server's log
+        try:
+            sys.stderr.write(text)  # ipykernel's stream buffers under a re-entrant lock: safe from a handler
+            return
+        except (OSError, ValueError, RuntimeError):
+            pass
     try:
         os.write(sys.stderr.fileno(), text.encode(errors="replace"))
     except (OSError, ValueError, AttributeError):  # stderr replaced by an object without a descriptor (a capture)

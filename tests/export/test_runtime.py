@@ -165,6 +165,15 @@ def test_grid_tiles_the_uint8_samples(exported):
     np.testing.assert_array_equal(g.sample_uint8(4, seed=1), to_uint8(g.sample(4, seed=1), (-1, 1)))
 
 
+def test_grid_image_is_the_grid_as_a_pil_image_enlarged(exported):
+    g = Generator.load(exported[2]["onnx"])
+    image = g.grid_image(4, seed=1, scale=3)
+    grid = g.grid(4, seed=1)
+    assert image.mode == "L" and image.size == (grid.shape[1] * 3, grid.shape[0] * 3)
+    np.testing.assert_array_equal(np.asarray(image)[::3, ::3], grid[..., 0])
+    assert image._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"  # what Jupyter shows
+
+
 def test_latents_follow_the_metadata_distribution():
     meta = {**tiny_meta(0), "latent_distribution": "uniform", "latent_range": [2.0, 3.0]}
     uniform = Generator(None, meta, path=Path("fake.onnx"), backend="none").latents(4000, seed=0)
