@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import describe_machine, plot_or_say, save_results
+from benchmarks.machine import describe_machine, make_folder, plot_or_say, save_results
 from benchmarks.training_runs import copy_grids, per_minute_table, plot_fid_curves, train_or_read
 from engine.run.layout import CONFIG_FILE
 
@@ -157,7 +157,8 @@ def main(args, defaults: dict) -> None:
     images = Path(args.images if args.images != defaults["images"] else f"docs/images/quality_{folder}")
     if args.quick:
         images = out / "grids"
-    work.mkdir(parents=True, exist_ok=True)
+    make_folder(work, "--work-dir")
+    make_folder(out, "--out")  # before anything trains: a file in the way is one line now, not after the training
 
     results = {}
     for recipe in recipes:
@@ -189,7 +190,6 @@ def main(args, defaults: dict) -> None:
     n = judge.samples(num_samples)
     print(f"floor FID {refs['floor']['fid']:.2f}, noise FID {refs['noise']['fid']:.2f} at {n} samples", flush=True)
 
-    out.mkdir(parents=True, exist_ok=True)
     copy_grids(results, images, minutes)
     real = str(real_grid(args.data_dir, first, images / "real.png"))
     command = "python -m benchmarks.quality --data-dir " + shlex.quote(args.data_dir)

@@ -53,12 +53,24 @@ def describe_machine(command: str) -> str:
 def save_results(out, name: str, markdown: str, record: dict) -> tuple[Path, Path]:
     """Writes `<out>/<name>.md` and `<out>/<name>.json`, each whole or not at all (written beside, then renamed);
     returns both paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out, "--out")
     md, js = out / f"{name}.md", out / f"{name}.json"
     replace_file(js, (json.dumps(record, indent=2) + "\n").encode())
     replace_file(md, markdown.encode())
     return md, js
+
+
+def make_folder(path, flag: str) -> Path:
+    """Makes the folder an option names (and its parents); a file in its place, or a folder that cannot be made, is
+    one line naming the option instead of a traceback. Returns the path."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"{flag} {path}: a file is in the way, not a folder; name a folder") from None
+    except OSError as e:
+        raise UserError(f"{flag} {path}: cannot make this folder ({e.strerror}); name one you may write") from None
+    return path
 
 
 def check_complete(results: list[dict], asked: int, what: str = "rows") -> None:

@@ -20,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.machine import describe_machine, plot_or_say, save_results
+from benchmarks.machine import describe_machine, make_folder, plot_or_say, save_results
 from benchmarks.training_runs import copy_grids, per_minute_table, plot_fid_curves, train_or_read
 from engine.errors import UserError, run_cli
 
@@ -209,7 +209,10 @@ def main() -> None:
     minutes = sorted(float(m) for m in args.minutes.split(","))
     num_samples = args.num_samples or (500 if args.quick else 5000)
     work = Path(args.work_dir + ("_quick" if args.quick else ""))
-    work.mkdir(parents=True, exist_ok=True)
+    make_folder(work, "--work-dir")
+    # where the results go, made before anything trains: a file in the way is one line now, not after the training
+    out, images = Path(args.out), Path(args.images) if not args.quick else Path(args.out) / "quality_quick_grids"
+    make_folder(out, "--out")
     name_out = args.name + ("_quick" if args.quick else "")
 
     from engine.quality.report import Judge
@@ -237,8 +240,6 @@ def main() -> None:
         )
         results[name] = {"preset": preset, "strategy": strategy, "what": what, **run}
 
-    out, images = Path(args.out), Path(args.images) if not args.quick else Path(args.out) / "quality_quick_grids"
-    out.mkdir(parents=True, exist_ok=True)
     copy_grids(results, images)
     command = f"python -m benchmarks.quality --recipes {','.join(names)}" + (" --quick" if args.quick else "")
     for flag in ("minutes", "name", "images"):  # the options that change what is measured or where it goes

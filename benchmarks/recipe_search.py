@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from benchmarks.child import run_forwarding
-from benchmarks.machine import cpu_model, describe_machine
+from benchmarks.machine import cpu_model, describe_machine, make_folder
 from benchmarks.training_runs import read_curve, train_command
+from engine.errors import UserError
 from safeio import replace_file
 
 BASE = "dcgan_fashion_adam"
@@ -184,8 +185,10 @@ def main() -> None:
         raise SystemExit(f"error: unknown trial(s) {unknown}; see --list")
     if not names:
         raise SystemExit(f"error: --trials {args.trials!r} names no trial; name some (see --list)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:  # both made before any trial trains: a file in the way is one line, not a traceback after the training
+        out, work = make_folder(args.out, "--out"), make_folder(args.work_dir, "--work-dir")
+    except UserError as e:
+        raise SystemExit(f"error: {e}") from None
     jsonl = out / "recipe_search.jsonl"
     records = [json.loads(line) for line in jsonl.read_text().splitlines()] if jsonl.exists() else []
     measured = 0
@@ -196,7 +199,7 @@ def main() -> None:
         if done and not args.again:
             print(f"{name}: recorded (FID {done[-1]['final']['fid']:.1f}); --again reruns it")
             continue
-        record = run_trial(name, args.minutes, args.num_samples, Path(args.work_dir), args.data_dir)
+        record = run_trial(name, args.minutes, args.num_samples, work, args.data_dir)
         records.append(record)
         measured += 1
         with open(jsonl, "a") as f:

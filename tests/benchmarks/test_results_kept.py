@@ -125,3 +125,18 @@ def test_the_precision_comparison_refuses_unknown_presets_before_any_work(tmp_pa
     with pytest.raises(UserError, match=r"--presets 'nope': 'nope' is not a preset of this comparison"):
         run(["float32", "mixed_bfloat16"], True, "nope", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag", ["--work-dir", "--out"])
+def test_a_file_where_a_benchmark_folder_goes_is_one_line_before_any_training(benchmark, tmp_path, flag):
+    """Found by the argument harness: `benchmarks.quality --work-dir notes.txt` (a file) was a FileExistsError
+    traceback; `--out` a file failed only after every recipe had trained."""
+    (tmp_path / "notes.txt").write_text("mine")
+    done = benchmark("benchmarks.quality", flag, "notes.txt", cwd=tmp_path)
+    lines = [x for x in done.stderr.splitlines() if x.strip() and not x.startswith(("To enable", "WARNING", "I0000"))]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: {flag} notes.txt: a file is in the way"), done.stderr
+    made_first = ["runs"] if flag == "--out" else []  # the work dir (empty) is made before --out is looked at
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", *made_first], "it wrote something"
+    assert not any(p.is_file() for p in tmp_path.rglob("*") if p.name != "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
