@@ -99,6 +99,11 @@ class Config:
     width: float = 1.0  # channel multiplier of the families that take one (dcgan_any)
     d_width: float = 0.0  # > 0: D's own channel multiplier in those families; 0: D takes `width` too
     g_min_channels: int = 0  # > 0: G's up-blocks (dcgan_any) get at least this many channels, more detail at full size
+    # dcgan_any's G: FastGAN's skip-layer excitation (Liu et al. 2021), the 4x4 and 8x8 features gating the channels
+    # of the blocks two doublings up
+    g_skip_excitation: bool = False
+    # D on a step's real and generated images in one call (a batch of both): exact for a D without batch statistics
+    d_one_pass: bool = False
     feature_size: int = 64  # feature discriminators (projected_any): images are resized to this for the frozen network
     feature_weights: str = "pretrained"  # the frozen network's weights: "pretrained" (ImageNet), "random" (tests)
     train_split: str = "train"  # the data split trained on: "train", or "all" for sources without an official split

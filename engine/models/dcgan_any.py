@@ -7,7 +7,8 @@ G: z -> Dense(base x base x ch) -> BN, ReLU -> k up-blocks [Conv2DTranspose(ch, 
 No BatchNorm in D (its statistics would mix real and generated batches; Radford et al. 2016 leave it out of D's input
 layer, WGAN-GP and StyleGAN out of D altogether). The channels at a resolution r are min(256, 32 * size / r) times
 `cfg.width`: 32 at full size, doubling per halving, so each block costs about the same. D's take `cfg.d_width`
-instead when it is > 0 (the folder recipe's D is half as wide as G: docs/folders.md).
+instead when it is > 0 (the folder recipe's D is half as wide as G: docs/folders.md). `cfg.g_skip_excitation` adds
+FastGAN's skip-layer excitation to G (`skip_excitation`: the features at r gate the channels at 4r).
 
 Class-conditional (`cdcgan_any`, chosen by engine.train when a folder has class sub-folders): G concatenates an
 Embedding of the label to z; D is a projection discriminator (Miyato and Koyama 2018): logit = Dense(h) + <Embed(y), h>
@@ -24,6 +25,7 @@ BASES = (4, 3, 5, 7)  # tried in this order: 4 x 4 is the usual DCGAN start, the
 SIZES = tuple(sorted({b * 2**k for b in BASES for k in range(1, 7) if 8 <= b * 2**k <= 256}))
 LABEL_EMBEDDING = 64
 FULL_SIZE_CHANNELS, MAX_CHANNELS = 32, 256
+SKIP = 2  # skip-layer excitation (cfg.g_skip_excitation): the features at r gate those at r * 2**SKIP (FastGAN: 16x)
 
 
 def blocks(size: int) -> tuple[int, int]:
@@ -66,11 +68,27 @@ def generator_body(x, cfg: Config):
     x = layers.Dense(base * base * channels(cfg, base), use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Reshape((base, base, channels(cfg, base)))(x)
+    stages = [x]  # the features at each resolution, base * 2**i
     for i in range(1, k + 1):
         ch = max(channels(cfg, base * 2**i), cfg.g_min_channels)  # more at the finest resolutions: their detail
         x = layers.Conv2DTranspose(ch, 4, strides=2, padding="same", use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
+        if cfg.g_skip_excitation and i >= SKIP:
+            x = skip_excitation(stages[i - SKIP], x, base)
+        stages.append(x)
     return layers.Conv2D(c, 3, padding="same", activation=cfg.output_activation, dtype="float32", name="image")(x)
+
+
+def skip_excitation(small, big, base: int):
+    """FastGAN's skip-layer excitation (Liu et al. 2021, their SEBlock): the features `small` at a coarse resolution,
+    pooled to base x base, a base x base convolution to one value per channel of `big`, Swish, a 1x1 convolution and
+    a sigmoid, gate each channel of `big` (SKIP doublings finer): the coarse layout reaches the fine layers directly."""
+    pool = small.shape[1] // base
+    gate = layers.AveragePooling2D(pool)(small) if pool > 1 else small
+    gate = layers.Conv2D(big.shape[-1], base, use_bias=False)(gate)  # valid: [b, 1, 1, channels of big]
+    gate = layers.Activation("swish")(gate)
+    gate = layers.Conv2D(big.shape[-1], 1, use_bias=False, activation="sigmoid")(gate)
+    return layers.Multiply()([big, gate])
 
 
 def features(image, cfg: Config):

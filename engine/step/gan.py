@@ -106,6 +106,12 @@ class GAN(keras.Model):
         self.lecam_real = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="lecam_real")
         self.lecam_fake = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="lecam_fake")
         self.frozen_d_batchnorm = FrozenBatchNorm(self.discriminator)  # for G's update (d_frozen_bn_in_g_step)
+        if cfg.d_one_pass and (cfg.spectral_norm or self.frozen_d_batchnorm.layers):
+            raise UserError(
+                f"d_one_pass needs a D without batch statistics, and {cfg.model}'s D "
+                f"{'is spectral-normalized' if cfg.spectral_norm else 'has BatchNormalization'}: "
+                "leave d_one_pass off (--set d_one_pass=false)"
+            )
         # Build optimizer slots now so a checkpoint restores them eagerly rather than on first apply.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -167,12 +173,36 @@ class GAN(keras.Model):
         """(validity logits [b, 1], class logits [b, classes] or None). With augmentation on, D sees the images
         augmented (`real` picks the draw: real and generated images of a step get independent transforms).
         `frozen_bn`: D's BatchNorm on its moving statistics, left unchanged (FrozenBatchNorm)."""
-        if self.augment_policy:
-            seed = tf.random.experimental.stateless_fold_in(self.seed(AUGMENT_SALT), int(real))
-            images = augment(images, self.augment_policy, self.augment_p, seed)
-        inputs = [images, labels] if self.conditioning in models.LABEL_FED_TO_D else images
+        inputs = self._d_inputs(self._seen(images, real), labels)
         with self.frozen_d_batchnorm if frozen_bn else contextlib.nullcontext():
-            out = self.discriminator(inputs, training=True)
+            return self._d_outputs(self.discriminator(inputs, training=True))
+
+    def discriminate_pair(self, real, real_labels, fake, fake_labels):
+        """(D's outputs on `real`, on `fake`), each as `discriminate` returns them, from one call of D on both
+        batches together (`d_one_pass`: fewer, larger kernels). Each side is augmented with its own draw first, so
+        the outputs equal two calls' for a D without batch statistics (GAN.__init__ refuses the others)."""
+        n = tf.shape(real)[0]
+        images = tf.concat(
+            [tf.cast(self._seen(real, True), tf.float32), tf.cast(self._seen(fake, False), tf.float32)], 0
+        )
+        labels = tf.concat([real_labels, fake_labels], 0) if self.conditioning in models.LABEL_FED_TO_D else None
+        logits, classes = self._d_outputs(self.discriminator(self._d_inputs(images, labels), training=True))
+        halves = [(None, None) if x is None else (x[:n], x[n:]) for x in (logits, classes)]
+        return (halves[0][0], halves[1][0]), (halves[0][1], halves[1][1])
+
+    def _seen(self, images, real):
+        """`images` as D sees them: augmented when augmentation is on (`real` picks the draw, so real and generated
+        images of a step get independent transforms)."""
+        if not self.augment_policy:
+            return images
+        seed = tf.random.experimental.stateless_fold_in(self.seed(AUGMENT_SALT), int(real))
+        return augment(images, self.augment_policy, self.augment_p, seed)
+
+    def _d_inputs(self, images, labels):
+        return [images, labels] if self.conditioning in models.LABEL_FED_TO_D else images
+
+    def _d_outputs(self, out):
+        """D's raw output as (validity logits, class logits or None)."""
         if self.conditioning in models.CLASS_HEAD:
             logits, class_logits = out
             return logits, class_logits

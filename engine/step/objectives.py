@@ -95,12 +95,12 @@ def side_loss(gan, images, labels, real: bool, out=None):
     return loss, tf.stack([accuracy(gan, logits, real), mean_output(gan, logits)])
 
 
-def d_loss(gan, batch, fake, fake_labels, fake_out=None):
-    """(D's loss, D_STATS: its accuracy on real, on fake, its mean output on real, on fake); `fake_out`: D's outputs
-    on `fake` when the caller already has them (the simultaneous step). The L2 penalty is not in it (see
-    `penalised`)."""
+def d_loss(gan, batch, fake, fake_labels, fake_out=None, real_out=None):
+    """(D's loss, D_STATS: its accuracy on real, on fake, its mean output on real, on fake); `fake_out`, `real_out`:
+    D's outputs on `fake` and on the real batch when the caller already has them (the simultaneous step, d_one_pass).
+    The L2 penalty is not in it (see `penalised`)."""
     real, labels = batch["image"], batch["label"]
-    real_loss, real_stats = side_loss(gan, real, labels, True)
+    real_loss, real_stats = side_loss(gan, real, labels, True, real_out)
     fake_loss, fake_stats = side_loss(gan, fake, fake_labels, False, fake_out)
     loss = gan.adversarial.combine(real_loss, fake_loss)
     if gan.adversarial.gradient_penalty:

@@ -21,8 +21,8 @@ def both_gradients(gan, batch):
         fake, fake_labels = gan.generate(batch, salt=SIMULTANEOUS_SALT)
         # One D pass on the fakes feeds both losses, as in TF's tutorial: 3G + 7D forward-equivalents per image
         # instead of 3G + 8D (benchmarks/flops.py), ~9% of dcgan_fashion's step.
-        fake_out = gan.discriminate(fake, fake_labels)
-        d_loss, accuracy = obj.d_loss(gan, batch, fake, fake_labels, fake_out)
+        real_out, fake_out = d_outputs(gan, batch, fake, fake_labels)
+        d_loss, accuracy = obj.d_loss(gan, batch, fake, fake_labels, fake_out, real_out)
         g_loss = obj.g_loss(gan, fake, fake_labels, fake_out)
         d_scaled = obj.penalised(gan, d_loss, gan.discriminator, gan.d_optimizer)
         g_scaled = obj.penalised(gan, g_loss, gan.generator, gan.g_optimizer)
@@ -33,6 +33,14 @@ def both_gradients(gan, batch):
         d_tape.gradient(d_scaled, gan.discriminator.trainable_variables),
         g_tape.gradient(g_scaled, gan.generator.trainable_variables),
     )
+
+
+def d_outputs(gan, batch, fake, fake_labels):
+    """(D's outputs on the real batch or None, D's outputs on `fake`): one call of D on both when `d_one_pass`, else
+    the fakes' alone (the real batch's then come from objectives.d_loss)."""
+    if gan.cfg.d_one_pass:
+        return gan.discriminate_pair(batch["image"], batch["label"], fake, fake_labels)
+    return None, gan.discriminate(fake, fake_labels)
 
 
 def d_fakes(gan, batch, salt):
@@ -46,7 +54,9 @@ def d_gradients(gan, batch, salt):
     """One D update on the real batch and fresh fakes together."""
     fake, fake_labels = d_fakes(gan, batch, salt)
     with tf.GradientTape() as tape:
-        d_loss, accuracy = obj.d_loss(gan, batch, fake, fake_labels)
+        one_pass = gan.cfg.d_one_pass  # else objectives.d_loss calls D on each side, the real batch first
+        real_out, fake_out = d_outputs(gan, batch, fake, fake_labels) if one_pass else (None, None)
+        d_loss, accuracy = obj.d_loss(gan, batch, fake, fake_labels, fake_out, real_out)
         scaled = obj.penalised(gan, d_loss, gan.discriminator, gan.d_optimizer)
     return d_loss, accuracy, tape.gradient(scaled, gan.discriminator.trainable_variables)
 

@@ -110,3 +110,21 @@ def test_every_size_trains_two_steps_and_exports_in_every_format_with_parity(siz
     """(16x16x3 trains in the default run: tests/engine/step/test_r1.py.)"""
     train_two_steps(config(size, c, batch_size=4))
     export_all(config(size, c), tmp_path)
+
+
+def test_skip_excitation_gates_the_blocks_two_doublings_up():
+    g = models.build_generator(config(32, 3, g_skip_excitation=True))
+    gates = [layer for layer in g.layers if isinstance(layer, keras.layers.Multiply)]
+    # 32 = 4 * 2**3: the 4x4 features gate the 16x16 block, the 8x8 ones the 32x32 block
+    assert [tuple(layer.output.shape[1:3]) for layer in gates] == [(16, 16), (32, 32)]
+    squeezes = [layer for layer in g.layers if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (4, 4)]
+    assert [tuple(layer.input.shape[1:3]) for layer in squeezes] == [(4, 4), (4, 4)]  # the 8x8 ones pooled to 4x4
+    assert [layer for layer in models.build_generator(config(32, 3)).layers if "multiply" in layer.name] == []
+
+
+@pytest.mark.slow
+def test_skip_excitation_trains_and_exports_with_parity(tmp_path):
+    """(Its structure is checked in the default run: test_skip_excitation_gates_the_blocks_two_doublings_up.)"""
+    cfg = config(32, 3, g_skip_excitation=True, batch_size=4)
+    train_two_steps(cfg)
+    export_all(cfg, tmp_path)
