@@ -41,15 +41,18 @@ def make_train_fn(
     def stop():
         return max_consecutive_skips > 0 and gan.consecutive_skips >= max_consecutive_skips
 
+    # Traced once and called twice below (the first step, then the loop's body): a plain Python function would be
+    # traced twice, and tracing is most of a short run's first call.
+    traced_step = tf.function(one_step)
+
     @tf.function
     def train_steps(iterator, n):
-        sums, counts, skipped = one_step(iterator)
+        sums, counts, skipped = traced_step(iterator)
         steps = tf.constant(1)
-        # A device-side loop: Python runs once per call, however many steps it holds.
-        for _ in tf.range(n - 1):
-            if stop():
-                break
-            s, c, k = one_step(iterator)
+        # A device-side loop: Python runs once per call, however many steps it holds. (A `for` over tf.range with a
+        # `break` around the traced step failed under MirroredStrategy: a placeholder of the break's cond unfed.)
+        while steps < n and not stop():
+            s, c, k = traced_step(iterator)
             sums = {key: sums[key] + s[key] for key in sums}
             counts = {key: counts[key] + c[key] for key in counts}
             skipped += k

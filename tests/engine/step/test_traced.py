@@ -28,7 +28,11 @@ def run_steps(tiny_config, strategy, data_dir, calls=3, n=2, jit=False, **change
     return gan, history, moved
 
 
-@pytest.mark.parametrize("strategy_name, jit", [("default", False), ("default", True), ("mirrored", False)])
+# mirrored: every preset trains under it in the default run (tests/engine/step/test_gan.py)
+@pytest.mark.parametrize(
+    "strategy_name, jit",
+    [("default", False), ("default", True), pytest.param("mirrored", False, marks=pytest.mark.slow)],
+)
 def test_steps_give_finite_changing_losses(tiny_config, strategy_name, jit, data_dir):
     strategy = make_strategy(strategy_name, 2)
     gan, history, moved = run_steps(tiny_config, strategy, data_dir, jit=jit)
@@ -42,3 +46,14 @@ def test_steps_give_finite_changing_losses(tiny_config, strategy_name, jit, data
 def test_alternating_update_order_trains(tiny_config, data_dir):
     gan, history, moved = run_steps(tiny_config, tf.distribute.get_strategy(), data_dir, update_order="alternating")
     assert moved and all(np.isfinite(v) for h in history for v in h.values())
+
+
+def test_the_step_is_traced_once_and_runs_n_times_per_call(tiny_config, data_dir, monkeypatch):
+    from engine.step import traced
+
+    traces = []
+    real = traced.distributed_step
+    monkeypatch.setattr(traced, "distributed_step", lambda *a: traces.append(1) or real(*a))
+    gan, history, _ = run_steps(tiny_config, tf.distribute.get_strategy(), data_dir, calls=2, n=3)
+    assert len(traces) == 1  # the first step and the loop's body share one trace (it was two)
+    assert int(gan.step_counter.numpy()) == 6 and [h["steps"] for h in history] == [3, 3]
