@@ -130,6 +130,7 @@ def run_cell(client, code: str, *, on_stream=None) -> tuple[dict, list[tuple[str
             return client.get_shell_msg(timeout=60), outputs
 
 
+@pytest.mark.slow  # the same stop in the default run, in-process: tests/engine/test_api.py (SIGINT)
 def test_the_stop_button_saves_a_checkpoint_and_fit_returns_the_run(tmp_path, data_dir):
     """Jupyter's stop button (Kernel > Interrupt: SIGINT to the kernel) during `engine.fit`: the cell ends without an
     error, its output says where the run stopped, `run` is the run at its checkpoint, and another `engine.fit` in

@@ -16,11 +16,13 @@ from export.tflite import write_tflite
 # Presets that build another preset's generator (same family, shape and classes) export in the default run once,
 # as that preset; all of them with -m slow.
 SAME_GENERATOR = (
+    "cdcgan_fashion_aux",  # cdcgan_fashion's generator (its D differs)
     "cdcgan_fashion_long",
     "dcgan_fashion_adam",
     "dcgan_fashion_fast",
     "dcgan_fashion_long",
     "dcgan_fashion_modern",
+    "folder_projected",  # folder's generator (its D differs)
 )
 
 
@@ -43,7 +45,8 @@ def test_preset_generator_exports_in_every_format(preset, tmp_path):
     assert rewritten or preset == "dcgan_mnist"
 
 
-@pytest.mark.parametrize("preset", ["alphabet", "acgan_mnist"])  # the families with UpSampling2D
+# the families with UpSampling2D; alphabet's (the slower) with -m slow
+@pytest.mark.parametrize("preset", [pytest.param("alphabet", marks=pytest.mark.slow), "acgan_mnist"])
 def test_upsampling_exports_use_the_current_resize_mode_and_load_without_warnings(preset, tmp_path, capfd):
     """In the plain graph UpSampling2D becomes Resize(nearest, asymmetric, floor), not the deprecated
     tf_half_pixel_for_nn that onnxruntime warns about at every load; write_onnx's parity check (1e-4 vs Keras) passed

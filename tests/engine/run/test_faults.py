@@ -368,6 +368,7 @@ def test_a_full_disk_stops_with_one_line_leaves_no_partial_checkpoint_and_runs_a
     assert '"ckpt-4"' in latest_named(run)
 
 
+@pytest.mark.slow  # a full disk in the default run: the test above
 def test_resume_on_a_full_disk_is_one_line_and_leaves_no_empty_events_file(small_disk, tmp_path, data_dir):
     """Issue 35, row 7: TensorBoard's writer failing at its first event was a ResourceExhaustedError traceback, and
     it left an empty events file behind."""

@@ -120,6 +120,7 @@ def test_logs_and_checkpoints_are_due_at_their_intervals_and_events(tiny_config)
     assert checkpoint_due(7, plan, cfg, last=False, timed=True)
 
 
+@pytest.mark.slow  # the default run checks the averages' update (tests/engine/step/test_objectives.py)
 def test_lecam_averages_are_checkpointed_so_a_resume_ends_where_an_uninterrupted_run_does(
     tiny_config, tmp_path, data_dir
 ):

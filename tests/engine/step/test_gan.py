@@ -50,9 +50,19 @@ def same(a, b):
 
 
 # In the default run once per distinct network and update: cdcgan_fashion_long is cdcgan_fashion longer,
+# cdcgan_fashion_aux cdcgan_fashion with a class head on D (its losses: tests/engine/step/test_objectives.py),
+# dcgan_fashion_long dcgan_fashion_fast longer, dcgan_fashion_adam dcgan_fashion_fast's networks and simultaneous step
+# with Adam's constants and batch 64,
 # balanced_dcgan_mnist has dcgan_faces' Mohr networks and balance rule, dcgan_fashion_modern is dcgan_fashion's with
 # hinge and spectral norm (test_spectral_norm_wraps_d_and_bounds_its_kernels); all of them with -m slow.
-SAME_AS_ANOTHER = ("cdcgan_fashion_long", "balanced_dcgan_mnist", "dcgan_fashion_modern")
+SAME_AS_ANOTHER = (
+    "cdcgan_fashion_aux",
+    "cdcgan_fashion_long",
+    "dcgan_fashion_long",
+    "dcgan_fashion_adam",
+    "balanced_dcgan_mnist",
+    "dcgan_fashion_modern",
+)
 # The three longest (20-40 s each on 2 cores) train in the default run in their own tests, and here with -m slow:
 # acgan_mnist under mirrored (test_acgan_splits_d_into_a_real_and_a_fake_update), dcgan_faces' networks
 # (test_balance_rule_compares_the_sources_losses) and folder_projected's D, projected_any
@@ -74,8 +84,15 @@ def test_every_preset_trains_under_mirrored(preset):
     assert not same(g0, weights(gan.generator)) or not same(d0, weights(gan.discriminator))
 
 
-@pytest.mark.parametrize("strategy_name", ["default", "mirrored"])
-@pytest.mark.parametrize("order", ["simultaneous", "alternating"])
+@pytest.mark.parametrize(
+    "strategy_name, order",
+    [
+        ("default", "simultaneous"),
+        ("default", "alternating"),
+        ("mirrored", "simultaneous"),
+        pytest.param("mirrored", "alternating", marks=pytest.mark.slow),  # each order and strategy: the three above
+    ],
+)
 def test_balance_rule_skips_the_stronger_networks_update(strategy_name, order):
     # balance_g tiny: g_loss * 1e-9 < d_loss always holds, so G's update is always skipped; D never is.
     cfg = small("dcgan_fashion", update_order=order, d_fakes_inference=order == "alternating", balance_g=1e-9)

@@ -50,7 +50,7 @@ def test_a_nan_step_is_skipped_and_restored(tiny_config, data_dir, strategy_name
     assert all(np.array_equal(a, b) for a, b in zip(before, state(gan, guarded), strict=True))
 
 
-@pytest.mark.parametrize("order", ["alternating", "simultaneous"])
+@pytest.mark.parametrize("order", [pytest.param("alternating", marks=pytest.mark.slow), "simultaneous"])
 def test_without_the_guard_a_finite_run_ends_with_the_same_weights(tiny_config, data_dir, order):
     cfg = tiny_config(update_order=order)
     data = load_fashion_mnist("train", str(data_dir))
