@@ -69,6 +69,7 @@ def test_precision_flag_takes_one_policy_or_two_different_ones(monkeypatch):
             precisions_arg(bad)
 
 
+@pytest.mark.slow  # its plan, windows and medians: the tests above
 def test_one_tiny_pair_is_measured_under_both_policies():
     import tensorflow as tf
 

@@ -1,6 +1,7 @@
 """samples/progress.gif: one frame per epoch grid, written during the run, extended by a resume."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -26,6 +27,7 @@ def image_folder(root, n=40):
     return root
 
 
+@pytest.mark.slow  # the GIF's frames and the loop's rebuilds: the tests below
 def test_a_two_epoch_run_writes_one_frame_per_epoch_and_a_resume_extends_it(tiny_config, tmp_path, monkeypatch):
     # Epochs of under 50 steps are tiny and get a grid every k-th epoch only (tests/engine/run/test_tiny_epochs.py);
     # this pins one grid per epoch of epochs that are not, here 3 steps with the bound lowered to 3 (50-step epochs

@@ -50,6 +50,8 @@ def same(a, b):
 
 
 # In the default run once per distinct network and update: cdcgan_fashion_long is cdcgan_fashion longer,
+# dcgan_fashion_fast has dcgan_fashion's networks and its simultaneous step trains under mirrored in the default run
+# (tests/engine/run/test_faults.py, kill -9 and resume),
 # cdcgan_fashion_aux cdcgan_fashion with a class head on D (its losses: tests/engine/step/test_objectives.py),
 # dcgan_fashion_long dcgan_fashion_fast longer, dcgan_fashion_adam dcgan_fashion_fast's networks and simultaneous step
 # with Adam's constants and batch 64,
@@ -58,6 +60,7 @@ def same(a, b):
 SAME_AS_ANOTHER = (
     "cdcgan_fashion_aux",
     "cdcgan_fashion_long",
+    "dcgan_fashion_fast",
     "dcgan_fashion_long",
     "dcgan_fashion_adam",
     "balanced_dcgan_mnist",
