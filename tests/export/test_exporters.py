@@ -45,6 +45,21 @@ def test_exported_files_match_keras(exported, trained_run):
         assert report["batch_7"]["max_abs_error"] <= 1e-4
 
 
+def test_parity_draws_the_same_inputs_every_time(exported, trained_run):
+    """A file near its budget is accepted or refused the same way on every export (a dynamic-int8 file of a tiny run
+    once passed or failed by the draw)."""
+    import onnxruntime as ort
+
+    generator, meta, _ = runread.load_generator(trained_run)
+    session = ort.InferenceSession(str(exported["onnx"]), providers=["CPUExecutionProvider"])
+    seen = []
+    run = lambda x: seen.append(x["z"]) or session.run(["image"], x)[0]
+    first, second = (check_parity(generator, run, meta, what="onnx", batches=(3,)) for _ in range(2))
+    assert first == second and np.array_equal(seen[0], seen[1])
+    check_parity(generator, run, meta, what="onnx", batches=(3,), seed=1)
+    assert not np.array_equal(seen[0], seen[2])  # a seed asked for is used
+
+
 def test_metadata_travels_with_each_file(exported, trained_run):
     _, meta, prefix = runread.load_generator(trained_run)
     assert meta["step"] == 4 and meta["latent_dim"] == 100 and meta["output_range"] == [-1.0, 1.0]
