@@ -241,6 +241,7 @@ def fit_to_folder(args, cfg: Config) -> tuple[Config, float]:
     if not args.data_dir:
         raise UserError(f"{NAME} needs --data-dir DIR (a folder of JPEG/PNG/WebP files, searched recursively)")
     summary = summarise(args.data_dir)
+    quiet_tensorflow(args.verbose)
     import tensorflow as tf  # the families are Keras models; no device is set up by importing them
 
     from engine import models
@@ -334,7 +335,6 @@ def train(args, *, until_exit: bool = False) -> dict:
         its `run_dir` is the run's.
     """
     opts = run_options(args)
-    quiet_tensorflow(args.verbose)
     from engine.cluster.tf_config import is_chief, parse_tf_config
     from engine.run import directory as rundir
 
@@ -360,7 +360,8 @@ def train(args, *, until_exit: bool = False) -> dict:
             from engine.evaluate import check_sample_memory
 
             check_sample_memory(opts.eval_samples, cfg, "--eval-samples")
-        # The first TensorFlow import: flags were checked without it.
+        # The first TensorFlow import (silenced): the names, flags, config and run directory were checked without it.
+        quiet_tensorflow(args.verbose)
         from engine.cluster.strategies import make_strategy, peer_failures_as_errors
 
         opts = pick_cpu_replicas(opts, cfg)
