@@ -21,6 +21,7 @@ from engine.errors import UserError
 from engine.run import checkpoints, loop, stepper
 from engine.step.gan import GAN
 from engine.step.traced import make_train_fn
+from tests.commands import run_module
 
 
 def poisoned(ds, bad):
@@ -347,14 +348,18 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_a_full_disk_stops_with_one_line_leaves_no_partial_checkpoint_and_runs_again(small_disk, tmp_path, data_dir):
+def test_a_full_disk_stops_with_one_line_leaves_no_partial_checkpoint_and_runs_again(
+    small_disk, tmp_path, data_dir, capsys, monkeypatch
+):
     mount, grow = small_disk
     run = mount / "run"
-    command = lambda *extra: [*train_command(data_dir, run, "default", "--set", "checkpoint_every=2"), *extra]
-    full = subprocess.run(command("--steps", "4"), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
-    assert full.returncode == 2, full.stderr
-    errors = [line for line in full.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "Traceback" not in full.stderr
+    # In this process (the command's own __main__): the exit status and the one line are the subject, not a process.
+    argv = train_command(data_dir, run, "default", "--set", "checkpoint_every=2", "--steps", "4")[2:]
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_module(argv, capsys, monkeypatch)
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err
     assert re.match(
         r"error: disk full while saving ckpt-2 under \S+: the partial files were removed and the run has no "
         r"checkpoint yet; free space \(or make the place writable\) and run the command again",
@@ -363,8 +368,8 @@ def test_a_full_disk_stops_with_one_line_leaves_no_partial_checkpoint_and_runs_a
     assert not run.exists(), "a new run that failed before its first checkpoint was left behind"
 
     grow("64M")
-    again = subprocess.run(command("--steps", "4"), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0, again.stderr
+    code, _, err = run_module(argv, capsys, monkeypatch)
+    assert code == 0, err
     assert '"ckpt-4"' in latest_named(run)
 
 
