@@ -239,6 +239,9 @@ def score(args) -> dict:
         raise UserError(f"--num-samples {args.num_samples}: must be >= 2")
     if not 0 <= args.seed < 2**32:
         raise UserError(f"--seed {args.seed}: must be in [0, 2**32)")
+    from engine.run.reading import resolve
+
+    resolve(args.run_dir)  # a missing run is refused before TensorFlow starts (seconds)
     quiet_tensorflow(args.verbose)
     result = evaluate_run(
         args.run_dir, num_samples=args.num_samples, seed=args.seed, which=args.checkpoint, data_dir=args.data_dir

@@ -107,6 +107,9 @@ def make_parser(
 def export_request(export_fn: Callable, args: argparse.Namespace) -> Path:
     """What the command does with its parsed arguments: TensorFlow quiet unless --verbose, then the export, saying
     which weights it took and what it wrote. Returns the path written."""
+    from engine.run.reading import resolve
+
+    resolve(args.run_dir)  # a missing run is refused before TensorFlow starts (seconds)
     quiet_tensorflow(args.verbose)
     kwargs = {k: v for k, v in vars(args).items() if k not in ("run_dir", "out", "force", "verbose")}
     return export_fn(args.run_dir, args.out, force=args.force, verbose=True, **kwargs)

@@ -651,29 +651,41 @@ def test_a_user_set_tf_cpp_min_log_level_does_not_bring_back_the_start_up_lines(
         assert result.returncode == 0 and result.stdout == "ok\n" and result.stderr == "", result.stderr
 
 
-def test_a_bad_name_is_refused_before_tensorflow_starts_and_a_folder_run_starts_quietly(tmp_path):
-    from PIL import Image
-
+def run_python(*args) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
     root = Path(__file__).parents[2]
-    command = lambda *args: subprocess.run(
-        [sys.executable, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["engine.train", "--preset", "nope"], "error: unknown preset 'nope'"),
+        (["engine.evaluate", "--run-dir", "nope"], "error: run directory nope does not exist"),
+        (["export.onnx", "--run-dir", "nope"], "error: run directory nope does not exist"),
+    ],
+    ids=["train", "evaluate", "export"],
+)
+def test_a_bad_name_is_refused_before_tensorflow_starts(argv, message):
     probe = (
-        "import runpy, sys\nsys.argv = ['engine.train', '--preset', 'nope']\n"
-        "try:\n    runpy.run_module('engine.train', run_name='__main__', alter_sys=True)\n"
+        f"import runpy, sys\nsys.argv = {argv!r}\n"
+        f"try:\n    runpy.run_module({argv[0]!r}, run_name='__main__', alter_sys=True)\n"
         "finally:\n    print('tensorflow imported:', 'tensorflow' in sys.modules)"
     )
-    refused = command("-c", probe)
-    assert refused.returncode == 2 and "error: unknown preset 'nope'" in refused.stderr
-    assert refused.stdout == "tensorflow imported: False\n"  # the name is checked first: no 4 s wait
+    refused = run_python("-c", probe)
+    assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    assert refused.stdout == "tensorflow imported: False\n"  # checked first: no 4-5 s wait for TensorFlow
 
-    # A folder's shape is picked with TensorFlow imported (the families are Keras models): quietly too.
+
+def test_a_folder_run_picks_its_shape_quietly(tmp_path):
+    """A folder's shape is picked with TensorFlow imported (the families are Keras models): without its lines."""
+    from PIL import Image
+
     folder = tmp_path / "images"
     folder.mkdir()
     for i in range(4):
         Image.new("RGB", (16, 16), (60 * i, 0, 0)).save(folder / f"{i}.png")
-    planned = command("-m", "engine.train", "--data-dir", str(folder), "--steps", "1", "--dry-run")
+    planned = run_python("-m", "engine.train", "--data-dir", str(folder), "--steps", "1", "--dry-run")
     assert planned.returncode == 0, planned.stderr
     assert "image shape 16x16x3" in planned.stdout
     assert planned.stderr == "", planned.stderr
