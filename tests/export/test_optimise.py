@@ -251,9 +251,11 @@ def test_the_optimised_onnx_matches_the_keras_generator_and_says_so(onnx_pair):
     assert "| graph | plain" in plain.with_name(plain.name + ".md").read_text()
 
 
-def test_the_cli_passes_plain_to_every_exporter(monkeypatch):
+def test_the_cli_passes_plain_to_every_exporter(monkeypatch, tmp_path):
     from export.common import main
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "latest").mkdir(parents=True)  # the command refuses a missing run before calling the exporter
     seen = []
     for argv in (["prog", "--plain", "--out", "x.onnx"], ["prog"]):
         monkeypatch.setattr(sys, "argv", argv)
